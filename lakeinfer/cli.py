@@ -1,0 +1,305 @@
+"""The ``lakeinfer`` command.
+
+Errors are printed as one line (``error: ...``) with exit status 1; ``--debug`` shows the
+traceback instead. Notices (which model answered) and progress go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakeinfer.errors import LakeinferError
+
+FORMATS = click.Choice(["table", "json", "csv"])
+
+
+class _Context:
+    def __init__(self, home: str | None, debug: bool, quiet: bool):
+        self.home = home
+        self.debug = debug
+        self.quiet = quiet
+
+
+def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn exceptions into one-line messages unless ``--debug`` was given."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context().find_object(_Context)
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.Abort, click.exceptions.Exit):
+            raise
+        except LakeinferError as exc:
+            if ctx is not None and ctx.debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # an internal error: still no traceback without --debug
+            if ctx is not None and ctx.debug:
+                raise
+            click.echo(
+                f"internal error: {exc.__class__.__name__}: {exc} "
+                "(run with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    envvar="LAKEINFER_HOME",
+    type=click.Path(file_okay=False),
+    help="Lakehouse directory (default: $LAKEINFER_HOME, else ./lakehouse).",
+)
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No notices, progress bars or summaries on stderr."
+)
+@click.version_option(package_name="lakeinfer")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, debug: bool, quiet: bool) -> None:
+    """Run LLM and ML inference over tables, straight from SQL.
+
+    \b
+    Tables are Delta tables under the lakehouse directory, addressed as
+    catalog.schema.table (default namespace main.default). ai_query() calls
+    the model endpoints configured with `lakeinfer endpoints`; Databricks'
+    pre-provisioned names (databricks-meta-llama-3-1-8b-instruct, ...) fall
+    back to a small embedded model when nothing else is configured.
+
+    \b
+    Examples:
+      lakeinfer demo
+      lakeinfer sql "SHOW TABLES"
+      lakeinfer sql -f pipeline.sql --format json
+      lakeinfer endpoints create my-llm --provider openai \\
+          --base-url http://127.0.0.1:8000/v1 --model my-model
+      lakeinfer sql "SELECT ai_query('my-llm', 'Summarize: ' || text) FROM reviews LIMIT 10"
+    """
+    ctx.obj = _Context(home, debug, quiet)
+
+
+def _session(ctx: _Context):
+    from lakeinfer.session import Session
+
+    notice = (lambda message: None) if ctx.quiet else None
+    options: dict[str, Any] = {"progress": False if ctx.quiet else None}
+    if notice is not None:
+        options["notice"] = notice
+    return Session(ctx.home, **options)
+
+
+def _emit(result_table, fmt: str) -> None:
+    from lakeinfer.output import render_table, write_csv, write_json_lines
+
+    if fmt == "json":
+        write_json_lines(result_table, sys.stdout)
+    elif fmt == "csv":
+        write_csv(result_table, sys.stdout)
+    else:
+        render_table(result_table)
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    type=click.File("r"),
+    help="Read statements from a file ('-' for stdin).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="table",
+    show_default=True,
+    help="table for people; json = one JSON object per row; csv with a header.",
+)
+@click.pass_obj
+@_friendly_errors
+def sql(ctx: _Context, query: str | None, file: Any, fmt: str) -> None:
+    """Run SQL statements (separated by ';') and print what queries return.
+
+    \b
+    Databricks SQL: CREATE CATALOG|SCHEMA|TABLE [AS SELECT], INSERT INTO,
+    USE, SHOW CATALOGS|SCHEMAS|TABLES, DESCRIBE, SELECT with CTEs, joins,
+    WHERE, GROUP BY, ORDER BY, LIMIT, and
+      ai_query(endpoint, request [, returnType] [, failOnError]
+               [, modelParameters => named_struct(...)])
+    failOnError => false returns STRUCT<result, errorMessage> per row
+    instead of failing the statement.
+    """
+    if query is None and file is None:
+        raise click.UsageError("give a QUERY or -f FILE")
+    text = file.read() if file is not None else query
+    with _session(ctx) as session:
+        for table, is_query, stats in session.run_script(text):
+            if is_query:
+                _emit(table, fmt)
+            if stats is not None and not ctx.quiet:
+                _summary(stats)
+
+
+def _summary(stats) -> None:
+    ai = stats.ai
+    click.echo(
+        f"ai: {ai.requests} requests in {ai.calls} calls, {ai.errors} errors, {ai.retries} retries, "
+        f"{ai.prompt_tokens} prompt + {ai.completion_tokens} completion tokens, "
+        f"{stats.seconds:.1f}s",
+        err=True,
+    )
+
+
+@main.group()
+def endpoints() -> None:
+    """Manage the model endpoints ai_query can call (stored in <home>/config.toml).
+
+    \b
+    Secrets are never stored: --api-key-env names the environment variable
+    that holds the key.
+    """
+
+
+@endpoints.command("create")
+@click.argument("name")
+@click.option(
+    "--provider",
+    type=click.Choice(["openai"]),
+    default="openai",
+    show_default=True,
+    help="openai: any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI, ...).",
+)
+@click.option(
+    "--base-url",
+    required=True,
+    help="Base URL including the version, e.g. http://127.0.0.1:8000/v1",
+)
+@click.option("--model", required=True, help="Model name sent in each request.")
+@click.option(
+    "--task",
+    type=click.Choice(["chat", "embeddings"]),
+    default="chat",
+    show_default=True,
+    help="chat: ai_query returns STRING; embeddings: ARRAY<FLOAT>.",
+)
+@click.option(
+    "--api-key-env", help="Environment variable holding the API key (sent as a bearer token)."
+)
+@click.option("--max-concurrency", type=int, help="Requests in flight at once (default 64).")
+@click.option("--timeout", "timeout_s", type=float, help="Seconds per request (default 120).")
+@click.option("--max-retries", type=int, help="Retries of 429/5xx/network failures (default 3).")
+@click.option("--replace", is_flag=True, help="Overwrite an existing endpoint of that name.")
+@click.pass_obj
+@_friendly_errors
+def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> None:
+    """Create (or with --replace, overwrite) the endpoint NAME."""
+    from lakeinfer.config import (
+        ConfigError,
+        load_config,
+        make_endpoint,
+        resolve_home,
+        save_config,
+        validate_endpoint_name,
+    )
+
+    home = resolve_home(ctx.home)
+    config = load_config(home)
+    validate_endpoint_name(name)
+    if name in config.endpoints and not replace:
+        raise ConfigError(f"endpoint {name!r} already exists (use --replace to overwrite it)")
+    config.endpoints[name] = make_endpoint(**fields)
+    save_config(home, config)
+    click.echo(
+        f"created endpoint {name!r} ({fields['task']}, {fields['model']} at {fields['base_url']})"
+    )
+
+
+@endpoints.command("list")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+@_friendly_errors
+def endpoints_list(ctx: _Context, fmt: str) -> None:
+    """List configured endpoints."""
+    import pyarrow as pa
+
+    from lakeinfer.config import load_config, resolve_home
+
+    config = load_config(resolve_home(ctx.home))
+    rows = [
+        {"name": name, **endpoint.model_dump(mode="json")}
+        for name, endpoint in sorted(config.endpoints.items())
+    ]
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    columns = ["name", "provider", "task", "model", "base_url", "api_key_env", "max_concurrency"]
+    _emit(pa.table({c: [r.get(c) for r in rows] for c in columns}), fmt)
+
+
+@endpoints.command("delete")
+@click.argument("name")
+@click.pass_obj
+@_friendly_errors
+def endpoints_delete(ctx: _Context, name: str) -> None:
+    """Delete the endpoint NAME."""
+    from lakeinfer.config import load_config, resolve_home, save_config
+    from lakeinfer.errors import UnknownEndpointError
+
+    home = resolve_home(ctx.home)
+    config = load_config(home)
+    if name not in config.endpoints:
+        raise UnknownEndpointError(name, config.endpoints)
+    del config.endpoints[name]
+    save_config(home, config)
+    click.echo(f"deleted endpoint {name!r}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+@_friendly_errors
+def demo(ctx: _Context, fmt: str) -> None:
+    """Run the end-to-end example on the embedded model.
+
+    \b
+    Creates sample Delta tables (uc_catalog.schema.table and
+    catalog.schema.product_reviews), runs the two ai_query statements of
+    Databricks' batch-inference guide unchanged, writes their answers to
+    main.default.text_summaries and main.default.review_opinions, and
+    shows them.
+    """
+    from lakeinfer.demo import run_demo
+
+    started = time.monotonic()
+    with _session(ctx) as session:
+        run_demo(session, lambda table: _emit(table, fmt), say=None if ctx.quiet else _say)
+    if not ctx.quiet:
+        _say(
+            f"demo finished in {time.monotonic() - started:.1f}s; tables are under {Path(session.home)}"
+        )
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+if __name__ == "__main__":
+    main()

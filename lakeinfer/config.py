@@ -1,0 +1,140 @@
+"""Where the lakehouse lives and what ``<home>/config.toml`` holds.
+
+Precedence for the home directory: ``--home`` > ``LAKEINFER_HOME`` > ``./lakehouse``.
+``config.toml`` holds named endpoints under ``[endpoints.<name>]``; unknown keys are rejected so a
+typo never silently falls back to a default. Secrets are never stored by value here: an endpoint
+names the environment variable that holds its key (``api_key_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lakeinfer.errors import ConfigError
+
+HOME_ENV = "LAKEINFER_HOME"
+CONFIG_FILE = "config.toml"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """The lakehouse directory: the argument, else ``$LAKEINFER_HOME``, else ``./lakehouse``."""
+    chosen = home if home is not None else os.environ.get(HOME_ENV) or "lakehouse"
+    return Path(chosen).expanduser().resolve()
+
+
+class EndpointConfig(BaseModel):
+    """One named model endpoint.
+
+    ``provider`` picks the implementation (``openai``: any OpenAI-compatible HTTP server).
+    ``task`` decides the request shape and the default return type of ``ai_query``: ``chat``
+    gives STRING, ``embeddings`` gives ARRAY<FLOAT>. ``max_concurrency`` bounds requests in
+    flight; ``timeout_s`` bounds one request; ``max_retries`` bounds retries of retryable
+    failures (429, 5xx, connection errors).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["openai"] = "openai"
+    base_url: str
+    model: str
+    task: Literal["chat", "embeddings"] = "chat"
+    api_key_env: str | None = None
+    max_concurrency: int = Field(default=64, ge=1, le=4096)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=20)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def api_key(self) -> str | None:
+        """The secret named by ``api_key_env``; a clear error if that variable is unset."""
+        if self.api_key_env is None:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.api_key_env} is not set "
+                f"(it holds the API key of this endpoint)"
+            )
+        return value
+
+
+class LakeinferConfig(BaseModel):
+    """The whole ``config.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+
+
+def config_path(home: Path) -> Path:
+    return home / CONFIG_FILE
+
+
+def load_config(home: Path) -> LakeinferConfig:
+    """Read and validate ``<home>/config.toml``; a missing file is an empty config."""
+    path = config_path(home)
+    if not path.exists():
+        return LakeinferConfig()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return LakeinferConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+
+
+def save_config(home: Path, config: LakeinferConfig) -> None:
+    """Write ``config.toml`` atomically (write a temporary file, then rename)."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = config_path(home)
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("endpoints", {})
+    for name, endpoint in config.endpoints.items():
+        # keep provider/base_url/model explicit even when they equal a default
+        data["endpoints"][name] = {
+            **endpoint.model_dump(mode="json", exclude_defaults=True),
+            "provider": endpoint.provider,
+        }
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    tmp.replace(path)
+
+
+def validate_endpoint_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ConfigError(f"invalid endpoint name {name!r}: use letters, digits, '_', '-' and '.'")
+    return name
+
+
+def make_endpoint(**fields: object) -> EndpointConfig:
+    """Build an :class:`EndpointConfig` from CLI-style fields with a readable error."""
+    try:
+        return EndpointConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key {where!r}")
+        else:
+            parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,73 @@
+"""What a model endpoint provider is: one async batch method plus declared capabilities.
+
+A provider answers a batch of :class:`AIRequest` with one :class:`Outcome` each, in order. A
+per-row failure is a value (``Outcome.error``), never an exception, so one bad row cannot sink a
+batch; ``retryable`` tells the scheduler whether trying again may help (429, 5xx, timeouts).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Task = Literal["chat", "embeddings"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an endpoint can do and how it likes to be fed.
+
+    ``max_batch``: requests per :meth:`Provider.infer` call (1 for chat over HTTP, many for
+    embeddings). ``max_concurrency``: batches in flight at once. ``prefix_caching``: the runtime
+    reuses a shared prompt prefix across requests.
+    """
+
+    task: Task
+    max_batch: int = 1
+    max_concurrency: int = 64
+    prefix_caching: bool = False
+
+
+@dataclass(frozen=True)
+class AIRequest:
+    """One model call: the request value plus the constant per-call options."""
+
+    payload: Any
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """The answer to one request: ``value`` on success, ``error`` (a message) on failure."""
+
+    value: Any = None
+    error: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Provider(ABC):
+    """An endpoint implementation. Subclasses set :attr:`capabilities` and implement
+    :meth:`infer`; they must be used from one event loop (the session's runtime loop)."""
+
+    name: str
+    capabilities: Capabilities
+    max_retries: int = 3
+    #: Who really answers, for notices ("SmolLM2-135M-Instruct via llama.cpp").
+    description: str = ""
+
+    @abstractmethod
+    async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:
+        """Answer every request of ``batch`` (at most ``capabilities.max_batch``), in order."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once when the session closes."""

@@ -1,0 +1,183 @@
+"""Any OpenAI-compatible HTTP server: vLLM, llama.cpp's server, Ollama, OpenAI, Databricks.
+
+One shared :class:`aiohttp.ClientSession` per endpoint (connection reuse matters: a new TLS or
+TCP connection per row costs more than the row). ``base_url`` follows the OpenAI SDK convention
+and includes the version prefix, e.g. ``http://127.0.0.1:8000/v1``. Chat requests go to
+``/chat/completions`` as one user message; embeddings to ``/embeddings`` in batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+EMBEDDING_BATCH = 64
+
+
+class OpenAIProvider(Provider):
+    """Chat completions or embeddings against an OpenAI-compatible base URL."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        model: str,
+        task: Task = "chat",
+        api_key: str | None = None,
+        max_concurrency: int = 64,
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        description: str = "",
+        prefix_caching: bool = False,
+        extra_body: dict[str, Any] | None = None,
+    ):
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.task = task
+        self.max_retries = max_retries
+        self.description = description or f"{model} at {self.base_url}"
+        self.capabilities = Capabilities(
+            task=task,
+            max_batch=EMBEDDING_BATCH if task == "embeddings" else 1,
+            max_concurrency=max_concurrency,
+            prefix_caching=prefix_caching,
+        )
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._extra_body = extra_body or {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.capabilities.max_concurrency, limit_per_host=0
+            )
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, connector=connector
+            )
+        return self._session
+
+    async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:
+        if self.task == "embeddings":
+            return await self._embed(batch)
+        return [await self._chat(request) for request in batch]
+
+    async def _chat(self, request: AIRequest) -> Outcome:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": request.payload}],
+            **self._extra_body,
+            **request.parameters,
+        }
+        answer = await self._post("/chat/completions", body)
+        if isinstance(answer, Outcome):
+            return answer
+        try:
+            content = answer["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            return Outcome(error=f"unexpected chat response: {_snippet(json.dumps(answer))}")
+        usage = answer.get("usage") or {}
+        return Outcome(
+            value=content,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+    async def _embed(self, batch: Sequence[AIRequest]) -> list[Outcome]:
+        # parameters are constant per call site, so one batch shares them
+        params = batch[0].parameters if batch else {}
+        params = {k: v for k, v in params.items() if k != "temperature"}
+        body = {"model": self.model, "input": [r.payload for r in batch], **params}
+        answer = await self._post("/embeddings", body)
+        if isinstance(answer, Outcome):
+            return [
+                Outcome(
+                    error=answer.error, retryable=answer.retryable, retry_after=answer.retry_after
+                )
+                for _ in batch
+            ]
+        try:
+            rows = sorted(answer["data"], key=lambda d: d.get("index", 0))
+            vectors = [row["embedding"] for row in rows]
+        except (KeyError, TypeError):
+            return [
+                Outcome(error=f"unexpected embeddings response: {_snippet(json.dumps(answer))}")
+                for _ in batch
+            ]
+        if len(vectors) != len(batch):
+            return [
+                Outcome(
+                    error=f"endpoint returned {len(vectors)} embeddings for {len(batch)} inputs"
+                )
+                for _ in batch
+            ]
+        prompt_tokens = int((answer.get("usage") or {}).get("prompt_tokens") or 0)
+        share = prompt_tokens // max(len(batch), 1)
+        return [Outcome(value=v, prompt_tokens=share) for v in vectors]
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
+        url = self.base_url + path
+        try:
+            async with self._client().post(url, data=json.dumps(body)) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    return Outcome(
+                        error=f"HTTP {response.status} from {url}: {_snippet(_error_text(text))}",
+                        retryable=response.status in RETRYABLE_STATUS,
+                        retry_after=_retry_after(response.headers.get("Retry-After")),
+                    )
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError:
+                    return Outcome(error=f"endpoint returned non-JSON: {_snippet(text)}")
+        except TimeoutError:
+            return Outcome(
+                error=f"request to {url} timed out after {self._timeout.total:g}s", retryable=True
+            )
+        except aiohttp.ClientError as exc:
+            return Outcome(
+                error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True
+            )
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error_text(text: str) -> str:
+    """The ``error.message`` of an OpenAI-style error body, else the body itself."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return text
+
+
+def _snippet(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

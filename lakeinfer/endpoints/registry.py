@@ -1,0 +1,117 @@
+"""Turns an endpoint name from ``ai_query`` into a provider.
+
+Precedence: an endpoint configured in ``config.toml`` > a Databricks workspace (for the
+pre-provisioned ``databricks-*`` names, when ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` are
+set) > the embedded stand-in model. Whenever something other than the named model answers, a
+one-line notice says which model really did.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from lakeinfer.config import LakeinferConfig
+from lakeinfer.endpoints.base import Provider
+from lakeinfer.endpoints.openai_http import OpenAIProvider
+from lakeinfer.errors import UnknownEndpointError
+
+#: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
+PREPROVISIONED_CHAT = (
+    "databricks-meta-llama-3-1-8b-instruct",
+    "databricks-meta-llama-3-3-70b-instruct",
+    "databricks-meta-llama-3-1-405b-instruct",
+    "databricks-llama-4-maverick",
+    "databricks-claude-sonnet-4",
+    "databricks-claude-3-7-sonnet",
+    "databricks-claude-sonnet-4-6",
+    "databricks-claude-opus-4-6",
+    "databricks-gpt-oss-20b",
+    "databricks-gpt-oss-120b",
+    "databricks-gemma-3-12b",
+    "databricks-qwen35-122b-a10b",
+    "databricks-dbrx-instruct",
+    "databricks-mixtral-8x7b-instruct",
+)
+EMBEDDED_PARALLEL_FACTOR = 2  # keep the server's sequences busy while answers stream back
+
+
+class EndpointRegistry:
+    """Resolves and caches providers for one session; :meth:`close` releases them."""
+
+    def __init__(self, config: LakeinferConfig, notice: Callable[[str], None]):
+        self.config = config
+        self._notice = notice
+        self._providers: dict[str, Provider] = {}
+
+    def names(self) -> list[str]:
+        return sorted(set(self.config.endpoints) | set(PREPROVISIONED_CHAT))
+
+    def task_of(self, name: str) -> str:
+        """``chat`` or ``embeddings``, without starting anything."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is not None:
+            return endpoint.task
+        if name in PREPROVISIONED_CHAT:
+            return "chat"
+        raise UnknownEndpointError(name, self.names())
+
+    def get(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            provider = self._create(name)
+            self._providers[name] = provider
+        return provider
+
+    def _create(self, name: str) -> Provider:
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is not None:
+            return OpenAIProvider(
+                name,
+                base_url=endpoint.base_url,
+                model=endpoint.model,
+                task=endpoint.task,
+                api_key=endpoint.api_key(),
+                max_concurrency=endpoint.max_concurrency,
+                timeout_s=endpoint.timeout_s,
+                max_retries=endpoint.max_retries,
+            )
+        if name in PREPROVISIONED_CHAT:
+            host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
+            if host and token:
+                host = host if host.startswith("http") else f"https://{host}"
+                self._notice(f"endpoint {name!r} is answered by the Databricks workspace {host}")
+                return OpenAIProvider(
+                    name,
+                    base_url=f"{host.rstrip('/')}/serving-endpoints",
+                    model=name,
+                    api_key=token,
+                    max_concurrency=64,
+                )
+            return self._embedded(name)
+        raise UnknownEndpointError(name, self.names())
+
+    def _embedded(self, name: str) -> Provider:
+        from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME, shared_server
+
+        server = shared_server()
+        self._notice(
+            f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
+            f"(configure an endpoint of that name to use another model)"
+        )
+        return OpenAIProvider(
+            name,
+            base_url=server.base_url,
+            model="embedded",
+            api_key=server.api_key,
+            max_concurrency=server.settings.parallel * EMBEDDED_PARALLEL_FACTOR,
+            timeout_s=600.0,
+            description=EMBEDDED_MODEL_NAME,
+            prefix_caching=True,
+            extra_body={"cache_prompt": True},
+        )
+
+    async def aclose(self) -> None:
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()

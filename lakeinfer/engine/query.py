@@ -1,0 +1,175 @@
+"""Runs one query (SELECT, VALUES, set operations) on DuckDB over Delta tables, with AI calls.
+
+Relations for the Delta tables a statement names are registered for that statement only, from
+the table's current version. AI calls are evaluated by the staged plan where the shape allows
+(see :mod:`lakeinfer.sql.plan`), else bound as vectorised DuckDB functions that batch and memoise
+their requests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import duckdb
+import pyarrow as pa
+from duckdb import sqltypes
+from duckdb.func import FunctionNullHandling, PythonUDFType
+from sqlglot import exp
+
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
+from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.errors import AnalysisError, LakeinferError, SqlError
+from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
+from lakeinfer.sql.plan import StagedSelect, ai_calls, rewrite_tables, stage_select
+from lakeinfer.sql.types import arrow_to_ddl
+
+STAGE = "__li_stage"
+_ids = itertools.count()
+
+
+class QueryRunner:
+    """Executes queries on one DuckDB connection against one catalog."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: DeltaCatalog):
+        self.con = con
+        self.catalog = catalog
+
+    def run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
+        """Evaluate ``query`` to an Arrow table."""
+        tree, relations = rewrite_tables(query, namespace)
+        with self._registered(relations):
+            if not ai_calls(tree):
+                return self._duckdb(tree)
+            plan = stage_select(tree)
+            if plan is not None:
+                return self._run_staged(plan, ai)
+            return self._run_with_functions(tree, ai)
+
+    # -- plumbing ------------------------------------------------------------------------
+    @contextmanager
+    def _registered(self, relations: dict[str, TableName]) -> Iterator[None]:
+        names = []
+        try:
+            for relation, name in relations.items():
+                self.con.register(relation, self.catalog.dataset(name))
+                names.append(relation)
+            yield
+        finally:
+            for relation in names:
+                self.con.unregister(relation)
+
+    def _duckdb(self, tree: exp.Expression | str) -> pa.Table:
+        sql = tree if isinstance(tree, str) else tree.sql(dialect="duckdb")
+        try:
+            return self.con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise SqlError(_clean_duckdb_error(exc)) from None
+
+    # -- the staged plan -----------------------------------------------------------------
+    def _run_staged(self, plan: StagedSelect, ai: AiEvaluator) -> pa.Table:
+        base = self._duckdb(plan.base)
+        visible = base.num_columns - len(plan.hidden)
+        stage = pa.table({"__li_rows": pa.nulls(base.num_rows)})
+        for offset, name in enumerate(plan.hidden):
+            stage = stage.append_column(name, base.column(visible + offset))
+        for staged in plan.calls:
+            requests = self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
+            stage = stage.append_column(staged.result_column, ai.answer(staged.call, requests))
+        filled = {
+            out.placeholder: (out.name, self._evaluate(out.expression, stage))
+            for out in plan.outputs
+        }
+        names, columns = [], []
+        for index in range(visible):
+            name = base.column_names[index]
+            if name in filled:
+                name, column = filled[name]
+            else:
+                column = base.column(index)
+            names.append(name)
+            columns.append(column)
+        return pa.Table.from_arrays(columns, names=names)
+
+    def _evaluate(self, expression: exp.Expression, stage: pa.Table) -> pa.ChunkedArray:
+        """One expression over the staged table, in row order."""
+        if isinstance(expression, exp.Column) and expression.name in stage.column_names:
+            return stage.column(expression.name)
+        self.con.register(STAGE, stage)
+        try:
+            sql = f"SELECT {expression.sql(dialect='duckdb')} AS v FROM {STAGE}"
+            return self._duckdb(sql).column(0)
+        finally:
+            self.con.unregister(STAGE)
+
+    # -- the fallback: AI calls as DuckDB functions ----------------------------------------
+    def _run_with_functions(self, tree: exp.Expression, ai: AiEvaluator) -> pa.Table:
+        registered: list[str] = []
+        failures: list[LakeinferError] = []
+        try:
+            # innermost calls first, so an outer call's request already holds the inner function
+            for node in reversed(ai_calls(tree)):
+                call = bind_ai_query(node)
+                task = ai.task_of(call)
+                name = f"__li_ai_{next(_ids)}"
+                return_type = _duckdb_type(call.output_type(task))
+
+                udf = _ai_function(ai, call, failures)
+                self.con.create_function(
+                    name,
+                    udf,
+                    [sqltypes.VARCHAR],
+                    sqltypes.DuckDBPyType(return_type),
+                    type=PythonUDFType.ARROW,
+                    null_handling=FunctionNullHandling.SPECIAL,
+                    exception_handling=duckdb.PythonExceptionHandling.DEFAULT,
+                )
+                registered.append(name)
+                node.replace(
+                    exp.Anonymous(this=name, expressions=[exp.cast(call.request, "VARCHAR")])
+                )
+            try:
+                return self.con.sql(tree.sql(dialect="duckdb")).to_arrow_table()
+            except duckdb.Error as exc:
+                if failures:
+                    raise failures[0] from None
+                raise SqlError(_clean_duckdb_error(exc)) from None
+        finally:
+            for name in registered:
+                self.con.remove_function(name)
+
+
+def _ai_function(
+    ai: AiEvaluator, call: AiQueryCall, failures: list[LakeinferError]
+) -> Callable[[pa.Array], pa.Array]:
+    def udf(requests: pa.Array) -> pa.Array:
+        try:
+            return ai.answer(call, requests)
+        except LakeinferError as error:
+            failures.append(error)  # DuckDB re-raises it as its own error type
+            raise
+
+    return udf
+
+
+def _duckdb_type(dtype: pa.DataType) -> str:
+    return exp.DataType.build(arrow_to_ddl(dtype), dialect="databricks").sql(dialect="duckdb")
+
+
+def _clean_duckdb_error(exc: duckdb.Error) -> str:
+    """DuckDB's message without the internal relation names lakeinfer invented."""
+    message = str(exc)
+
+    message = re.sub(
+        r'"?__li_([a-z0-9_]+?)__([a-z0-9_]+?)__([a-z0-9_]+)"?',
+        lambda m: f"{m.group(1)}.{m.group(2)}.{m.group(3)}",
+        message,
+    )
+    return message.replace("__li_", "")
+
+
+def check_no_ai(tree: exp.Expression, where: str) -> None:
+    if ai_calls(tree):
+        raise AnalysisError(f"ai_query is not allowed in {where}")

@@ -1,0 +1,93 @@
+"""The exceptions lakeinfer raises, all under one root.
+
+    LakeinferError
+    ├── ConfigError            bad config.toml, unknown key, missing secret
+    ├── SqlError
+    │   ├── SqlSyntaxError     text that does not parse (line and column)
+    │   ├── AnalysisError      parses, but cannot run: bad ai_query arguments, types, ...
+    │   ├── UnknownTableError  a three-part name with no Delta table behind it
+    │   └── TableExistsError   CREATE TABLE over an existing table
+    ├── UnknownEndpointError   ai_query names an endpoint nobody serves
+    ├── EndpointError          an endpoint failed a request (with failOnError => true)
+    └── RuntimeUnavailableError  a local runtime (llama.cpp server, ...) cannot be started
+
+Third-party exceptions (aiohttp, duckdb, deltalake) are translated at the boundary so users only
+ever see these classes and their messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LakeinferError(Exception):
+    """Root of every error lakeinfer raises on purpose."""
+
+
+class ConfigError(LakeinferError):
+    """The configuration (config.toml, environment, flags) is invalid or incomplete."""
+
+
+class SqlError(LakeinferError):
+    """A statement cannot be run."""
+
+
+class SqlSyntaxError(SqlError):
+    """The SQL text does not parse; ``line`` and ``column`` are 1-based."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        self.line = line
+        self.column = column
+        where = f" at line {line}, column {column}" if line is not None else ""
+        super().__init__(f"syntax error{where}: {message}")
+
+
+class AnalysisError(SqlError):
+    """The statement parses but is invalid (wrong arguments, types, unsupported shape)."""
+
+
+class UnknownTableError(SqlError):
+    """A table or schema name that does not exist in the lakehouse."""
+
+    def __init__(self, name: str, candidates: Iterable[str] = ()):
+        self.name = name
+        super().__init__(f"table or view not found: {name}{did_you_mean(name, candidates)}")
+
+
+class TableExistsError(SqlError):
+    """CREATE TABLE without IF NOT EXISTS / OR REPLACE over an existing table."""
+
+
+class UnknownEndpointError(LakeinferError):
+    """``ai_query`` names an endpoint that is neither configured nor a known stand-in."""
+
+    def __init__(self, name: str, candidates: Iterable[str] = ()):
+        self.name = name
+        super().__init__(
+            f"endpoint not found: {name!r}{did_you_mean(name, candidates)}. "
+            f"Create it with `lakeinfer endpoints create {name} --provider openai "
+            f"--base-url URL --model MODEL`."
+        )
+
+
+class EndpointError(LakeinferError):
+    """An endpoint failed to answer a request (raised only under ``failOnError => true``)."""
+
+    def __init__(self, endpoint: str, message: str, row: int | None = None):
+        self.endpoint = endpoint
+        self.row = row
+        where = f" (row {row})" if row is not None else ""
+        super().__init__(f"endpoint {endpoint!r} failed{where}: {message}")
+
+
+class RuntimeUnavailableError(LakeinferError):
+    """A local model runtime could not be started."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a ``"; did you mean X?"`` suffix naming the closest candidates, or ``""``."""
+    matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"

@@ -1,0 +1,82 @@
+"""Rendering results for people (a table) and for programs (JSON lines, CSV).
+
+JSON: one object per row; arrays and structs as JSON, timestamps and dates ISO-8601, binary as
+base64, decimals as strings (no precision lost).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import json
+import sys
+from typing import IO, Any
+
+import pyarrow as pa
+
+MAX_CELL = 120
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        # Arrow maps arrive as lists of (key, value) pairs
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    return value
+
+
+def write_json_lines(table: pa.Table, file: IO[str]) -> None:
+    for row in table.to_pylist():
+        file.write(json.dumps({k: to_jsonable(v) for k, v in row.items()}, ensure_ascii=False))
+        file.write("\n")
+
+
+def write_csv(table: pa.Table, file: IO[str]) -> None:
+    writer = csv.writer(file)
+    writer.writerow(table.column_names)
+    for row in table.to_pylist():
+        writer.writerow(["" if v is None else _text(v) for v in row.values()])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(to_jsonable(value), ensure_ascii=False)
+    return str(to_jsonable(value))
+
+
+def render_table(
+    table: pa.Table, limit: int | None = None, file: IO[str] | None = None, max_cell: int = MAX_CELL
+) -> None:
+    """A boxed table for terminals (rich); long cells are shortened, newlines shown as ⏎."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout, soft_wrap=False)
+    shown = table if limit is None else table.slice(0, limit)
+    view = Table(show_lines=False)
+    for name in table.column_names:
+        view.add_column(name, overflow="fold")
+    for row in shown.to_pylist():
+        cells = []
+        for value in row.values():
+            text = "NULL" if value is None else _text(value).replace("\n", " ⏎ ")
+            cells.append(text if len(text) <= max_cell else text[: max_cell - 1] + "…")
+        view.add_row(*cells)
+    console.print(view)
+    if limit is not None and table.num_rows > limit:
+        console.print(f"({table.num_rows} rows, {limit} shown)")
+    else:
+        console.print(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''})")

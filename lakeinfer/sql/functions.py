@@ -1,0 +1,191 @@
+"""``ai_query(...)`` call sites: argument binding and validation, from the AST.
+
+Databricks signature::
+
+    ai_query(endpoint, request [, returnType] [, failOnError]
+             [, modelParameters => named_struct(...)] [, responseFormat => '...'])
+
+The first four may be positional; every argument may be named (``request => x``); a positional
+argument after a named one is an error, as in Spark. ``endpoint``, ``returnType`` and
+``failOnError`` must be literals, ``modelParameters`` a constant struct: all are checked here,
+before any model is called.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.parse import position_of
+from lakeinfer.sql.types import ddl_to_arrow
+
+AI_QUERY = "ai_query"
+POSITIONAL = ("endpoint", "request", "returnType", "failOnError")
+NAMED = POSITIONAL + ("modelParameters", "responseFormat")
+ALIASES = {"endpointname": "endpoint"}
+DEFAULT_TEMPERATURE = 0.0
+
+
+@dataclass
+class AiQueryCall:
+    """One bound ``ai_query`` call site."""
+
+    node: exp.Expression
+    endpoint: str
+    request: exp.Expression
+    return_ddl: str | None = None
+    fail_on_error: bool = True
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def result_type(self, task: str) -> pa.DataType:
+        """The Arrow type of a successful answer (before the failOnError envelope)."""
+        if self.return_ddl is not None:
+            return ddl_to_arrow(self.return_ddl)
+        return pa.list_(pa.float32()) if task == "embeddings" else pa.string()
+
+    def output_type(self, task: str) -> pa.DataType:
+        """The SQL type of the call: the result, or STRUCT<result, errorMessage>."""
+        result = self.result_type(task)
+        if self.fail_on_error:
+            return result
+        return pa.struct([pa.field("result", result), pa.field("errorMessage", pa.string())])
+
+    def cache_key_prefix(self) -> tuple[str, str | None, str]:
+        """What, beside the request value, makes two calls identical."""
+        return (self.endpoint, self.return_ddl, json.dumps(self.parameters, sort_keys=True))
+
+
+def is_ai_query(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and str(node.this).lower() == AI_QUERY
+
+
+def bind_ai_query(node: exp.Expression) -> AiQueryCall:
+    """Bind the arguments of an ``ai_query`` node; :class:`AnalysisError` on any misuse."""
+    where = position_of(node)
+    args: dict[str, exp.Expression] = {}
+    seen_named = False
+    for index, arg in enumerate(node.expressions):
+        if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
+            seen_named = True
+            raw = arg.this.name
+            name = ALIASES.get(raw.lower(), raw)
+            canonical = next((n for n in NAMED if n.lower() == name.lower()), None)
+            if canonical is None:
+                raise AnalysisError(
+                    f"ai_query{where}: unknown argument {raw!r}; expected one of {', '.join(NAMED)}"
+                    " (a system prompt goes into the request text)"
+                )
+            value = arg.expression
+        else:
+            if seen_named:
+                raise AnalysisError(
+                    f"ai_query{where}: positional argument {index + 1} follows a named argument"
+                )
+            if index >= len(POSITIONAL):
+                raise AnalysisError(
+                    f"ai_query{where}: at most {len(POSITIONAL)} positional arguments "
+                    f"({', '.join(POSITIONAL)}); name the others, e.g. modelParameters => ..."
+                )
+            canonical, value = POSITIONAL[index], arg
+        if canonical in args:
+            raise AnalysisError(f"ai_query{where}: argument {canonical!r} is given twice")
+        args[canonical] = value
+
+    for required in ("endpoint", "request"):
+        if required not in args:
+            raise AnalysisError(f"ai_query{where}: missing required argument {required!r}")
+
+    call = AiQueryCall(
+        node=node,
+        endpoint=_string_literal(args["endpoint"], "endpoint", where),
+        request=args["request"],
+    )
+    if "returnType" in args:
+        call.return_ddl = _string_literal(args["returnType"], "returnType", where)
+        ddl_to_arrow(call.return_ddl)  # validate now
+    if "failOnError" in args:
+        call.fail_on_error = _boolean_literal(args["failOnError"], where)
+    parameters: dict[str, Any] = {}
+    if "modelParameters" in args:
+        parameters = constant_struct(args["modelParameters"], f"ai_query{where}: modelParameters")
+    if "responseFormat" in args:
+        parameters["response_format"] = _response_format(args["responseFormat"], where)
+    call.parameters = {"temperature": DEFAULT_TEMPERATURE, **parameters}
+    return call
+
+
+def _string_literal(node: exp.Expression, name: str, where: str) -> str:
+    if isinstance(node, exp.Literal) and node.is_string:
+        return node.this
+    raise AnalysisError(
+        f"ai_query{where}: {name} must be a string literal, got {node.sql(dialect='databricks')}"
+    )
+
+
+def _boolean_literal(node: exp.Expression, where: str) -> bool:
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    raise AnalysisError(
+        f"ai_query{where}: failOnError must be TRUE or FALSE, got {node.sql(dialect='databricks')}"
+    )
+
+
+def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
+    """Evaluate a constant ``named_struct(...)`` to a dict; any column reference is an error."""
+    if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
+        raise AnalysisError(
+            f"{what} must be constant (it refers to a column or subquery): "
+            f"{node.sql(dialect='databricks')}"
+        )
+    if not isinstance(node, exp.Struct):
+        raise AnalysisError(
+            f"{what} must be a named_struct(...), got {node.sql(dialect='databricks')}"
+        )
+    try:
+        value = duckdb.sql(f"SELECT {node.sql(dialect='duckdb')} AS v").fetchone()
+    except duckdb.Error as exc:
+        raise AnalysisError(f"{what} cannot be evaluated: {exc}") from None
+    result = value[0] if value else None
+    if not isinstance(result, dict):
+        raise AnalysisError(f"{what} must be a named_struct(...)")
+    return {k: _plain(v) for k, v in result.items() if v is not None}
+
+
+def _plain(value: Any) -> Any:
+    """Decimal -> float, tuples -> lists: what JSON request bodies need."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _response_format(node: exp.Expression, where: str) -> dict[str, Any]:
+    text = _string_literal(node, "responseFormat", where)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise AnalysisError(
+            f"ai_query{where}: responseFormat must be a JSON object such as "
+            '\'{"type": "json_object"}\''
+        ) from None
+    if not isinstance(value, dict) or value.get("type") not in (
+        "text",
+        "json_object",
+        "json_schema",
+    ):
+        raise AnalysisError(
+            f"ai_query{where}: unsupported responseFormat (AI_FUNCTION_UNSUPPORTED_RESPONSE_FORMAT): "
+            'use {"type": "text" | "json_object" | "json_schema", ...}'
+        )
+    return value

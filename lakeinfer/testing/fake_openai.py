@@ -1,0 +1,233 @@
+"""A small OpenAI-compatible server for tests, demos and benchmarks; it counts what it serves.
+
+It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` and ``POST /v1/embeddings``
+with a deterministic 8-dimensional vector per input, after an optional fixed latency. A prompt
+containing ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise
+per-row failures. ``GET /stats`` returns request counts and the bodies received; ``POST /reset``
+clears them. Start it in-process (:class:`FakeOpenAIServer`) or as its own process::
+
+    python -m lakeinfer.testing.fake_openai --port 8001 --latency-ms 50
+
+It binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from aiohttp import web
+
+STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
+
+
+class _State:
+    def __init__(self, latency_s: float, keep_bodies: bool, token: str | None):
+        self.latency_s = latency_s
+        self.keep_bodies = keep_bodies
+        self.token = token
+        self.counts: dict[str, int] = {"chat": 0, "embeddings": 0, "errors": 0}
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+
+
+def embedding_for(text: str, dims: int = 8) -> list[float]:
+    """The deterministic vector the fake server returns for ``text``."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255.0, 6) for b in digest[:dims]]
+
+
+def build_app(
+    latency_s: float = 0.0, keep_bodies: bool = True, token: str | None = None
+) -> web.Application:
+    state = _State(latency_s, keep_bodies, token)
+
+    def authorised(request: web.Request) -> bool:
+        return (
+            state.token is None or request.headers.get("Authorization") == f"Bearer {state.token}"
+        )
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.counts["chat"] += 1
+        if state.keep_bodies:
+            state.bodies.append(body)
+            state.headers.append({"Authorization": request.headers.get("Authorization", "")})
+        if not authorised(request):
+            state.counts["errors"] += 1
+            return web.json_response({"error": {"message": "invalid token"}}, status=401)
+        if state.latency_s:
+            await asyncio.sleep(state.latency_s)
+        prompt = body["messages"][-1]["content"]
+        marker = STATUS_MARKER.search(prompt)
+        if marker:
+            state.counts["errors"] += 1
+            status = int(marker.group(1))
+            return web.json_response(
+                {"error": {"message": f"injected failure {status}"}}, status=status
+            )
+        content = f"echo: {prompt}"
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{state.counts['chat']}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": len(prompt.split()),
+                    "completion_tokens": len(content.split()),
+                    "total_tokens": len(prompt.split()) + len(content.split()),
+                },
+            }
+        )
+
+    async def embeddings(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.counts["embeddings"] += 1
+        if state.keep_bodies:
+            state.bodies.append(body)
+        if not authorised(request):
+            return web.json_response({"error": {"message": "invalid token"}}, status=401)
+        if state.latency_s:
+            await asyncio.sleep(state.latency_s)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": embedding_for(t)}
+                    for i, t in enumerate(inputs)
+                ],
+                "model": body.get("model", "fake"),
+                "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0},
+            }
+        )
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({**state.counts, "bodies": state.bodies, "headers": state.headers})
+
+    async def reset(request: web.Request) -> web.Response:
+        state.counts = {k: 0 for k in state.counts}
+        state.bodies.clear()
+        state.headers.clear()
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.post("/v1/chat/completions", chat),
+            web.post("/v1/embeddings", embeddings),
+            web.get("/stats", stats),
+            web.post("/reset", reset),
+        ]
+    )
+    return app
+
+
+class FakeOpenAIServer:
+    """Runs the fake server in its own process on 127.0.0.1 (a context manager).
+
+    A separate process keeps the server's CPU off the client's interpreter, as a real endpoint
+    would be. ``base_url`` is ready for ``lakeinfer endpoints create --base-url``.
+    """
+
+    def __init__(self, latency_ms: float = 0.0, keep_bodies: bool = True, token: str | None = None):
+        self.latency_ms = latency_ms
+        self.keep_bodies = keep_bodies
+        self.token = token
+        self.port: int | None = None
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        command = [
+            sys.executable,
+            "-m",
+            "lakeinfer.testing.fake_openai",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(self.latency_ms),
+        ]
+        if not self.keep_bodies:
+            command.append("--no-bodies")
+        if self.token:
+            command += ["--token", self.token]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.startswith("listening "):
+            self.stop()
+            raise RuntimeError(f"fake OpenAI server did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=10) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _serve(port: int, latency_ms: float, keep_bodies: bool, token: str | None) -> None:
+    async def main() -> None:
+        runner = web.AppRunner(build_app(latency_ms / 1000.0, keep_bodies, token), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+        await site.start()
+        print(f"listening {runner.addresses[0][1]}", flush=True)
+        await asyncio.Event().wait()  # until terminated
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
+    parser.add_argument("--token", help="require this bearer token")
+    args = parser.parse_args()
+    try:
+        _serve(args.port, args.latency_ms, not args.no_bodies, args.token)
+    except KeyboardInterrupt:
+        pass
