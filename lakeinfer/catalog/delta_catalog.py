@@ -2,8 +2,8 @@
 
 Layout: ``<home>/<catalog>/<schema>/<table>/`` is a Delta table written only through delta-rs
 (``deltalake``), so any Delta reader can open it. Catalogs and schemas are directories. Names are
-case-insensitive, as in Databricks, and stored lower-case. ``main`` and ``main.default`` always
-exist. Every write is exactly one Delta commit: a statement that fails before its commit leaves
+case-insensitive, as in Databricks, and stored lower-case. ``main``, ``main.default`` and
+``system`` always exist. Every write is exactly one Delta commit: a statement that fails before its commit leaves
 the table (and its history) as it was.
 """
 
@@ -30,6 +30,8 @@ from lakeinfer.sql.types import storable_schema
 
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
+#: Catalogs every lakehouse has, as every Databricks workspace has them.
+BUILTIN_CATALOGS = (DEFAULT_CATALOG, "system")
 WriteMode = Literal["append", "overwrite"]
 
 
@@ -84,7 +86,7 @@ class DeltaCatalog:
 
     # -- catalogs and schemas ------------------------------------------------------------
     def list_catalogs(self) -> list[str]:
-        found = {DEFAULT_CATALOG}
+        found = set(BUILTIN_CATALOGS)
         if self.home.exists():
             found |= {
                 p.name
@@ -94,7 +96,7 @@ class DeltaCatalog:
         return sorted(found)
 
     def catalog_exists(self, catalog: str) -> bool:
-        return catalog == DEFAULT_CATALOG or (self.home / catalog).is_dir()
+        return catalog in BUILTIN_CATALOGS or (self.home / catalog).is_dir()
 
     def schema_exists(self, catalog: str, schema: str) -> bool:
         if (catalog, schema) == (DEFAULT_CATALOG, DEFAULT_SCHEMA):

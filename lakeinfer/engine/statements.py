@@ -138,7 +138,9 @@ class StatementExecutor:
     def _drop(self, statement: exp.Drop) -> StatementResult:
         kind = (statement.args.get("kind") or "").upper()
         if_exists = bool(statement.args.get("exists"))
-        target = statement.this
+        target = statement.this or (statement.args.get("tables") or [None])[0]
+        if target is None:
+            raise AnalysisError("DROP needs a name")
         if kind == "TABLE":
             self.catalog.drop_table(self._table_name(target), if_exists=if_exists)
         elif kind in ("SCHEMA", "DATABASE"):
@@ -186,7 +188,7 @@ class StatementExecutor:
         if isinstance(rest, exp.Expression):
             rest = rest.name
         text = f"{statement.this} {rest or ''}"
-        words = [t.text for t in tokenize(text)]
+        words = [str(statement.this)] + [t.text for t in tokenize(rest or "")]
         upper = [w.upper() for w in words]
         if upper[:2] == ["CREATE", "CATALOG"]:
             if_not_exists = upper[2:5] == ["IF", "NOT", "EXISTS"]

@@ -108,7 +108,10 @@ def bind_ai_query(node: exp.Expression) -> AiQueryCall:
     )
     if "returnType" in args:
         call.return_ddl = _string_literal(args["returnType"], "returnType", where)
-        ddl_to_arrow(call.return_ddl)  # validate now
+        try:
+            ddl_to_arrow(call.return_ddl)  # validate now, before any call
+        except AnalysisError as exc:
+            raise AnalysisError(f"ai_query{where}: returnType: {exc}") from None
     if "failOnError" in args:
         call.fail_on_error = _boolean_literal(args["failOnError"], where)
     parameters: dict[str, Any] = {}
@@ -148,7 +151,8 @@ def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
             f"{what} must be a named_struct(...), got {node.sql(dialect='databricks')}"
         )
     try:
-        value = duckdb.sql(f"SELECT {node.sql(dialect='duckdb')} AS v").fetchone()
+        with duckdb.connect() as con:
+            value = con.execute(f"SELECT {node.sql(dialect='duckdb')} AS v").fetchone()
     except duckdb.Error as exc:
         raise AnalysisError(f"{what} cannot be evaluated: {exc}") from None
     result = value[0] if value else None

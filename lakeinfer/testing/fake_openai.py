@@ -34,7 +34,8 @@ class _State:
         self.latency_s = latency_s
         self.keep_bodies = keep_bodies
         self.token = token
-        self.counts: dict[str, int] = {"chat": 0, "embeddings": 0, "errors": 0}
+        self.counts: dict[str, int] = {"chat": 0, "embeddings": 0, "errors": 0, "max_in_flight": 0}
+        self.in_flight = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
 
@@ -56,6 +57,14 @@ def build_app(
         )
 
     async def chat(request: web.Request) -> web.Response:
+        state.in_flight += 1
+        state.counts["max_in_flight"] = max(state.counts["max_in_flight"], state.in_flight)
+        try:
+            return await _chat(request)
+        finally:
+            state.in_flight -= 1
+
+    async def _chat(request: web.Request) -> web.Response:
         body = await request.json()
         state.counts["chat"] += 1
         if state.keep_bodies:
@@ -200,6 +209,9 @@ class FakeOpenAIServer:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(timeout=5)
+            if process.stdout is not None:
+                process.stdout.close()
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
