@@ -3,8 +3,8 @@
 Layout: ``<home>/<catalog>/<schema>/<table>/`` is a Delta table written only through delta-rs
 (``deltalake``), so any Delta reader can open it. Catalogs and schemas are directories. Names are
 case-insensitive, as in Databricks, and stored lower-case. ``main``, ``main.default`` and
-``system`` always exist. Every write is exactly one Delta commit: a statement that fails before its commit leaves
-the table (and its history) as it was.
+``system`` always exist. Every write is exactly one Delta commit: a statement that fails
+before its commit leaves the table (and its history) as it was.
 """
 
 from __future__ import annotations

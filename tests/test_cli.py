@@ -1,0 +1,130 @@
+"""The `lakeinfer` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(home: Path, *args: str, env: dict | None = None, stdin: str | None = None):
+    import os
+
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lakeinfer.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        input=stdin,
+    )
+
+
+def test_sql_runs_statements_and_prints_json_lines(home):
+    result = run(
+        home,
+        "sql",
+        "CREATE TABLE t (id INT, tags ARRAY<STRING>, ts TIMESTAMP); "
+        "INSERT INTO t VALUES (1, array('a', 'b'), TIMESTAMP '2024-05-01 10:00:00'); "
+        "SELECT * FROM t",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1] == {"id": 1, "tags": ["a", "b"], "ts": "2024-05-01T10:00:00+00:00"}
+
+
+def test_sql_from_file_and_table_output(home, tmp_path):
+    script = tmp_path / "setup.sql"
+    script.write_text(
+        "CREATE SCHEMA s;\nCREATE TABLE s.t AS SELECT 'x' AS name;\nSHOW TABLES IN s;\n"
+    )
+    result = run(home, "sql", "-f", str(script))
+    assert result.returncode == 0, result.stderr
+    assert "tableName" in result.stdout and "t" in result.stdout
+
+
+def test_errors_are_one_line_without_traceback(home):
+    result = run(home, "sql", "SELECT * FORM t")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: syntax error at line 1, column")
+    assert "Traceback" not in result.stderr
+    missing = run(home, "sql", "SELECT * FROM main.default.nothing_here")
+    assert missing.returncode == 1 and "main.default.nothing_here" in missing.stderr
+
+
+def test_debug_shows_the_traceback(home):
+    result = run(home, "--debug", "sql", "SELECT * FORM t")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_endpoints_create_list_delete_and_use(home, fake_server):
+    created = run(
+        home,
+        "endpoints",
+        "create",
+        "my-llm",
+        "--provider",
+        "openai",
+        "--base-url",
+        fake_server.base_url,
+        "--model",
+        "m1",
+        "--api-key-env",
+        "MY_KEY",
+    )
+    assert created.returncode == 0, created.stderr
+    assert 'base_url = "' in (home / "config.toml").read_text()
+    listed = run(home, "endpoints", "list", "--format", "json")
+    entry = json.loads(listed.stdout.splitlines()[0])
+    assert entry["name"] == "my-llm" and entry["model"] == "m1" and entry["task"] == "chat"
+
+    secret = "sk-test-secret-value"
+    answered = run(
+        home,
+        "sql",
+        "SELECT ai_query('my-llm', 'hi') AS r",
+        "--format",
+        "json",
+        env={"MY_KEY": secret},
+    )
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout) == {"r": "echo: hi"}
+    assert fake_server.stats()["headers"][-1]["Authorization"] == f"Bearer {secret}"
+    assert secret not in answered.stdout + answered.stderr
+
+    unset = run(home, "sql", "SELECT ai_query('my-llm', 'hi') AS r", env={"MY_KEY": ""})
+    assert unset.returncode == 1 and "MY_KEY is not set" in unset.stderr
+
+    duplicate = run(
+        home, "endpoints", "create", "my-llm", "--base-url", fake_server.base_url, "--model", "m1"
+    )
+    assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+    deleted = run(home, "endpoints", "delete", "my-llm")
+    assert deleted.returncode == 0
+    assert run(home, "endpoints", "list", "--format", "json").stdout == ""
+
+
+def test_unknown_config_key_is_rejected(home):
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(
+        '[endpoints.x]\nbase_url = "http://127.0.0.1:1/v1"\nmodel = "m"\nmodle = "typo"\n'
+    )
+    result = run(home, "sql", "SELECT 1")
+    assert result.returncode == 1
+    assert "unknown key 'endpoints.x.modle'" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["sql", "--help"], ["endpoints", "create", "--help"]])
+def test_help_teaches_with_examples(home, args):
+    result = run(home, *args)
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout
+    if args == ["--help"]:
+        assert "Examples:" in result.stdout and "ai_query" in result.stdout
