@@ -250,7 +250,7 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
     for column in schema.expressions:
         if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
             raise AnalysisError(f"column {column.sql(dialect='databricks')} needs a type")
-        fields.append(pa.field(column.name.lower(), ddl_to_arrow(column.args["kind"])))
+        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"])))
     return pa.schema(fields)
 
 
