@@ -76,6 +76,7 @@ class Measurement:
 
     method: str
     seconds: float
+    client_cpu_s: float
     rows_per_s: float
     ratio_to_ideal: float
     peak_in_flight: int
@@ -93,8 +94,29 @@ class Target:
         return self.value >= self.threshold
 
 
-# One run of a method: given the server's base URL, return (seconds, non-null answers).
-Runner = Callable[[str, Settings], tuple[float, int]]
+@dataclass(frozen=True)
+class Run:
+    """One timed run: wall seconds, this process's CPU seconds (all threads), answers."""
+
+    seconds: float
+    cpu_s: float
+    answered: int
+
+
+class Timer:
+    """Wall and process CPU time of a ``with`` block."""
+
+    def __enter__(self) -> Timer:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_s = time.process_time() - self._cpu
+
+
+# One run of a method against the server at the given base URL.
+Runner = Callable[[str, Settings], Run]
 
 
 # -- the workload ---------------------------------------------------------------------------
@@ -109,32 +131,28 @@ def prompts(rows: int) -> list[str]:
 
 def prepare_lakehouse(home: Path, base_url: str, settings: Settings) -> None:
     """Write ``config.toml`` with the endpoint, then create and fill the table with SQL."""
-    endpoint = make_endpoint(
-        base_url=base_url, model=MODEL, max_concurrency=settings.concurrency
-    )
+    endpoint = make_endpoint(base_url=base_url, model=MODEL, max_concurrency=settings.concurrency)
     save_config(home, LakeinferConfig(endpoints={ENDPOINT: endpoint}))
     with lakeinfer.connect(home=home, progress=False, notice=lambda m: None) as session:
         session.sql(f"CREATE TABLE {TABLE} (id BIGINT, text STRING)")
-        # DuckDB names range()'s column `range`, Databricks `id`: the alias works in both
         session.sql(
             f"INSERT INTO {TABLE} SELECT id, 'row ' || CAST(id AS STRING) || ' of the benchmark'"
-            f" FROM range({settings.rows}) AS r(id)"
+            f" FROM range({settings.rows})"
         )
 
 
 # -- the three methods ----------------------------------------------------------------------
-def run_lakeinfer(base_url: str, settings: Settings) -> tuple[float, int]:
+def run_lakeinfer(base_url: str, settings: Settings) -> Run:
     with tempfile.TemporaryDirectory(prefix="lakeinfer-bench-") as tmp:
         home = Path(tmp)
         prepare_lakehouse(home, base_url, settings)
         with lakeinfer.connect(home=home, progress=False, notice=lambda m: None) as session:
-            started = time.perf_counter()
-            table = session.sql(QUERY).to_arrow()
-            seconds = time.perf_counter() - started
+            with Timer() as timer:
+                table = session.sql(QUERY).to_arrow()
     summary = table.column("summary")
     if table.num_rows != settings.rows:
         raise RuntimeError(f"lakeinfer returned {table.num_rows} rows, expected {settings.rows}")
-    return seconds, len(summary) - summary.null_count
+    return Run(timer.seconds, timer.cpu_s, len(summary) - summary.null_count)
 
 
 async def _openai_loop(base_url: str, texts: list[str], concurrency: int) -> int:
@@ -183,11 +201,11 @@ async def _aiohttp_loop(base_url: str, texts: list[str], concurrency: int) -> in
 def timed_loop(loop: Callable[[str, list[str], int], Any]) -> Runner:
     """A :data:`Runner` that times ``asyncio.run`` of a client loop (client set-up included)."""
 
-    def run(base_url: str, settings: Settings) -> tuple[float, int]:
+    def run(base_url: str, settings: Settings) -> Run:
         texts = prompts(settings.rows)
-        started = time.perf_counter()
-        answered = asyncio.run(loop(base_url, texts, settings.concurrency))
-        return time.perf_counter() - started, answered
+        with Timer() as timer:
+            answered = asyncio.run(loop(base_url, texts, settings.concurrency))
+        return Run(timer.seconds, timer.cpu_s, answered)
 
     return run
 
@@ -200,31 +218,32 @@ METHODS: dict[str, Runner] = {
 
 
 # -- measuring ------------------------------------------------------------------------------
-def run_once(method: str, runner: Runner, settings: Settings) -> tuple[float, int]:
-    """One run against a fresh server; returns (seconds, peak requests in flight)."""
+def run_once(method: str, runner: Runner, settings: Settings) -> tuple[Run, int]:
+    """One checked run against a fresh server; returns it with the peak requests in flight."""
     with FakeOpenAIServer(latency_ms=settings.latency_ms, keep_bodies=False) as server:
-        seconds, answered = runner(server.base_url, settings)
+        run = runner(server.base_url, settings)
         stats = server.stats()
     if stats["chat"] != settings.rows:
         raise RuntimeError(
             f"{method}: the server counted {stats['chat']} requests, expected {settings.rows}"
         )
-    if answered != settings.rows:
-        raise RuntimeError(f"{method}: {answered} non-null answers, expected {settings.rows}")
-    return seconds, int(stats["max_in_flight"])
+    if run.answered != settings.rows:
+        raise RuntimeError(f"{method}: {run.answered} non-null answers, expected {settings.rows}")
+    return run, int(stats["max_in_flight"])
 
 
 def measure(method: str, runner: Runner, settings: Settings, repeat: int) -> Measurement:
     runs = [run_once(method, runner, settings) for _ in range(repeat)]
-    seconds, peak = min(runs)
-    rows_per_s = settings.rows / seconds
+    best, peak = min(runs, key=lambda r: r[0].seconds)
+    rows_per_s = settings.rows / best.seconds
     return Measurement(
         method=method,
-        seconds=seconds,
+        seconds=best.seconds,
+        client_cpu_s=best.cpu_s,
         rows_per_s=rows_per_s,
         ratio_to_ideal=rows_per_s / settings.ideal_rows_per_s,
         peak_in_flight=peak,
-        runs_s=[s for s, _ in runs],
+        runs_s=[r.seconds for r, _ in runs],
     )
 
 
@@ -247,12 +266,12 @@ def report_text(settings: Settings, results: dict[str, Measurement], goals: list
         f"ai_query over HTTP: {settings.rows} rows, server latency {settings.latency_ms:g} ms, "
         f"concurrency {settings.concurrency}; ideal {settings.ideal_rows_per_s:.0f} rows/s",
         f"{'method':<20} {'seconds':>8} {'rows/s':>8} {'of ideal':>9} {'vs openai':>10} "
-        f"{'peak in flight':>15}",
+        f"{'client CPU s':>13} {'peak in flight':>15}",
     ]
     for m in results.values():
         lines.append(
             f"{m.method:<20} {m.seconds:>8.2f} {m.rows_per_s:>8.0f} {m.ratio_to_ideal:>9.2f} "
-            f"{m.rows_per_s / sdk:>9.2f}x {m.peak_in_flight:>15}"
+            f"{m.rows_per_s / sdk:>9.2f}x {m.client_cpu_s:>13.2f} {m.peak_in_flight:>15}"
         )
     lines.append("targets:")
     for goal in goals:
@@ -346,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     goals = targets(results)
     render = report_json if args.format == "json" else report_text
-    print(render(settings, results, goals))
+    print(render(settings, results, goals), flush=True)
     if can_plot:
         plot(args.plot, settings, results)
         print(f"plot written to {args.plot}", file=sys.stderr)

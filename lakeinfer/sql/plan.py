@@ -55,8 +55,11 @@ def rewrite_tables(
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     relations: dict[str, TableName] = {}
     for table in list(tree.find_all(exp.Table)):
-        if not table.name or isinstance(table.this, exp.Func):
-            continue  # table functions such as range(10)
+        if isinstance(table.this, exp.Func):
+            _name_range_column(table)
+            continue
+        if not table.name:
+            continue
         parts = [p.name for p in table.parts]
         if len(parts) == 1 and parts[0].lower() in cte_names:
             continue
@@ -74,6 +77,19 @@ def rewrite_tables(
                 replacement.set(key, table.args[key])
         table.replace(replacement)
     return tree, relations
+
+
+def _name_range_column(table: exp.Table) -> None:
+    """Databricks' ``range(...)`` yields a column ``id`` (DuckDB's is called ``range``)."""
+    if table.this.name.lower() != "range":
+        return
+    alias = table.args.get("alias")
+    if alias is not None and alias.columns:
+        return
+    name = alias.name if alias is not None and alias.name else "range"
+    table.set(
+        "alias", exp.TableAlias(this=exp.to_identifier(name), columns=[exp.to_identifier("id")])
+    )
 
 
 def ai_calls(tree: exp.Expression) -> list[exp.Expression]:

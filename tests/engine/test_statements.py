@@ -160,3 +160,12 @@ def test_drop_table_and_schema(s):
         s.sql("DROP SCHEMA tmp")
     s.sql("DROP TABLE tmp.t; DROP SCHEMA tmp; DROP TABLE IF EXISTS tmp2.t")
     assert "tmp" not in [r["databaseName"] for r in s.sql("SHOW SCHEMAS").to_pylist()]
+
+
+def test_range_yields_an_id_column_as_in_databricks(s):
+    assert s.sql("SELECT id FROM range(3)").to_pylist() == [{"id": 0}, {"id": 1}, {"id": 2}]
+    assert s.sql("SELECT r.id FROM range(1, 6, 2) AS r").to_pylist() == [
+        {"id": 1},
+        {"id": 3},
+        {"id": 5},
+    ]

@@ -1,0 +1,37 @@
+"""The benchmarks run and check their own correctness (timings are not asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_http_benchmark_runs_small_and_counts_every_request():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "ai_query_http.py"),
+            "--rows",
+            "300",
+            "--latency-ms",
+            "5",
+            "--concurrency",
+            "16",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    methods = report["methods"]
+    assert set(methods) == {"lakeinfer ai_query", "openai SDK loop", "aiohttp loop"}
+    assert all(m["rows_per_s"] > 0 for m in methods.values())
+    assert methods["lakeinfer ai_query"]["peak_in_flight"] <= 16
