@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakeinfer.errors import RuntimeUnavailableError
+from lakeinfer.runtime.processes import stop_process
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, llama.cpp)"
@@ -181,13 +182,8 @@ class LlamaServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        if process is not None:
+            stop_process(process)
         if self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
             self._log_path = None

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lakeinfer.runtime.processes import stop_process
+
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
 
 
@@ -204,14 +206,7 @@ class FakeOpenAIServer:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-            if process.stdout is not None:
-                process.stdout.close()
+            stop_process(process)
 
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
