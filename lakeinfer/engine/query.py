@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
-from lakeinfer.errors import AnalysisError, LakeinferError, SqlError
+from lakeinfer.errors import LakeinferError, SqlError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import StagedSelect, ai_calls, rewrite_tables, stage_select
 from lakeinfer.sql.types import arrow_to_ddl
@@ -169,7 +169,3 @@ def _clean_duckdb_error(exc: duckdb.Error) -> str:
     )
     return message.replace("__li_", "")
 
-
-def check_no_ai(tree: exp.Expression, where: str) -> None:
-    if ai_calls(tree):
-        raise AnalysisError(f"ai_query is not allowed in {where}")
