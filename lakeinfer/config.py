@@ -18,6 +18,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lakeinfer.errors import ConfigError
+from lakeinfer.runtime.limits import EndpointLimits
 
 HOME_ENV = "LAKEINFER_HOME"
 CONFIG_FILE = "config.toml"
@@ -35,9 +36,9 @@ class EndpointConfig(BaseModel):
 
     ``provider`` picks the implementation (``openai``: any OpenAI-compatible HTTP server).
     ``task`` decides the request shape and the default return type of ``ai_query``: ``chat``
-    gives STRING, ``embeddings`` gives ARRAY<FLOAT>. ``max_concurrency`` bounds requests in
-    flight; ``timeout_s`` bounds one request; ``max_retries`` bounds retries of retryable
-    failures (429, 5xx, connection errors).
+    gives STRING, ``embeddings`` gives ARRAY<FLOAT>. The limits (``max_concurrency``, the
+    per-minute rates, ``timeout_s``, ``max_retries``) are described in
+    :class:`lakeinfer.runtime.limits.EndpointLimits`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,8 +49,16 @@ class EndpointConfig(BaseModel):
     task: Literal["chat", "embeddings"] = "chat"
     api_key_env: str | None = None
     max_concurrency: int = Field(default=64, ge=1, le=4096)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    input_tokens_per_minute: float | None = Field(default=None, gt=0)
+    output_tokens_per_minute: float | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=20)
+    #: USD per million tokens, for the cost estimate in summaries and the query history.
+    price_input_per_million: float | None = Field(default=None, ge=0)
+    price_output_per_million: float | None = Field(default=None, ge=0)
+    #: Record every request and response in ``system.ai.inference_log``.
+    log_requests: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -57,6 +66,16 @@ class EndpointConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    def limits(self) -> EndpointLimits:
+        return EndpointLimits(
+            max_concurrency=self.max_concurrency,
+            requests_per_minute=self.requests_per_minute,
+            input_tokens_per_minute=self.input_tokens_per_minute,
+            output_tokens_per_minute=self.output_tokens_per_minute,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+        )
 
     def api_key(self) -> str | None:
         """The secret named by ``api_key_env``; a clear error if that variable is unset."""
