@@ -62,6 +62,7 @@ class Provider(ABC):
     name: str
     capabilities: Capabilities
     max_retries: int = 3
+    timeout_s: float = 120.0
     #: Who really answers, for notices ("SmolLM2-135M-Instruct via llama.cpp").
     description: str = ""
 

@@ -43,6 +43,7 @@ class OpenAIProvider(Provider):
         self.model = model
         self.task = task
         self.max_retries = max_retries
+        self.timeout_s = timeout_s
         self.description = description or f"{model} at {self.base_url}"
         self.capabilities = Capabilities(
             task=task,

@@ -15,6 +15,7 @@ from lakeinfer.config import LakeinferConfig
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import UnknownEndpointError
+from lakeinfer.runtime.limits import EndpointLimits
 
 #: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
 PREPROVISIONED_CHAT = (
@@ -55,6 +56,18 @@ class EndpointRegistry:
         if name in PREPROVISIONED_CHAT:
             return "chat"
         raise UnknownEndpointError(name, self.names())
+
+    def limits_of(self, name: str) -> EndpointLimits:
+        """The limits to drive endpoint ``name`` with (config.toml, else the provider's own)."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is not None:
+            return endpoint.limits()
+        provider = self.get(name)
+        return EndpointLimits(
+            max_concurrency=provider.capabilities.max_concurrency,
+            max_retries=provider.max_retries,
+            timeout_s=provider.timeout_s,
+        )
 
     def get(self, name: str) -> Provider:
         provider = self._providers.get(name)

@@ -89,7 +89,8 @@ class AiEvaluator:
             bar.update(1)
 
         try:
-            stats = self.loop.run(run_requests(provider, missing.items(), record))
+            limits = self.registry.limits_of(endpoint)
+            stats = self.loop.run(run_requests(provider, missing.items(), record, limits=limits))
         finally:
             bar.close()
         self.stats.add(stats)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
+from lakeinfer.runtime.limits import EndpointLimits
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -42,14 +43,20 @@ async def run_requests(
     items: Iterable[tuple[Hashable, AIRequest]],
     on_outcome: Callable[[Hashable, Outcome], None],
     *,
-    concurrency: int | None = None,
+    limits: EndpointLimits | None = None,
     sleep: Callable[[float], object] = asyncio.sleep,
 ) -> CallStats:
     """Answer every ``(key, request)`` of ``items``; ``on_outcome(key, outcome)`` is called as
-    each answer arrives (in completion order, on the loop thread)."""
+    each answer arrives (in completion order, on the loop thread). ``limits`` default to the
+    provider's own (its declared concurrency and retry count)."""
+    if limits is None:
+        limits = EndpointLimits(
+            max_concurrency=provider.capabilities.max_concurrency,
+            max_retries=provider.max_retries,
+        )
     stats = CallStats()
     batch_size = max(1, provider.capabilities.max_batch)
-    workers = max(1, concurrency or provider.capabilities.max_concurrency)
+    workers = max(1, limits.max_concurrency)
     source: Iterator[tuple[Hashable, AIRequest]] = iter(items)
 
     async def worker() -> None:
@@ -59,7 +66,7 @@ async def run_requests(
                 return
             keys = [k for k, _ in chunk]
             requests = [r for _, r in chunk]
-            outcomes = await _with_retries(provider, requests, stats, sleep)
+            outcomes = await _with_retries(provider, requests, stats, sleep, limits.max_retries)
             for key, outcome in zip(keys, outcomes, strict=True):
                 stats.requests += 1
                 stats.prompt_tokens += outcome.prompt_tokens
@@ -77,6 +84,7 @@ async def _with_retries(
     requests: list[AIRequest],
     stats: CallStats,
     sleep: Callable[[float], object],
+    max_retries: int,
 ) -> list[Outcome]:
     final: list[Outcome | None] = [None] * len(requests)
     pending = list(range(len(requests)))
@@ -89,7 +97,7 @@ async def _with_retries(
         wait = 0.0
         for index, outcome in zip(pending, outcomes, strict=True):
             outcome.attempts = attempt
-            if not outcome.ok and outcome.retryable and attempt <= provider.max_retries:
+            if not outcome.ok and outcome.retryable and attempt <= max_retries:
                 retry.append(index)
                 wait = max(wait, outcome.retry_after or 0.0)
             else:
