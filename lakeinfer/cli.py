@@ -158,13 +158,7 @@ def sql(ctx: _Context, query: str | None, file: Any, fmt: str) -> None:
 
 
 def _summary(stats) -> None:
-    ai = stats.ai
-    click.echo(
-        f"ai: {ai.requests} requests in {ai.calls} calls, {ai.errors} errors, {ai.retries} retries, "
-        f"{ai.prompt_tokens} prompt + {ai.completion_tokens} completion tokens, "
-        f"{stats.seconds:.1f}s",
-        err=True,
-    )
+    click.echo(stats.summary(), err=True)
 
 
 @main.group()

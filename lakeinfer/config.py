@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -96,6 +96,8 @@ class LakeinferConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    #: Defaults for session settings (see :mod:`lakeinfer.settings`), e.g. ``cache = false``.
+    settings: dict[str, Any] = Field(default_factory=dict)
 
 
 def config_path(home: Path) -> Path:

@@ -9,6 +9,7 @@
     │   └── TableExistsError   CREATE TABLE over an existing table
     ├── UnknownEndpointError   ai_query names an endpoint nobody serves
     ├── EndpointError          an endpoint failed a request (with failOnError => true)
+    ├── BudgetExceededError    a statement would use more tokens than lakeinfer.budget_tokens
     └── RuntimeUnavailableError  a local runtime (llama.cpp server, ...) cannot be started
 
 Third-party exceptions (aiohttp, duckdb, deltalake) are translated at the boundary so users only
@@ -79,6 +80,10 @@ class EndpointError(LakeinferError):
         self.row = row
         where = f" (row {row})" if row is not None else ""
         super().__init__(f"endpoint {endpoint!r} failed{where}: {message}")
+
+
+class BudgetExceededError(LakeinferError):
+    """A statement would spend more tokens than ``SET lakeinfer.budget_tokens`` allows."""
 
 
 class RuntimeUnavailableError(LakeinferError):

@@ -12,10 +12,10 @@ not called twice for the same result object.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,12 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
 from lakeinfer.config import load_config, resolve_home
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
-from lakeinfer.engine.statements import StatementExecutor
+from lakeinfer.engine.statements import StatementExecutor, StatementResult
+from lakeinfer.runtime.cache import ResponseCache, cache_path
 from lakeinfer.runtime.loop import BackgroundLoop
-from lakeinfer.runtime.scheduler import CallStats
+from lakeinfer.settings import Settings
 from lakeinfer.sql.parse import parse_statements
 
 if TYPE_CHECKING:
@@ -39,15 +41,6 @@ if TYPE_CHECKING:
 
 def _stderr_notice(message: str) -> None:
     print(f"lakeinfer: {message}", file=sys.stderr)
-
-
-@dataclass
-class StatementStats:
-    """What the AI calls of one statement cost (see :class:`CallStats`), and its wall time."""
-
-    sql: str
-    ai: CallStats
-    seconds: float
 
 
 class Result:
@@ -112,14 +105,17 @@ class Session:
         self.config = load_config(self.home)
         self.catalog = DeltaCatalog(self.home)
         self.namespace = Namespace()
+        self.settings = Settings(self.config.settings)
         self.registry = EndpointRegistry(self.config, notice)
         self.progress = progress
         self._loop = BackgroundLoop()
         self._con = duckdb.connect(":memory:")
         self._executor = StatementExecutor(
-            self.catalog, QueryRunner(self._con, self.catalog), self.namespace
+            self.catalog, QueryRunner(self._con, self.catalog), self.namespace, self.settings
         )
         self.history: list[StatementStats] = []
+        self._notice = notice
+        self._cache: ResponseCache | None = None
         self._closed = False
 
     # -- public API ----------------------------------------------------------------------
@@ -168,6 +164,8 @@ class Session:
         finally:
             self._loop.close()
             self._con.close()
+            if self._cache is not None:
+                self._cache.close()
 
     def __enter__(self) -> Session:
         return self
@@ -176,18 +174,37 @@ class Session:
         self.close()
 
     # -- internals -----------------------------------------------------------------------
-    def _execute(self, statement: exp.Expression):
-        ai = AiEvaluator(self.registry, self._loop, progress=self.progress)
-        started = time.monotonic()
+    def _execute(self, statement: exp.Expression) -> StatementResult:
+        ai = AiEvaluator(self.registry, self._loop, self.settings, cache=self._response_cache,
+                         progress=self.progress)
+        started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
+        status, error = "FINISHED", None
         try:
             return self._executor.execute(statement, ai)
+        except KeyboardInterrupt:
+            status, error = "CANCELLED", "interrupted"
+            raise
+        except Exception as exc:
+            status, error = "FAILED", str(exc)
+            raise
         finally:
-            if ai.stats.requests:
-                self.history.append(
-                    StatementStats(
-                        statement.sql(dialect="databricks"), ai.stats, time.monotonic() - started
-                    )
-                )
+            if ai.usage:
+                self._record(statement, ai, time.monotonic() - started, started_at, status, error)
+
+    def _record(self, statement: exp.Expression, ai: AiEvaluator, seconds: float,
+                started_at: dt.datetime, status: str, error: str | None) -> None:
+        text = statement.meta.get("source") or statement.sql(dialect="databricks")
+        stats = statement_stats(text, ai, self.registry, seconds, status)
+        self.history.append(stats)
+        try:
+            record(self.catalog, stats, ai, started_at, error)
+        except Exception as exc:  # the user's statement matters more than its bookkeeping
+            self._notice(f"could not record the query history: {exc}")
+
+    def _response_cache(self) -> ResponseCache:
+        if self._cache is None:
+            self._cache = ResponseCache(cache_path(self.home))
+        return self._cache
 
 
 def connect(home: str | PathLike[str] | None = None, **options: Any) -> Session:

@@ -99,7 +99,7 @@ def test_endpoints_create_list_delete_and_use(home, fake_server):
     assert fake_server.stats()["headers"][-1]["Authorization"] == f"Bearer {secret}"
     assert secret not in answered.stdout + answered.stderr
 
-    unset = run(home, "sql", "SELECT ai_query('my-llm', 'hi') AS r", env={"MY_KEY": ""})
+    unset = run(home, "sql", "SELECT ai_query('my-llm', 'not cached') AS r", env={"MY_KEY": ""})
     assert unset.returncode == 1 and "MY_KEY is not set" in unset.stderr
 
     duplicate = run(

@@ -57,6 +57,32 @@ class EndpointRegistry:
             return "chat"
         raise UnknownEndpointError(name, self.names())
 
+    def identity_of(self, name: str) -> str:
+        """What really answers for ``name`` (base URL and model, or the embedded GGUF), so
+        cached answers are never served for a different model under the same name."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is not None:
+            return f"{endpoint.provider}|{endpoint.base_url}|{endpoint.model}|{endpoint.task}"
+        host = os.environ.get("DATABRICKS_HOST")
+        if name in PREPROVISIONED_CHAT and host and os.environ.get("DATABRICKS_TOKEN"):
+            return f"databricks|{host}|{name}"
+        if name in PREPROVISIONED_CHAT:
+            from lakeinfer.endpoints.llama_server import default_model_path
+
+            return f"embedded|{default_model_path().name}"
+        raise UnknownEndpointError(name, self.names())
+
+    def prices_of(self, name: str) -> tuple[float | None, float | None]:
+        """USD per million input and output tokens, when configured."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is None:
+            return None, None
+        return endpoint.price_input_per_million, endpoint.price_output_per_million
+
+    def logs_requests(self, name: str) -> bool:
+        endpoint = self.config.endpoints.get(name)
+        return bool(endpoint and endpoint.log_requests)
+
     def limits_of(self, name: str) -> EndpointLimits:
         """The limits to drive endpoint ``name`` with (config.toml, else the provider's own)."""
         endpoint = self.config.endpoints.get(name)

@@ -2,17 +2,21 @@
 
 Within one statement identical requests (same endpoint, request, returnType and parameters) cost
 one call, NULL requests make no call and give NULL, and answers keep the order of the input.
-Requests go through the scheduler with a bounded window in flight. Under ``failOnError => true``
-the first failed row fails the statement (naming endpoint and row); under ``false`` each row gets
-``STRUCT<result, errorMessage>``.
+Before calling, answers are looked up in the persistent response cache (unless
+``lakeinfer.cache`` is false) and the token budget is checked; new answers are cached as they
+arrive. Under ``failOnError => true`` the first failed row fails the statement (naming endpoint
+and row); under ``false`` each row gets ``STRUCT<result, errorMessage>``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -20,30 +24,66 @@ from tqdm import tqdm
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.errors import AnalysisError, EndpointError
+from lakeinfer.errors import AnalysisError, BudgetExceededError, EndpointError
+from lakeinfer.runtime.cache import ResponseCache, cache_key
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.scheduler import CallStats, run_requests
+from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import AiQueryCall
 
 PROGRESS_MIN_REQUESTS = 16
+CHARS_PER_TOKEN = 4
+
+
+@dataclass
+class EndpointUsage:
+    """What one statement cost at one endpoint."""
+
+    stats: CallStats = field(default_factory=CallStats)
+    cache_hits: int = 0
 
 
 class AiEvaluator:
-    """Per-statement memo and accounting around the endpoint registry."""
+    """Per-statement memo, cache, budget and accounting around the endpoint registry."""
 
     def __init__(
-        self, registry: EndpointRegistry, loop: BackgroundLoop, progress: bool | None = None
+        self,
+        registry: EndpointRegistry,
+        loop: BackgroundLoop,
+        settings: Settings,
+        cache: Callable[[], ResponseCache] | None = None,
+        progress: bool | None = None,
     ):
         self.registry = registry
         self.loop = loop
+        self.settings = settings
+        self._cache_factory = cache
+        self.cache: ResponseCache | None = None
         self.progress = progress
-        self.stats = CallStats()
+        self.usage: dict[str, EndpointUsage] = {}
+        #: rows for system.ai.inference_log (endpoints with log_requests = true)
+        self.log_rows: list[dict[str, Any]] = []
         self._memo: dict[Hashable, Outcome] = {}
         self._lock = threading.Lock()
+        self._tokens_spent = 0
+
+    # -- accounting ------------------------------------------------------------------------
+    @property
+    def stats(self) -> CallStats:
+        """All endpoints together."""
+        total = CallStats()
+        for usage in self.usage.values():
+            total.add(usage.stats)
+        return total
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(u.cache_hits for u in self.usage.values())
 
     def task_of(self, call: AiQueryCall) -> str:
         return self.registry.task_of(call.endpoint)
 
+    # -- answering -------------------------------------------------------------------------
     def answer(
         self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray, row_offset: int = 0
     ) -> pa.Array:
@@ -53,51 +93,118 @@ class AiEvaluator:
             requests = requests.combine_chunks()
         values = requests.to_pylist()
         prefix = call.cache_key_prefix()
-        with (
-            self._lock
-        ):  # DuckDB may call from several threads; one batch at a time keeps dedup exact
+        # DuckDB may call from several threads; one batch at a time keeps dedup exact
+        with self._lock:
             missing: dict[Hashable, AIRequest] = {}
             for value in values:
                 if value is None:
                     continue
                 key = (prefix, _request_key(value))
                 if key not in self._memo and key not in missing:
-                    missing[key] = AIRequest(
-                        payload=_payload(value, task), parameters=call.parameters
-                    )
+                    missing[key] = AIRequest(_payload(value, task), call.parameters)
             if missing:
-                self._call(call.endpoint, missing)
+                self._resolve(call, missing)
             outcomes = [
                 None if v is None else self._memo[(prefix, _request_key(v))] for v in values
             ]
         return self._to_array(call, task, outcomes, row_offset)
 
-    def _call(self, endpoint: str, missing: dict[Hashable, AIRequest]) -> None:
+    def _resolve(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]) -> None:
+        endpoint = call.endpoint
+        usage = self.usage.setdefault(endpoint, EndpointUsage())
+        keys = self._cache_keys(call, missing)
+        if keys:
+            for memo_key, answer in self._cached(keys).items():
+                self._memo[memo_key] = Outcome(value=answer.value)
+                del missing[memo_key]
+                usage.cache_hits += 1
+        if not missing:
+            return
+        self._check_budget(missing)
         provider = self.registry.get(endpoint)
+        limits = self.settings.limits(endpoint, self.registry.limits_of(endpoint))
+        items = list(missing.items())
+        if provider.capabilities.prefix_caching and self.settings.get("prefix_ordering"):
+            # neighbours share their longest prefixes, so the runtime's prompt cache hits
+            items.sort(key=lambda item: str(item[1].payload))
+        logging = self.registry.logs_requests(endpoint)
+        budget = self.settings.get("budget_tokens")
+        stopped = False
+
+        def feed() -> Iterator[tuple[Hashable, AIRequest]]:
+            nonlocal stopped
+            for item in items:
+                if budget is not None and self._tokens_spent > budget:
+                    stopped = True
+                    return
+                yield item
+
         show = self.progress if self.progress is not None else sys.stderr.isatty()
-        bar = tqdm(
-            total=len(missing),
-            desc=f"ai_query {endpoint}",
-            unit="req",
-            file=sys.stderr,
-            disable=not show or len(missing) < PROGRESS_MIN_REQUESTS,
-            leave=False,
-        )
+        bar = tqdm(total=len(items), desc=f"ai_query {endpoint}", unit="req", file=sys.stderr,
+                   disable=not show or len(items) < PROGRESS_MIN_REQUESTS, leave=False)
 
         def record(key: Hashable, outcome: Outcome) -> None:
             self._memo[key] = outcome
+            self._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
+            if outcome.ok and keys and key in keys:
+                assert self.cache is not None
+                self.cache.put(keys[key], endpoint, outcome.value, outcome.prompt_tokens,
+                               outcome.completion_tokens)
+            if logging:
+                self.log_rows.append(_log_row(endpoint, missing[key], outcome))
             bar.update(1)
 
         try:
-            limits = self.registry.limits_of(endpoint)
-            stats = self.loop.run(run_requests(provider, missing.items(), record, limits=limits))
+            stats = self.loop.run(run_requests(provider, feed(), record, limits=limits))
         finally:
             bar.close()
-        self.stats.add(stats)
+            if self.cache is not None:
+                self.cache.flush()
+        usage.stats.add(stats)
+        if stopped:
+            raise BudgetExceededError(
+                f"the statement used {self._tokens_spent} tokens, over "
+                f"lakeinfer.budget_tokens = {budget}; it was stopped and nothing was written "
+                f"(answers received so far are cached)"
+            )
 
-    def _to_array(
-        self, call: AiQueryCall, task: str, outcomes: list[Outcome | None], row_offset: int
-    ) -> pa.Array:
+    def _cache_keys(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]
+                    ) -> dict[Hashable, str]:
+        if self._cache_factory is None or not self.settings.get("cache"):
+            return {}
+        temperature = call.parameters.get("temperature", 0.0)
+        if temperature and not self.settings.get("cache_nonzero_temperature"):
+            return {}
+        if self.cache is None:
+            self.cache = self._cache_factory()
+        identity = self.registry.identity_of(call.endpoint)
+        return {
+            memo_key: cache_key(call.endpoint, identity, request.payload, call.return_ddl,
+                                call.parameters)
+            for memo_key, request in missing.items()
+        }
+
+    def _cached(self, keys: dict[Hashable, str]) -> dict[Hashable, Any]:
+        assert self.cache is not None
+        found = self.cache.get_many(keys.values())
+        return {memo_key: found[k] for memo_key, k in keys.items() if k in found}
+
+    def _check_budget(self, missing: dict[Hashable, AIRequest]) -> None:
+        budget = self.settings.get("budget_tokens")
+        if budget is None:
+            return
+        estimate = estimate_tokens(missing.values(), self.settings.get("default_max_tokens"))
+        if self._tokens_spent + estimate > budget:
+            raise BudgetExceededError(
+                f"{len(missing)} requests are estimated at {estimate} tokens "
+                f"(input by characters/{CHARS_PER_TOKEN}, output by max_tokens), over "
+                f"lakeinfer.budget_tokens = {budget}; no model was called. Raise the budget "
+                f"(SET lakeinfer.budget_tokens = N), add a LIMIT, or set max_tokens"
+            )
+
+    # -- results ---------------------------------------------------------------------------
+    def _to_array(self, call: AiQueryCall, task: str, outcomes: list[Outcome | None],
+                  row_offset: int) -> pa.Array:
         result_type = call.result_type(task)
         results: list[Any] = []
         errors: list[str | None] = []
@@ -121,6 +228,32 @@ class AiEvaluator:
         )
 
 
+def estimate_tokens(requests: Any, default_max_tokens: int) -> int:
+    """Input tokens by characters / 4 plus ``max_tokens`` (or the default) per request."""
+    total = 0
+    for request in requests:
+        text = request.payload if isinstance(request.payload, str) else json.dumps(request.payload)
+        total += math.ceil(len(text) / CHARS_PER_TOKEN)
+        total += int(request.parameters.get("max_tokens") or default_max_tokens)
+    return total
+
+
+def _log_row(endpoint: str, request: AIRequest, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "logged_at": time.time(),
+        "endpoint": endpoint,
+        "request": request.payload if isinstance(request.payload, str)
+        else json.dumps(request.payload),
+        "response": None if outcome.value is None
+        else outcome.value if isinstance(outcome.value, str) else json.dumps(outcome.value),
+        "error": outcome.error,
+        "status": "OK" if outcome.ok else "ERROR",
+        "attempts": outcome.attempts,
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+    }
+
+
 def _request_key(value: Any) -> Hashable:
     if isinstance(value, (str, int, float, bool)):
         return value
@@ -140,7 +273,7 @@ def _convert(value: Any, target: pa.DataType, ddl: str | None) -> tuple[Any, str
     if pa.types.is_string(target):
         return (value if isinstance(value, str) or value is None else json.dumps(value)), None
     candidate = value
-    if isinstance(value, str) and not pa.types.is_string(target):
+    if isinstance(value, str):
         try:
             candidate = json.loads(value)
         except json.JSONDecodeError:

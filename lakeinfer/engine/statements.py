@@ -16,6 +16,7 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.errors import AnalysisError, SqlError
+from lakeinfer.settings import Settings, parse_set
 from lakeinfer.sql.parse import tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
 
@@ -37,10 +38,12 @@ def _empty() -> StatementResult:
 class StatementExecutor:
     """Dispatches statements; keeps the session's namespace (``USE``)."""
 
-    def __init__(self, catalog: DeltaCatalog, runner: QueryRunner, namespace: Namespace):
+    def __init__(self, catalog: DeltaCatalog, runner: QueryRunner, namespace: Namespace,
+                 settings: Settings):
         self.catalog = catalog
         self.runner = runner
         self.namespace = namespace
+        self.settings = settings
 
     def is_query(self, statement: exp.Expression) -> bool:
         return isinstance(statement, QUERY_TYPES)
@@ -206,7 +209,27 @@ class StatementExecutor:
             return _empty()
         if upper[:1] == ["SHOW"]:
             return self._show(upper[1:], words[1:])
+        if upper[:1] == ["SET"]:
+            return self._set(rest or "")
+        if upper[:1] == ["RESET"]:
+            self.settings.reset((rest or "").strip() or None)
+            return _empty()
         raise AnalysisError(f"unsupported statement: {text.strip()[:80]}")
+
+    def _set(self, text: str) -> StatementResult:
+        key, value = parse_set(text)
+        if key is not None and value is not None:
+            self.settings.set(key, value)
+            return _empty()
+        rows = self.settings.rows()
+        if key is not None:
+            shown = self.settings.get(key)
+            rows = [{"key": key, "value": None if shown is None else str(shown).lower()
+                     if isinstance(shown, bool) else str(shown), "meaning": ""}]
+        return StatementResult(pa.table({
+            "key": [r["key"] for r in rows],
+            "value": pa.array([r["value"] for r in rows], pa.string()),
+        }), is_query=True)
 
     def _show(self, upper: list[str], words: list[str]) -> StatementResult:
         if upper[:1] == ["CATALOGS"]:

@@ -13,7 +13,7 @@ import logging
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token
+from sqlglot.tokens import Token, TokenType
 
 from lakeinfer.errors import SqlSyntaxError
 
@@ -24,19 +24,66 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
 def parse_statements(text: str) -> list[exp.Expression]:
-    """Split ``text`` into statements; empty statements (stray ``;``) are dropped."""
+    """Split ``text`` into statements; empty statements (stray ``;``) are dropped.
+
+    Each statement keeps its own source text in ``statement.meta["source"]`` (for the query
+    history). ``SET`` and ``RESET`` are kept as commands with their raw text, because Spark
+    treats everything before ``=`` as the key (``SET lakeinfer.endpoints.my-llm.timeout_s = 5``).
+    """
     try:
-        statements = sqlglot.parse(text, read=DIALECT)
+        tokens = tokenize(text)
+    except TokenError as exc:
+        raise SqlSyntaxError(_token_error(text, str(exc))) from None
+    statements = []
+    for start, end in _statement_spans(text, tokens):
+        chunk = text[start:end]
+        first = next((t for t in tokens if start <= t.start < end), None)
+        if first is None:
+            continue  # only whitespace or comments
+        keyword = first.text.upper()
+        if keyword in ("SET", "RESET"):
+            rest = text[first.end + 1 : end].strip()
+            statement: exp.Expression | None = exp.Command(
+                this=keyword, expression=exp.Literal.string(rest)
+            )
+        else:
+            statement = _parse_one(chunk, text, start)
+        if statement is not None:
+            statement.meta["source"] = chunk.strip()
+            statements.append(statement)
+    return statements
+
+
+def _statement_spans(text: str, tokens: list[Token]) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            spans.append((start, token.start))
+            start = token.end + 1
+    spans.append((start, len(text)))
+    return spans
+
+
+def _parse_one(chunk: str, text: str, offset: int) -> exp.Expression | None:
+    try:
+        parsed = [s for s in sqlglot.parse(chunk, read=DIALECT) if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         message = first.get("description") or str(exc)
         near = first.get("highlight")
         if near:
             message = f"{message} near {near!r}"
-        raise SqlSyntaxError(message, first.get("line"), first.get("col")) from None
+        line, column = first.get("line"), first.get("col")
+        if line is not None:
+            # positions are relative to the statement: shift them to the whole text
+            before = text[:offset]
+            if line == 1:
+                column = (column or 0) + offset - (before.rfind("\n") + 1)
+            line += before.count("\n")
+        raise SqlSyntaxError(message, line, column) from None
     except TokenError as exc:
-        raise SqlSyntaxError(_token_error(text, str(exc))) from None
-    return [s for s in statements if s is not None]
+        raise SqlSyntaxError(_token_error(chunk, str(exc))) from None
+    return parsed[0] if parsed else None
 
 
 def tokenize(text: str) -> list[Token]:

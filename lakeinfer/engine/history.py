@@ -1,0 +1,128 @@
+"""What each AI statement cost, recorded where users can query it with SQL.
+
+``system.ai.query_history``: one row per statement that called (or would have called) a model:
+requests, calls, cache hits, retries, errors, tokens, wall time, estimated cost, status.
+``system.ai.inference_log``: one row per request, for endpoints with ``log_requests = true``.
+Both are ordinary Delta tables in the lakehouse, appended with one commit per statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
+from lakeinfer.endpoints.registry import EndpointRegistry
+from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.runtime.scheduler import CallStats
+
+HISTORY_TABLE = TableName("system", "ai", "query_history")
+LOG_TABLE = TableName("system", "ai", "inference_log")
+
+HISTORY_SCHEMA = pa.schema([
+    ("query_id", pa.string()),
+    ("started_at", pa.timestamp("us", tz="UTC")),
+    ("duration_s", pa.float64()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    ("statement", pa.string()),
+    ("endpoints", pa.list_(pa.string())),
+    ("requests", pa.int64()),
+    ("calls", pa.int64()),
+    ("cache_hits", pa.int64()),
+    ("retries", pa.int64()),
+    ("errors", pa.int64()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("estimated_cost_usd", pa.float64()),
+])
+
+LOG_SCHEMA = pa.schema([
+    ("query_id", pa.string()),
+    ("logged_at", pa.timestamp("us", tz="UTC")),
+    ("endpoint", pa.string()),
+    ("request", pa.string()),
+    ("response", pa.string()),
+    ("error", pa.string()),
+    ("status", pa.string()),
+    ("attempts", pa.int64()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+])
+
+
+@dataclass
+class StatementStats:
+    """What the AI calls of one statement cost."""
+
+    sql: str
+    ai: CallStats
+    seconds: float
+    cache_hits: int = 0
+    cost_usd: float | None = None
+    query_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: str = "FINISHED"
+
+    def summary(self) -> str:
+        """The one-line summary printed after a statement."""
+        ai = self.ai
+        parts = [
+            f"{ai.requests + self.cache_hits} requests",
+            f"{ai.calls} calls",
+            f"{self.cache_hits} cached",
+            f"{ai.retries} retries",
+            f"{ai.errors} errors",
+            f"{ai.prompt_tokens} in + {ai.completion_tokens} out tokens",
+        ]
+        if self.cost_usd is not None:
+            parts.append(f"~${self.cost_usd:.4f}")
+        parts.append(f"{self.seconds:.1f}s")
+        return "ai: " + ", ".join(parts)
+
+
+def statement_stats(sql: str, evaluator: AiEvaluator, registry: EndpointRegistry,
+                    seconds: float, status: str) -> StatementStats:
+    cost: float | None = None
+    for endpoint, usage in evaluator.usage.items():
+        price_in, price_out = registry.prices_of(endpoint)
+        if price_in is None and price_out is None:
+            continue
+        cost = (cost or 0.0) + usage.stats.prompt_tokens / 1e6 * (price_in or 0.0) \
+            + usage.stats.completion_tokens / 1e6 * (price_out or 0.0)
+    return StatementStats(sql, evaluator.stats, seconds, evaluator.cache_hits, cost,
+                          status=status)
+
+
+def record(catalog: DeltaCatalog, stats: StatementStats, evaluator: AiEvaluator,
+           started_at: dt.datetime, error: str | None) -> None:
+    """Append the statement to the query history (and its requests to the inference log)."""
+    catalog.create_schema(HISTORY_TABLE.catalog, HISTORY_TABLE.schema, if_not_exists=True)
+    ai = stats.ai
+    row = {
+        "query_id": stats.query_id,
+        "started_at": started_at,
+        "duration_s": stats.seconds,
+        "status": stats.status,
+        "error": error,
+        "statement": stats.sql,
+        "endpoints": sorted(evaluator.usage),
+        "requests": ai.requests + stats.cache_hits,
+        "calls": ai.calls,
+        "cache_hits": stats.cache_hits,
+        "retries": ai.retries,
+        "errors": ai.errors,
+        "prompt_tokens": ai.prompt_tokens,
+        "completion_tokens": ai.completion_tokens,
+        "estimated_cost_usd": stats.cost_usd,
+    }
+    catalog.write(HISTORY_TABLE, pa.Table.from_pylist([row], schema=HISTORY_SCHEMA), "append")
+    if evaluator.log_rows:
+        rows = [
+            {**r, "query_id": stats.query_id,
+             "logged_at": dt.datetime.fromtimestamp(r["logged_at"], dt.UTC)}
+            for r in evaluator.log_rows
+        ]
+        catalog.write(LOG_TABLE, pa.Table.from_pylist(rows, schema=LOG_SCHEMA), "append")

@@ -1,0 +1,214 @@
+"""Session settings, changed with ``SET lakeinfer.<key> = value`` and ``RESET``.
+
+One precedence everywhere: ``SET`` in the session > environment ``LAKEINFER_<KEY>`` >
+``[settings]`` in ``<home>/config.toml`` > the defaults below. Endpoint limits can be set for
+every endpoint (``SET lakeinfer.max_concurrency = 8``) or for one
+(``SET lakeinfer.endpoints.my-llm.max_concurrency = 8``); the latter wins, and both win over the
+endpoint's entry in ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lakeinfer.errors import AnalysisError, ConfigError, did_you_mean
+from lakeinfer.runtime.limits import EndpointLimits
+
+PREFIX = "lakeinfer."
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_int(value: Any) -> int:
+    number = int(str(value).strip())
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    number = float(str(value).strip())
+    if number <= 0:
+        raise ValueError("must be positive")
+    return number
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse_optional(value: Any) -> Any:
+        if value is None or str(value).strip().lower() in ("", "null", "none"):
+            return None
+        return parse(value)
+
+    return parse_optional
+
+
+@dataclass(frozen=True)
+class Spec:
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+
+SETTINGS: dict[str, Spec] = {
+    "cache": Spec(_bool, True, "reuse answers from the persistent response cache"),
+    "cache_nonzero_temperature": Spec(
+        _bool, True, "also cache answers sampled at temperature > 0 (false: always call)"
+    ),
+    "budget_tokens": Spec(
+        _optional(_positive_int), None, "most tokens (input + output) one statement may use"
+    ),
+    "default_max_tokens": Spec(
+        _positive_int, 256, "output tokens assumed per request when max_tokens is not set"
+    ),
+    "prefix_ordering": Spec(
+        _bool, True, "order requests by text for endpoints with prefix caching"
+    ),
+}
+
+#: Endpoint limits, settable for all endpoints or per endpoint.
+LIMIT_SETTINGS: dict[str, Spec] = {
+    "max_concurrency": Spec(_positive_int, None, "requests in flight"),
+    "requests_per_minute": Spec(_optional(_positive_float), None, "request rate"),
+    "input_tokens_per_minute": Spec(_optional(_positive_float), None, "input token rate"),
+    "output_tokens_per_minute": Spec(_optional(_positive_float), None, "output token rate"),
+    "timeout_s": Spec(_positive_float, None, "seconds per request"),
+    "max_retries": Spec(_positive_int, None, "retries of retryable failures"),
+}
+
+
+class Settings:
+    """The layered settings of one session."""
+
+    def __init__(self, file_settings: Mapping[str, Any] | None = None,
+                 environ: Mapping[str, str] | None = None):
+        self._environ = os.environ if environ is None else environ
+        self._session: dict[str, Any] = {}
+        self._file: dict[str, Any] = {}
+        for key, value in (file_settings or {}).items():
+            name, spec = self._spec(PREFIX + key if not key.startswith(PREFIX) else key)
+            try:
+                self._file[name] = spec.parse(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"config.toml [settings] {key}: {exc}") from None
+
+    # -- lookup --------------------------------------------------------------------------
+    def get(self, key: str) -> Any:
+        """The effective value of ``key`` (``cache`` or ``lakeinfer.cache``)."""
+        name, spec = self._spec(key if key.startswith(PREFIX) else PREFIX + key)
+        if name in self._session:
+            return self._session[name]
+        env = self._env_value(name)
+        if env is not None:
+            try:
+                return spec.parse(env)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"environment {self._env_name(name)}: {exc}") from None
+        if name in self._file:
+            return self._file[name]
+        return spec.default
+
+    def limits(self, endpoint: str, base: EndpointLimits) -> EndpointLimits:
+        """``base`` (from config.toml or the provider) with session/environment overrides."""
+        changes: dict[str, Any] = {}
+        for field in LIMIT_SETTINGS:
+            for name in (f"{PREFIX}{field}", f"{PREFIX}endpoints.{endpoint}.{field}"):
+                value = self._session.get(name)
+                if value is None and name.count(".") == 1:
+                    env = self._env_value(name)
+                    value = LIMIT_SETTINGS[field].parse(env) if env is not None else None
+                if value is not None:
+                    changes[field] = value
+        return replace(base, **changes) if changes else base
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every setting with its effective value (what ``SET`` alone shows)."""
+        rows = [{"key": PREFIX + k, "value": _show(self.get(k)), "meaning": s.doc}
+                for k, s in SETTINGS.items()]
+        rows += [{"key": k, "value": _show(v), "meaning": "session override"}
+                 for k, v in sorted(self._session.items()) if _limit_field(k)]
+        return rows
+
+    # -- SET / RESET ---------------------------------------------------------------------
+    def set(self, key: str, value: Any) -> None:
+        name, spec = self._spec(key)
+        try:
+            self._session[name] = spec.parse(value)
+        except (TypeError, ValueError) as exc:
+            raise AnalysisError(f"SET {key}: {exc}") from None
+
+    def reset(self, key: str | None = None) -> None:
+        if key is None:
+            self._session.clear()
+            return
+        name, _ = self._spec(key)
+        self._session.pop(name, None)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _spec(self, key: str) -> tuple[str, Spec]:
+        name = key.strip()
+        if not name.lower().startswith(PREFIX):
+            raise AnalysisError(
+                f"unknown setting {name!r}: lakeinfer settings start with 'lakeinfer.'"
+            )
+        name = PREFIX + name[len(PREFIX):]
+        short = name[len(PREFIX):]
+        if short in SETTINGS:
+            return name, SETTINGS[short]
+        field = _limit_field(name)
+        if field is not None:
+            return name, LIMIT_SETTINGS[field]
+        known = [PREFIX + k for k in [*SETTINGS, *LIMIT_SETTINGS]]
+        raise AnalysisError(f"unknown setting {name!r}{did_you_mean(name, known)}")
+
+    @staticmethod
+    def _env_name(name: str) -> str:
+        return "LAKEINFER_" + name[len(PREFIX):].upper()
+
+    def _env_value(self, name: str) -> str | None:
+        if name.count(".") != 1:
+            return None
+        return self._environ.get(self._env_name(name))
+
+
+def _limit_field(name: str) -> str | None:
+    short = name[len(PREFIX):]
+    if short in LIMIT_SETTINGS:
+        return short
+    if short.startswith("endpoints."):
+        field = short.rsplit(".", 1)[-1]
+        if field in LIMIT_SETTINGS and short.count(".") >= 2:
+            return field
+    return None
+
+
+def _show(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_set(text: str) -> tuple[str | None, str | None]:
+    """``key = value`` / ``key`` / ``''`` of a SET statement -> (key, value)."""
+    if not text.strip():
+        return None, None
+    if "=" not in text:
+        return text.strip(), None
+    key, value = text.split("=", 1)
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return key.strip(), value
