@@ -132,24 +132,38 @@ def _emit(result_table, fmt: str) -> None:
     show_default=True,
     help="table for people; json = one JSON object per row; csv with a header.",
 )
+@click.option("--no-cache", is_flag=True, help="Call the models even for answers already cached.")
+@click.option("--budget-tokens", type=int, help="Refuse or stop a statement over this many tokens.")
 @click.pass_obj
 @_friendly_errors
-def sql(ctx: _Context, query: str | None, file: Any, fmt: str) -> None:
+def sql(
+    ctx: _Context, query: str | None, file: Any, fmt: str, no_cache: bool, budget_tokens: int | None
+) -> None:
     """Run SQL statements (separated by ';') and print what queries return.
 
     \b
     Databricks SQL: CREATE CATALOG|SCHEMA|TABLE [AS SELECT], INSERT INTO,
     USE, SHOW CATALOGS|SCHEMAS|TABLES, DESCRIBE, SELECT with CTEs, joins,
-    WHERE, GROUP BY, ORDER BY, LIMIT, and
+    WHERE, GROUP BY, ORDER BY, LIMIT, EXPLAIN, SET/RESET lakeinfer.<key>, and
       ai_query(endpoint, request [, returnType] [, failOnError]
                [, modelParameters => named_struct(...)])
     failOnError => false returns STRUCT<result, errorMessage> per row
     instead of failing the statement.
+
+    \b
+    Answers are cached in the lakehouse: re-running a statement is free,
+    and a statement killed midway resumes where it stopped. Each AI
+    statement prints a summary on stderr and is recorded in
+    system.ai.query_history (query it with SQL).
     """
     if query is None and file is None:
         raise click.UsageError("give a QUERY or -f FILE")
     text = file.read() if file is not None else query
     with _session(ctx) as session:
+        if no_cache:
+            session.settings.set("lakeinfer.cache", False)
+        if budget_tokens is not None:
+            session.settings.set("lakeinfer.budget_tokens", budget_tokens)
         for table, is_query, stats in session.run_script(text):
             if is_query:
                 _emit(table, fmt)
@@ -171,39 +185,86 @@ def endpoints() -> None:
     """
 
 
+def _endpoint_options(creating: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of `endpoints create` (required ones enforced) and `endpoints update`."""
+    options = [
+        click.option(
+            "--provider",
+            type=click.Choice(["openai"]),
+            default="openai" if creating else None,
+            help="openai: any OpenAI-compatible server (vLLM, llama.cpp, Ollama, "
+            "OpenAI, Databricks serving).",
+        ),
+        click.option(
+            "--base-url",
+            required=creating,
+            help="Base URL including the version, e.g. http://127.0.0.1:8000/v1",
+        ),
+        click.option("--model", required=creating, help="Model name sent in each request."),
+        click.option(
+            "--task",
+            type=click.Choice(["chat", "embeddings"]),
+            default="chat" if creating else None,
+            help="chat: ai_query returns STRING; embeddings: ARRAY<FLOAT>.",
+        ),
+        click.option(
+            "--api-key-env",
+            help="Environment variable holding the API key (sent as a bearer token).",
+        ),
+        click.option(
+            "--max-concurrency", type=int, help="Requests in flight at once (default 64)."
+        ),
+        click.option("--requests-per-minute", type=float, help="Request rate limit."),
+        click.option("--input-tokens-per-minute", type=float, help="Input token rate limit."),
+        click.option("--output-tokens-per-minute", type=float, help="Output token rate limit."),
+        click.option(
+            "--timeout", "timeout_s", type=float, help="Seconds per request (default 120)."
+        ),
+        click.option(
+            "--max-retries", type=int, help="Retries of 429/5xx/network failures (default 3)."
+        ),
+        click.option(
+            "--price-input",
+            "price_input_per_million",
+            type=float,
+            help="USD per million input tokens (for cost estimates).",
+        ),
+        click.option(
+            "--price-output",
+            "price_output_per_million",
+            type=float,
+            help="USD per million output tokens.",
+        ),
+        click.option(
+            "--log-requests/--no-log-requests",
+            default=None,
+            help="Record each request in system.ai.inference_log.",
+        ),
+    ]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 @endpoints.command("create")
 @click.argument("name")
-@click.option(
-    "--provider",
-    type=click.Choice(["openai"]),
-    default="openai",
-    show_default=True,
-    help="openai: any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI, ...).",
-)
-@click.option(
-    "--base-url",
-    required=True,
-    help="Base URL including the version, e.g. http://127.0.0.1:8000/v1",
-)
-@click.option("--model", required=True, help="Model name sent in each request.")
-@click.option(
-    "--task",
-    type=click.Choice(["chat", "embeddings"]),
-    default="chat",
-    show_default=True,
-    help="chat: ai_query returns STRING; embeddings: ARRAY<FLOAT>.",
-)
-@click.option(
-    "--api-key-env", help="Environment variable holding the API key (sent as a bearer token)."
-)
-@click.option("--max-concurrency", type=int, help="Requests in flight at once (default 64).")
-@click.option("--timeout", "timeout_s", type=float, help="Seconds per request (default 120).")
-@click.option("--max-retries", type=int, help="Retries of 429/5xx/network failures (default 3).")
+@_endpoint_options(creating=True)
 @click.option("--replace", is_flag=True, help="Overwrite an existing endpoint of that name.")
 @click.pass_obj
 @_friendly_errors
 def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> None:
-    """Create (or with --replace, overwrite) the endpoint NAME."""
+    """Create (or with --replace, overwrite) the endpoint NAME.
+
+    \b
+    Example:
+      lakeinfer endpoints create my-llm --base-url http://127.0.0.1:8000/v1 \\
+          --model meta-llama/Llama-3.1-8B-Instruct --max-concurrency 128 \\
+          --requests-per-minute 600 --api-key-env MY_LLM_KEY
+    """
     from lakeinfer.config import (
         ConfigError,
         load_config,
@@ -223,6 +284,85 @@ def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> 
     click.echo(
         f"created endpoint {name!r} ({fields['task']}, {fields['model']} at {fields['base_url']})"
     )
+
+
+@endpoints.command("update")
+@click.argument("name")
+@_endpoint_options(creating=False)
+@click.pass_obj
+@_friendly_errors
+def endpoints_update(ctx: _Context, name: str, **fields: Any) -> None:
+    """Change some settings of the endpoint NAME (the others stay as they are)."""
+    from lakeinfer.config import load_config, make_endpoint, resolve_home, save_config
+    from lakeinfer.errors import UnknownEndpointError
+
+    home = resolve_home(ctx.home)
+    config = load_config(home)
+    if name not in config.endpoints:
+        raise UnknownEndpointError(name, config.endpoints)
+    changes = {k: v for k, v in fields.items() if v is not None}
+    merged = {**config.endpoints[name].model_dump(), **changes}
+    config.endpoints[name] = make_endpoint(**merged)
+    save_config(home, config)
+    shown = ", ".join(f"{k}={v}" for k, v in changes.items()) or "nothing changed"
+    click.echo(f"updated endpoint {name!r}: {shown}")
+
+
+@main.group()
+def cache() -> None:
+    """The persistent response cache (<home>/_cache/responses.sqlite).
+
+    \b
+    Answers are cached per endpoint, model, request, returnType and model
+    parameters (temperature > 0 too, unless SET
+    lakeinfer.cache_nonzero_temperature = false). Bypass it for one run with
+    `lakeinfer sql --no-cache` or SET lakeinfer.cache = false.
+    """
+
+
+@cache.command("stats")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+@_friendly_errors
+def cache_stats(ctx: _Context, fmt: str) -> None:
+    """Entries and size per endpoint."""
+    import pyarrow as pa
+
+    from lakeinfer.config import resolve_home
+    from lakeinfer.runtime.cache import ResponseCache, cache_path
+
+    store = ResponseCache(cache_path(resolve_home(ctx.home)))
+    try:
+        rows = store.stats()
+    finally:
+        store.close()
+    columns = ["endpoint", "entries", "bytes"]
+    _emit(
+        pa.table(
+            {c: [r[c] for r in rows] for c in columns},
+            schema=pa.schema(
+                [("endpoint", pa.string()), ("entries", pa.int64()), ("bytes", pa.int64())]
+            ),
+        ),
+        fmt,
+    )
+
+
+@cache.command("clear")
+@click.option("--endpoint", help="Only this endpoint's answers.")
+@click.pass_obj
+@_friendly_errors
+def cache_clear(ctx: _Context, endpoint: str | None) -> None:
+    """Delete cached answers (all, or one endpoint's)."""
+    from lakeinfer.config import resolve_home
+    from lakeinfer.runtime.cache import ResponseCache, cache_path
+
+    store = ResponseCache(cache_path(resolve_home(ctx.home)))
+    try:
+        deleted = store.clear(endpoint)
+    finally:
+        store.close()
+    click.echo(f"deleted {deleted} cached answer{'s' if deleted != 1 else ''}")
 
 
 @endpoints.command("list")

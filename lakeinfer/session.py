@@ -175,8 +175,13 @@ class Session:
 
     # -- internals -----------------------------------------------------------------------
     def _execute(self, statement: exp.Expression) -> StatementResult:
-        ai = AiEvaluator(self.registry, self._loop, self.settings, cache=self._response_cache,
-                         progress=self.progress)
+        ai = AiEvaluator(
+            self.registry,
+            self._loop,
+            self.settings,
+            cache=self._response_cache,
+            progress=self.progress,
+        )
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         status, error = "FINISHED", None
         try:
@@ -191,8 +196,15 @@ class Session:
             if ai.usage:
                 self._record(statement, ai, time.monotonic() - started, started_at, status, error)
 
-    def _record(self, statement: exp.Expression, ai: AiEvaluator, seconds: float,
-                started_at: dt.datetime, status: str, error: str | None) -> None:
+    def _record(
+        self,
+        statement: exp.Expression,
+        ai: AiEvaluator,
+        seconds: float,
+        started_at: dt.datetime,
+        status: str,
+        error: str | None,
+    ) -> None:
         text = statement.meta.get("source") or statement.sql(dialect="databricks")
         stats = statement_stats(text, ai, self.registry, seconds, status)
         self.history.append(stats)

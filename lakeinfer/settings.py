@@ -91,8 +91,11 @@ LIMIT_SETTINGS: dict[str, Spec] = {
 class Settings:
     """The layered settings of one session."""
 
-    def __init__(self, file_settings: Mapping[str, Any] | None = None,
-                 environ: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        file_settings: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ):
         self._environ = os.environ if environ is None else environ
         self._session: dict[str, Any] = {}
         self._file: dict[str, Any] = {}
@@ -134,10 +137,15 @@ class Settings:
 
     def rows(self) -> list[dict[str, Any]]:
         """Every setting with its effective value (what ``SET`` alone shows)."""
-        rows = [{"key": PREFIX + k, "value": _show(self.get(k)), "meaning": s.doc}
-                for k, s in SETTINGS.items()]
-        rows += [{"key": k, "value": _show(v), "meaning": "session override"}
-                 for k, v in sorted(self._session.items()) if _limit_field(k)]
+        rows = [
+            {"key": PREFIX + k, "value": _show(self.get(k)), "meaning": s.doc}
+            for k, s in SETTINGS.items()
+        ]
+        rows += [
+            {"key": k, "value": _show(v), "meaning": "session override"}
+            for k, v in sorted(self._session.items())
+            if _limit_field(k)
+        ]
         return rows
 
     # -- SET / RESET ---------------------------------------------------------------------
@@ -162,8 +170,8 @@ class Settings:
             raise AnalysisError(
                 f"unknown setting {name!r}: lakeinfer settings start with 'lakeinfer.'"
             )
-        name = PREFIX + name[len(PREFIX):]
-        short = name[len(PREFIX):]
+        name = PREFIX + name[len(PREFIX) :]
+        short = name[len(PREFIX) :]
         if short in SETTINGS:
             return name, SETTINGS[short]
         field = _limit_field(name)
@@ -174,7 +182,7 @@ class Settings:
 
     @staticmethod
     def _env_name(name: str) -> str:
-        return "LAKEINFER_" + name[len(PREFIX):].upper()
+        return "LAKEINFER_" + name[len(PREFIX) :].upper()
 
     def _env_value(self, name: str) -> str | None:
         if name.count(".") != 1:
@@ -183,7 +191,7 @@ class Settings:
 
 
 def _limit_field(name: str) -> str | None:
-    short = name[len(PREFIX):]
+    short = name[len(PREFIX) :]
     if short in LIMIT_SETTINGS:
         return short
     if short.startswith("endpoints."):

@@ -15,7 +15,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,16 +140,27 @@ class AiEvaluator:
                 yield item
 
         show = self.progress if self.progress is not None else sys.stderr.isatty()
-        bar = tqdm(total=len(items), desc=f"ai_query {endpoint}", unit="req", file=sys.stderr,
-                   disable=not show or len(items) < PROGRESS_MIN_REQUESTS, leave=False)
+        bar = tqdm(
+            total=len(items),
+            desc=f"ai_query {endpoint}",
+            unit="req",
+            file=sys.stderr,
+            disable=not show or len(items) < PROGRESS_MIN_REQUESTS,
+            leave=False,
+        )
 
         def record(key: Hashable, outcome: Outcome) -> None:
             self._memo[key] = outcome
             self._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
             if outcome.ok and keys and key in keys:
                 assert self.cache is not None
-                self.cache.put(keys[key], endpoint, outcome.value, outcome.prompt_tokens,
-                               outcome.completion_tokens)
+                self.cache.put(
+                    keys[key],
+                    endpoint,
+                    outcome.value,
+                    outcome.prompt_tokens,
+                    outcome.completion_tokens,
+                )
             if logging:
                 self.log_rows.append(_log_row(endpoint, missing[key], outcome))
             bar.update(1)
@@ -168,8 +179,31 @@ class AiEvaluator:
                 f"(answers received so far are cached)"
             )
 
-    def _cache_keys(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]
-                    ) -> dict[Hashable, str]:
+    def preview(self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+        """What answering ``requests`` would take, without calling anything: rows, distinct
+        requests, how many are cached, and estimated input/output tokens of the rest."""
+        task = self.task_of(call)
+        values = requests.to_pylist()
+        distinct: dict[Hashable, AIRequest] = {}
+        for value in values:
+            if value is not None:
+                distinct.setdefault(
+                    _request_key(value), AIRequest(_payload(value, task), call.parameters)
+                )
+        keys = self._cache_keys(call, distinct)
+        hits = self._cached(keys) if keys else {}
+        uncached = [request for key, request in distinct.items() if key not in hits]
+        return {
+            "rows": len(values),
+            "distinct": len(distinct),
+            "cached": len(hits),
+            "input_tokens": input_tokens(uncached),
+            "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
+        }
+
+    def _cache_keys(
+        self, call: AiQueryCall, missing: dict[Hashable, AIRequest]
+    ) -> dict[Hashable, str]:
         if self._cache_factory is None or not self.settings.get("cache"):
             return {}
         temperature = call.parameters.get("temperature", 0.0)
@@ -179,8 +213,9 @@ class AiEvaluator:
             self.cache = self._cache_factory()
         identity = self.registry.identity_of(call.endpoint)
         return {
-            memo_key: cache_key(call.endpoint, identity, request.payload, call.return_ddl,
-                                call.parameters)
+            memo_key: cache_key(
+                call.endpoint, identity, request.payload, call.return_ddl, call.parameters
+            )
             for memo_key, request in missing.items()
         }
 
@@ -203,8 +238,9 @@ class AiEvaluator:
             )
 
     # -- results ---------------------------------------------------------------------------
-    def _to_array(self, call: AiQueryCall, task: str, outcomes: list[Outcome | None],
-                  row_offset: int) -> pa.Array:
+    def _to_array(
+        self, call: AiQueryCall, task: str, outcomes: list[Outcome | None], row_offset: int
+    ) -> pa.Array:
         result_type = call.result_type(task)
         results: list[Any] = []
         errors: list[str | None] = []
@@ -228,24 +264,38 @@ class AiEvaluator:
         )
 
 
-def estimate_tokens(requests: Any, default_max_tokens: int) -> int:
-    """Input tokens by characters / 4 plus ``max_tokens`` (or the default) per request."""
+def input_tokens(requests: Iterable[AIRequest]) -> int:
+    """Estimated input tokens: characters / 4 (no tokenizer is assumed)."""
     total = 0
     for request in requests:
         text = request.payload if isinstance(request.payload, str) else json.dumps(request.payload)
         total += math.ceil(len(text) / CHARS_PER_TOKEN)
-        total += int(request.parameters.get("max_tokens") or default_max_tokens)
     return total
+
+
+def output_tokens(requests: Iterable[AIRequest], default_max_tokens: int) -> int:
+    """Output tokens reserved: each request's ``max_tokens``, else the default."""
+    return sum(int(r.parameters.get("max_tokens") or default_max_tokens) for r in requests)
+
+
+def estimate_tokens(requests: Iterable[AIRequest], default_max_tokens: int) -> int:
+    """Input plus output tokens of ``requests`` (see :func:`input_tokens`, :func:`output_tokens`)."""
+    requests = list(requests)
+    return input_tokens(requests) + output_tokens(requests, default_max_tokens)
 
 
 def _log_row(endpoint: str, request: AIRequest, outcome: Outcome) -> dict[str, Any]:
     return {
         "logged_at": time.time(),
         "endpoint": endpoint,
-        "request": request.payload if isinstance(request.payload, str)
+        "request": request.payload
+        if isinstance(request.payload, str)
         else json.dumps(request.payload),
-        "response": None if outcome.value is None
-        else outcome.value if isinstance(outcome.value, str) else json.dumps(outcome.value),
+        "response": None
+        if outcome.value is None
+        else outcome.value
+        if isinstance(outcome.value, str)
+        else json.dumps(outcome.value),
         "error": outcome.error,
         "status": "OK" if outcome.ok else "ERROR",
         "attempts": outcome.attempts,

@@ -22,36 +22,40 @@ from lakeinfer.runtime.scheduler import CallStats
 HISTORY_TABLE = TableName("system", "ai", "query_history")
 LOG_TABLE = TableName("system", "ai", "inference_log")
 
-HISTORY_SCHEMA = pa.schema([
-    ("query_id", pa.string()),
-    ("started_at", pa.timestamp("us", tz="UTC")),
-    ("duration_s", pa.float64()),
-    ("status", pa.string()),
-    ("error", pa.string()),
-    ("statement", pa.string()),
-    ("endpoints", pa.list_(pa.string())),
-    ("requests", pa.int64()),
-    ("calls", pa.int64()),
-    ("cache_hits", pa.int64()),
-    ("retries", pa.int64()),
-    ("errors", pa.int64()),
-    ("prompt_tokens", pa.int64()),
-    ("completion_tokens", pa.int64()),
-    ("estimated_cost_usd", pa.float64()),
-])
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("query_id", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("duration_s", pa.float64()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("statement", pa.string()),
+        ("endpoints", pa.list_(pa.string())),
+        ("requests", pa.int64()),
+        ("calls", pa.int64()),
+        ("cache_hits", pa.int64()),
+        ("retries", pa.int64()),
+        ("errors", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("estimated_cost_usd", pa.float64()),
+    ]
+)
 
-LOG_SCHEMA = pa.schema([
-    ("query_id", pa.string()),
-    ("logged_at", pa.timestamp("us", tz="UTC")),
-    ("endpoint", pa.string()),
-    ("request", pa.string()),
-    ("response", pa.string()),
-    ("error", pa.string()),
-    ("status", pa.string()),
-    ("attempts", pa.int64()),
-    ("prompt_tokens", pa.int64()),
-    ("completion_tokens", pa.int64()),
-])
+LOG_SCHEMA = pa.schema(
+    [
+        ("query_id", pa.string()),
+        ("logged_at", pa.timestamp("us", tz="UTC")),
+        ("endpoint", pa.string()),
+        ("request", pa.string()),
+        ("response", pa.string()),
+        ("error", pa.string()),
+        ("status", pa.string()),
+        ("attempts", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+    ]
+)
 
 
 @dataclass
@@ -83,21 +87,29 @@ class StatementStats:
         return "ai: " + ", ".join(parts)
 
 
-def statement_stats(sql: str, evaluator: AiEvaluator, registry: EndpointRegistry,
-                    seconds: float, status: str) -> StatementStats:
+def statement_stats(
+    sql: str, evaluator: AiEvaluator, registry: EndpointRegistry, seconds: float, status: str
+) -> StatementStats:
     cost: float | None = None
     for endpoint, usage in evaluator.usage.items():
         price_in, price_out = registry.prices_of(endpoint)
         if price_in is None and price_out is None:
             continue
-        cost = (cost or 0.0) + usage.stats.prompt_tokens / 1e6 * (price_in or 0.0) \
+        cost = (
+            (cost or 0.0)
+            + usage.stats.prompt_tokens / 1e6 * (price_in or 0.0)
             + usage.stats.completion_tokens / 1e6 * (price_out or 0.0)
-    return StatementStats(sql, evaluator.stats, seconds, evaluator.cache_hits, cost,
-                          status=status)
+        )
+    return StatementStats(sql, evaluator.stats, seconds, evaluator.cache_hits, cost, status=status)
 
 
-def record(catalog: DeltaCatalog, stats: StatementStats, evaluator: AiEvaluator,
-           started_at: dt.datetime, error: str | None) -> None:
+def record(
+    catalog: DeltaCatalog,
+    stats: StatementStats,
+    evaluator: AiEvaluator,
+    started_at: dt.datetime,
+    error: str | None,
+) -> None:
     """Append the statement to the query history (and its requests to the inference log)."""
     catalog.create_schema(HISTORY_TABLE.catalog, HISTORY_TABLE.schema, if_not_exists=True)
     ai = stats.ai
@@ -121,8 +133,11 @@ def record(catalog: DeltaCatalog, stats: StatementStats, evaluator: AiEvaluator,
     catalog.write(HISTORY_TABLE, pa.Table.from_pylist([row], schema=HISTORY_SCHEMA), "append")
     if evaluator.log_rows:
         rows = [
-            {**r, "query_id": stats.query_id,
-             "logged_at": dt.datetime.fromtimestamp(r["logged_at"], dt.UTC)}
+            {
+                **r,
+                "query_id": stats.query_id,
+                "logged_at": dt.datetime.fromtimestamp(r["logged_at"], dt.UTC),
+            }
             for r in evaluator.log_rows
         ]
         catalog.write(LOG_TABLE, pa.Table.from_pylist(rows, schema=LOG_SCHEMA), "append")

@@ -48,6 +48,56 @@ class QueryRunner:
                 return self._run_staged(plan, ai)
             return self._run_with_functions(tree, ai)
 
+    def explain(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> list[str]:
+        """How ``query`` would run and what its AI calls would cost, without calling a model.
+
+        The relational part runs (it decides which requests exist); requests that depend on
+        other AI answers (nested calls) cannot be known and are reported as such.
+        """
+        tree, relations = rewrite_tables(query, namespace)
+        nodes = ai_calls(tree)
+        if not nodes:
+            return ["no AI calls: runs on DuckDB as is"]
+        with self._registered(relations):
+            plan = stage_select(tree)
+            if plan is None:
+                lines = [
+                    f"{len(nodes)} ai_query call(s) in WHERE, GROUP BY, ORDER BY, an "
+                    "aggregate or a subquery: evaluated inside DuckDB as batched, "
+                    "memoised functions; requests are known only while running"
+                ]
+                for node in nodes:
+                    call = bind_ai_query(node)
+                    lines.append(f"ai_query endpoint={call.endpoint!r}: not estimated")
+                return lines
+            base = self._duckdb(plan.base)
+            stage = self._stage_table(plan, base)
+            lines = [
+                f"staged: the relational part runs first and yields {base.num_rows} rows; "
+                f"then {len(plan.calls)} ai_query call(s), inner calls first"
+            ]
+            total = 0
+            for staged in plan.calls:
+                name = f"ai_query #{staged.index + 1} endpoint={staged.call.endpoint!r}"
+                if any(c.name.startswith("__li_a") for c in staged.request.find_all(exp.Column)):
+                    lines.append(
+                        f"{name}: its requests depend on other AI answers (nested); not estimated"
+                    )
+                    continue
+                requests = self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
+                p = ai.preview(staged.call, requests)
+                to_call = p["distinct"] - p["cached"]
+                tokens = p["input_tokens"] + p["output_tokens"]
+                total += tokens
+                lines.append(
+                    f"{name}: {p['rows']} rows, {p['distinct']} distinct requests, "
+                    f"{p['cached']} cached, {to_call} to call, ~{tokens} tokens "
+                    f"({p['input_tokens']} in by characters/4 + {p['output_tokens']} out by "
+                    f"max_tokens)"
+                )
+            lines.append(f"estimated total: ~{total} tokens")
+            return lines
+
     # -- plumbing ------------------------------------------------------------------------
     @contextmanager
     def _registered(self, relations: dict[str, TableName]) -> Iterator[None]:
@@ -72,9 +122,7 @@ class QueryRunner:
     def _run_staged(self, plan: StagedSelect, ai: AiEvaluator) -> pa.Table:
         base = self._duckdb(plan.base)
         visible = base.num_columns - len(plan.hidden)
-        stage = pa.table({"__li_rows": pa.nulls(base.num_rows)})
-        for offset, name in enumerate(plan.hidden):
-            stage = stage.append_column(name, base.column(visible + offset))
+        stage = self._stage_table(plan, base)
         for staged in plan.calls:
             requests = self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
             stage = stage.append_column(staged.result_column, ai.answer(staged.call, requests))
@@ -92,6 +140,15 @@ class QueryRunner:
             names.append(name)
             columns.append(column)
         return pa.Table.from_arrays(columns, names=names)
+
+    @staticmethod
+    def _stage_table(plan: StagedSelect, base: pa.Table) -> pa.Table:
+        """The hidden columns of the base result (plus a column that keeps the row count)."""
+        visible = base.num_columns - len(plan.hidden)
+        stage = pa.table({"__li_rows": pa.nulls(base.num_rows)})
+        for offset, name in enumerate(plan.hidden):
+            stage = stage.append_column(name, base.column(visible + offset))
+        return stage
 
     def _evaluate(self, expression: exp.Expression, stage: pa.Table) -> pa.ChunkedArray:
         """One expression over the staged table, in row order."""
@@ -168,4 +225,3 @@ def _clean_duckdb_error(exc: duckdb.Error) -> str:
         message,
     )
     return message.replace("__li_", "")
-

@@ -38,8 +38,9 @@ def _empty() -> StatementResult:
 class StatementExecutor:
     """Dispatches statements; keeps the session's namespace (``USE``)."""
 
-    def __init__(self, catalog: DeltaCatalog, runner: QueryRunner, namespace: Namespace,
-                 settings: Settings):
+    def __init__(
+        self, catalog: DeltaCatalog, runner: QueryRunner, namespace: Namespace, settings: Settings
+    ):
         self.catalog = catalog
         self.runner = runner
         self.namespace = namespace
@@ -62,7 +63,7 @@ class StatementExecutor:
         if isinstance(statement, exp.Describe):
             return self._describe(statement)
         if isinstance(statement, exp.Command):
-            return self._command(statement)
+            return self._command(statement, ai)
         raise AnalysisError(f"unsupported statement: {statement.sql(dialect='databricks')[:80]}")
 
     # -- names ---------------------------------------------------------------------------
@@ -186,7 +187,22 @@ class StatementExecutor:
         )
 
     # -- commands sqlglot keeps as text: CREATE CATALOG, SHOW ..., DROP CATALOG ------------
-    def _command(self, statement: exp.Command) -> StatementResult:
+    def _explain(self, text: str, ai: AiEvaluator) -> StatementResult:
+        from lakeinfer.sql.parse import parse_statements
+
+        statements = parse_statements(text)
+        if len(statements) != 1:
+            raise AnalysisError("EXPLAIN takes one statement")
+        (statement,) = statements
+        query = statement
+        if isinstance(statement, (exp.Create, exp.Insert)) and statement.expression is not None:
+            query = statement.expression
+        if not isinstance(query, QUERY_TYPES):
+            raise AnalysisError("EXPLAIN takes a query, CREATE TABLE ... AS or INSERT ... SELECT")
+        lines = self.runner.explain(query, self.namespace, ai)
+        return StatementResult(pa.table({"plan": lines}), is_query=True)
+
+    def _command(self, statement: exp.Command, ai: AiEvaluator) -> StatementResult:
         rest = statement.expression
         if isinstance(rest, exp.Expression):
             rest = rest.name
@@ -209,6 +225,8 @@ class StatementExecutor:
             return _empty()
         if upper[:1] == ["SHOW"]:
             return self._show(upper[1:], words[1:])
+        if upper[:1] == ["EXPLAIN"]:
+            return self._explain(rest or "", ai)
         if upper[:1] == ["SET"]:
             return self._set(rest or "")
         if upper[:1] == ["RESET"]:
@@ -224,12 +242,26 @@ class StatementExecutor:
         rows = self.settings.rows()
         if key is not None:
             shown = self.settings.get(key)
-            rows = [{"key": key, "value": None if shown is None else str(shown).lower()
-                     if isinstance(shown, bool) else str(shown), "meaning": ""}]
-        return StatementResult(pa.table({
-            "key": [r["key"] for r in rows],
-            "value": pa.array([r["value"] for r in rows], pa.string()),
-        }), is_query=True)
+            rows = [
+                {
+                    "key": key,
+                    "value": None
+                    if shown is None
+                    else str(shown).lower()
+                    if isinstance(shown, bool)
+                    else str(shown),
+                    "meaning": "",
+                }
+            ]
+        return StatementResult(
+            pa.table(
+                {
+                    "key": [r["key"] for r in rows],
+                    "value": pa.array([r["value"] for r in rows], pa.string()),
+                }
+            ),
+            is_query=True,
+        )
 
     def _show(self, upper: list[str], words: list[str]) -> StatementResult:
         if upper[:1] == ["CATALOGS"]:

@@ -44,8 +44,9 @@ class CachedAnswer:
     completion_tokens: int
 
 
-def cache_key(endpoint: str, identity: str, request: Any, return_ddl: str | None,
-              parameters: dict[str, Any]) -> str:
+def cache_key(
+    endpoint: str, identity: str, request: Any, return_ddl: str | None, parameters: dict[str, Any]
+) -> str:
     """The cache key of one call (a hex SHA-256)."""
     material = json.dumps(
         [endpoint, identity, request, return_ddl, parameters], sort_keys=True, default=str
@@ -73,18 +74,20 @@ class ResponseCache:
         keys = list(keys)
         with self._lock:
             for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
+                chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     f"SELECT key, value, prompt_tokens, completion_tokens FROM responses "
-                    f"WHERE key IN ({marks})", chunk,
+                    f"WHERE key IN ({marks})",
+                    chunk,
                 ).fetchall()
                 for key, value, prompt, completion in rows:
                     found[key] = CachedAnswer(json.loads(value), prompt, completion)
         return found
 
-    def put(self, key: str, endpoint: str, value: Any, prompt_tokens: int,
-            completion_tokens: int) -> None:
+    def put(
+        self, key: str, endpoint: str, value: Any, prompt_tokens: int, completion_tokens: int
+    ) -> None:
         """Buffer one answer; flushed when the buffer is full or old enough."""
         now = time.monotonic()
         with self._lock:
@@ -105,9 +108,7 @@ class ResponseCache:
             return
         rows, self._pending = self._pending, []
         self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
+        self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?)", rows)
         self._db.execute("COMMIT")
 
     def stats(self) -> list[dict[str, Any]]:
