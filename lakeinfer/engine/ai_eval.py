@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
@@ -87,27 +88,28 @@ class AiEvaluator:
     def answer(
         self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray, row_offset: int = 0
     ) -> pa.Array:
-        """Answer each element of ``requests``; returns an array of ``call.output_type``."""
+        """Answer each element of ``requests``; returns an array of ``call.output_type``.
+
+        Only the distinct requests become Python objects (dictionary encoding); answers are
+        mapped back to rows in Arrow, so repeated requests cost neither calls nor memory.
+        """
         task = self.task_of(call)
         if isinstance(requests, pa.ChunkedArray):
             requests = requests.combine_chunks()
-        values = requests.to_pylist()
+        encoded = pc.dictionary_encode(requests)
+        distinct = encoded.dictionary.to_pylist()
         prefix = call.cache_key_prefix()
+        keys = [(prefix, _request_key(value)) for value in distinct]
         # DuckDB may call from several threads; one batch at a time keeps dedup exact
         with self._lock:
             missing: dict[Hashable, AIRequest] = {}
-            for value in values:
-                if value is None:
-                    continue
-                key = (prefix, _request_key(value))
+            for key, value in zip(keys, distinct, strict=True):
                 if key not in self._memo and key not in missing:
                     missing[key] = AIRequest(_payload(value, task), call.parameters)
             if missing:
                 self._resolve(call, missing)
-            outcomes = [
-                None if v is None else self._memo[(prefix, _request_key(v))] for v in values
-            ]
-        return self._to_array(call, task, outcomes, row_offset)
+            outcomes = [self._memo[key] for key in keys]
+        return self._to_array(call, task, outcomes, encoded.indices, row_offset)
 
     def _resolve(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]) -> None:
         endpoint = call.endpoint
@@ -239,28 +241,32 @@ class AiEvaluator:
 
     # -- results ---------------------------------------------------------------------------
     def _to_array(
-        self, call: AiQueryCall, task: str, outcomes: list[Outcome | None], row_offset: int
+        self,
+        call: AiQueryCall,
+        task: str,
+        outcomes: list[Outcome],
+        rows: pa.Array,
+        row_offset: int,
     ) -> pa.Array:
+        """Answers of the distinct requests, ``take``n into row order (NULL rows stay NULL)."""
         result_type = call.result_type(task)
         results: list[Any] = []
         errors: list[str | None] = []
-        for row, outcome in enumerate(outcomes):
-            if outcome is None:
-                results.append(None)
-                errors.append(None)
-                continue
+        for index, outcome in enumerate(outcomes):
             value, error = outcome.value, outcome.error
             if error is None:
                 value, error = _convert(value, result_type, call.return_ddl)
             if error is not None and call.fail_on_error:
+                row = pc.index(rows, pa.scalar(index, rows.type)).as_py()
                 raise EndpointError(call.endpoint, error, row=row_offset + row + 1)
             results.append(value if error is None else None)
             errors.append(error)
-        result_array = pa.array(results, type=result_type)
+        result_array = pa.array(results, type=result_type).take(rows)
         if call.fail_on_error:
             return result_array
+        error_array = pa.array(errors, type=pa.string()).take(rows)
         return pa.StructArray.from_arrays(
-            [result_array, pa.array(errors, type=pa.string())], names=["result", "errorMessage"]
+            [result_array, error_array], names=["result", "errorMessage"]
         )
 
 
