@@ -13,7 +13,9 @@ def test_precedence_is_set_then_environment_then_file_then_default():
     settings = Settings({"default_max_tokens": 100}, environ={})
     assert settings.get("lakeinfer.cache") is True
     assert settings.get("default_max_tokens") == 100
-    settings = Settings({"default_max_tokens": 100}, environ={"LAKEINFER_DEFAULT_MAX_TOKENS": "200"})
+    settings = Settings(
+        {"default_max_tokens": 100}, environ={"LAKEINFER_DEFAULT_MAX_TOKENS": "200"}
+    )
     assert settings.get("default_max_tokens") == 200
     settings.set("lakeinfer.default_max_tokens", "300")
     assert settings.get("default_max_tokens") == 300

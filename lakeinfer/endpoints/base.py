@@ -40,7 +40,11 @@ class AIRequest:
 
 @dataclass
 class Outcome:
-    """The answer to one request: ``value`` on success, ``error`` (a message) on failure."""
+    """The answer to one request: ``value`` on success, ``error`` (a message) on failure.
+
+    ``throttled``: the endpoint pushed back (HTTP 429/503/529), so the scheduler lowers its
+    concurrency; ``timed_out``: no answer came in time. Both imply ``retryable``.
+    """
 
     value: Any = None
     error: str | None = None
@@ -49,6 +53,10 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     attempts: int = 1
+    throttled: bool = False
+    timed_out: bool = False
+    #: seconds the last attempt took (set by the scheduler)
+    latency_s: float = 0.0
 
     @property
     def ok(self) -> bool:

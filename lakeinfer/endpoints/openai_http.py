@@ -17,6 +17,8 @@ import aiohttp
 from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+#: The endpoint asks the client to slow down (rate limit, overload).
+THROTTLE_STATUS = frozenset({429, 503, 529})
 EMBEDDING_BATCH = 64
 
 
@@ -103,7 +105,11 @@ class OpenAIProvider(Provider):
         if isinstance(answer, Outcome):
             return [
                 Outcome(
-                    error=answer.error, retryable=answer.retryable, retry_after=answer.retry_after
+                    error=answer.error,
+                    retryable=answer.retryable,
+                    retry_after=answer.retry_after,
+                    throttled=answer.throttled,
+                    timed_out=answer.timed_out,
                 )
                 for _ in batch
             ]
@@ -136,15 +142,25 @@ class OpenAIProvider(Provider):
                         error=f"HTTP {response.status} from {url}: {_snippet(_error_text(text))}",
                         retryable=response.status in RETRYABLE_STATUS,
                         retry_after=_retry_after(response.headers.get("Retry-After")),
+                        throttled=response.status in THROTTLE_STATUS,
                     )
                 try:
                     return json.loads(text)
                 except json.JSONDecodeError:
-                    return Outcome(error=f"endpoint returned non-JSON: {_snippet(text)}")
+                    # a success status with a broken body is a transport fault (a proxy cut the
+                    # body short, a reset mid-stream): asking again is likely to work
+                    return Outcome(
+                        error=f"endpoint returned malformed JSON: {_snippet(text)}",
+                        retryable=True,
+                    )
         except TimeoutError:
             return Outcome(
-                error=f"request to {url} timed out after {self._timeout.total:g}s", retryable=True
+                error=f"request to {url} timed out after {self._timeout.total:g}s",
+                retryable=True,
+                timed_out=True,
             )
+        except aiohttp.ServerDisconnectedError:
+            return Outcome(error=f"{url} closed the connection without answering", retryable=True)
         except aiohttp.ClientError as exc:
             return Outcome(
                 error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True

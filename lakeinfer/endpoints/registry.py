@@ -34,7 +34,8 @@ PREPROVISIONED_CHAT = (
     "databricks-dbrx-instruct",
     "databricks-mixtral-8x7b-instruct",
 )
-EMBEDDED_PARALLEL_FACTOR = 2  # keep the server's sequences busy while answers stream back
+EMBEDDED_PARALLEL_FACTOR = 2
+HTTP_BACKSTOP_TIMEOUT_S = 3600.0  # keep the server's sequences busy while answers stream back
 
 
 class EndpointRegistry:
@@ -112,7 +113,8 @@ class EndpointRegistry:
                 task=endpoint.task,
                 api_key=endpoint.api_key(),
                 max_concurrency=endpoint.max_concurrency,
-                timeout_s=endpoint.timeout_s,
+                # the scheduler enforces timeout_s (a session may SET it); this is a backstop
+                timeout_s=max(endpoint.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
                 max_retries=endpoint.max_retries,
             )
         if name in PREPROVISIONED_CHAT:

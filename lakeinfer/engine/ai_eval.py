@@ -305,6 +305,7 @@ def _log_row(endpoint: str, request: AIRequest, outcome: Outcome) -> dict[str, A
         "error": outcome.error,
         "status": "OK" if outcome.ok else "ERROR",
         "attempts": outcome.attempts,
+        "latency_ms": round(outcome.latency_s * 1000.0, 3),
         "prompt_tokens": outcome.prompt_tokens,
         "completion_tokens": outcome.completion_tokens,
     }

@@ -52,6 +52,7 @@ LOG_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("status", pa.string()),
         ("attempts", pa.int64()),
+        ("latency_ms", pa.float64()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
     ]
@@ -78,6 +79,8 @@ class StatementStats:
             f"{ai.calls} calls",
             f"{self.cache_hits} cached",
             f"{ai.retries} retries",
+            *([f"{ai.throttled} throttled"] if ai.throttled else []),
+            *([f"{ai.timeouts} timeouts"] if ai.timeouts else []),
             f"{ai.errors} errors",
             f"{ai.prompt_tokens} in + {ai.completion_tokens} out tokens",
         ]
@@ -125,6 +128,8 @@ def record(
         "calls": ai.calls,
         "cache_hits": stats.cache_hits,
         "retries": ai.retries,
+        "throttled": ai.throttled,
+        "timeouts": ai.timeouts,
         "errors": ai.errors,
         "prompt_tokens": ai.prompt_tokens,
         "completion_tokens": ai.completion_tokens,

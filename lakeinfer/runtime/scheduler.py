@@ -1,22 +1,32 @@
-"""Streams requests through a provider with a bounded window in flight.
+"""Streams requests through a provider, paced to what the endpoint allows.
 
-``concurrency`` workers pull batches from one shared iterator, so at most
-``concurrency * max_batch`` requests are in flight and memory does not grow with the input;
-there are no per-chunk barriers, so one slow request never stalls the others. Retryable
-failures (429, 5xx, timeouts, resets) are retried with exponential backoff and full jitter,
-honouring ``Retry-After``, up to the provider's ``max_retries``.
+``max_concurrency`` workers pull batches from one shared iterator, so at most
+``max_concurrency * max_batch`` requests are in flight and memory does not grow with the input;
+there are no per-chunk barriers, so one slow request never stalls the others. Each call
+
+* waits for a slot of the endpoint's :class:`~lakeinfer.runtime.rate.AdaptiveLimit` (halved
+  when the endpoint throttles, grown back while it keeps up),
+* waits for its share of the per-minute budgets (requests, input and output tokens), when any
+  is set,
+* gets ``timeout_s`` to answer, after which it counts as a retryable failure.
+
+Retryable failures (429, 5xx, timeouts, resets) are retried with exponential backoff and full
+jitter, honouring ``Retry-After``, up to ``max_retries`` times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from weakref import WeakKeyDictionary
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.runtime.limits import EndpointLimits
+from lakeinfer.runtime.rate import AdaptiveLimit, Clock, RateLimiter
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -32,10 +42,45 @@ class CallStats:
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    throttled: int = 0  # answers that were a 429/503/529 (each attempt counts)
+    timeouts: int = 0  # attempts that got no answer within timeout_s
 
     def add(self, other: CallStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class EndpointPacer:
+    """How calls to one endpoint are paced: its rate budgets and its adaptive concurrency.
+
+    It outlives a run on purpose: the next statement against the same endpoint starts with the
+    budget left over and the concurrency the endpoint was last found to bear.
+    """
+
+    def __init__(
+        self,
+        limits: EndpointLimits,
+        *,
+        embeddings: bool = False,
+        clock: Clock = time.monotonic,
+        window: int | None = None,
+    ):
+        self.limits = limits
+        self.rate = RateLimiter.from_limits(limits, clock, embeddings)
+        self.concurrency = AdaptiveLimit(limits.max_concurrency, window)
+
+
+_PACERS: WeakKeyDictionary[Provider, EndpointPacer] = WeakKeyDictionary()
+
+
+def pacer_for(provider: Provider, limits: EndpointLimits) -> EndpointPacer:
+    """The pacer of ``provider`` for ``limits``; it lives as long as the provider (one per
+    endpoint and session) and starts afresh when the limits change."""
+    pacer = _PACERS.get(provider)
+    if pacer is None or pacer.limits != limits:
+        pacer = EndpointPacer(limits, embeddings=provider.capabilities.task == "embeddings")
+        _PACERS[provider] = pacer
+    return pacer
 
 
 async def run_requests(
@@ -45,19 +90,35 @@ async def run_requests(
     *,
     limits: EndpointLimits | None = None,
     sleep: Callable[[float], object] = asyncio.sleep,
+    clock: Clock | None = None,
+    pacer: EndpointPacer | None = None,
 ) -> CallStats:
     """Answer every ``(key, request)`` of ``items``; ``on_outcome(key, outcome)`` is called as
-    each answer arrives (in completion order, on the loop thread). ``limits`` default to the
-    provider's own (its declared concurrency and retry count)."""
+    each answer arrives (in completion order, on the loop thread).
+
+    ``limits`` default to the provider's own (its declared concurrency, timeout and retry
+    count). ``sleep`` and ``clock`` drive every wait (rate budgets, backoff); tests pass fakes.
+    ``pacer`` defaults to the provider's shared one (:func:`pacer_for`), or a fresh one on
+    ``clock`` when a clock is given.
+    """
     if limits is None:
         limits = EndpointLimits(
             max_concurrency=provider.capabilities.max_concurrency,
             max_retries=provider.max_retries,
+            timeout_s=provider.timeout_s,
         )
+    if pacer is None:
+        if clock is None:
+            pacer = pacer_for(provider, limits)
+        else:
+            embeddings = provider.capabilities.task == "embeddings"
+            pacer = EndpointPacer(limits, embeddings=embeddings, clock=clock)
     stats = CallStats()
     batch_size = max(1, provider.capabilities.max_batch)
     workers = max(1, limits.max_concurrency)
     source: Iterator[tuple[Hashable, AIRequest]] = iter(items)
+    deadlines = _Deadlines(limits.timeout_s) if limits.timeout_s else None
+    call = _Caller(provider, pacer, stats, sleep, deadlines, limits.max_retries)
 
     async def worker() -> None:
         while True:
@@ -66,7 +127,7 @@ async def run_requests(
                 return
             keys = [k for k, _ in chunk]
             requests = [r for _, r in chunk]
-            outcomes = await _with_retries(provider, requests, stats, sleep, limits.max_retries)
+            outcomes = await call.with_retries(requests)
             for key, outcome in zip(keys, outcomes, strict=True):
                 stats.requests += 1
                 stats.prompt_tokens += outcome.prompt_tokens
@@ -75,38 +136,143 @@ async def run_requests(
                     stats.errors += 1
                 on_outcome(key, outcome)
 
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    try:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    finally:
+        if deadlines is not None:
+            await deadlines.close()
     return stats
 
 
-async def _with_retries(
-    provider: Provider,
-    requests: list[AIRequest],
-    stats: CallStats,
-    sleep: Callable[[float], object],
-    max_retries: int,
-) -> list[Outcome]:
-    final: list[Outcome | None] = [None] * len(requests)
-    pending = list(range(len(requests)))
-    attempt = 0
-    while pending:
-        attempt += 1
-        stats.calls += 1
-        outcomes = await provider.infer([requests[i] for i in pending])
-        retry: list[int] = []
-        wait = 0.0
-        for index, outcome in zip(pending, outcomes, strict=True):
-            outcome.attempts = attempt
-            if not outcome.ok and outcome.retryable and attempt <= max_retries:
-                retry.append(index)
-                wait = max(wait, outcome.retry_after or 0.0)
+class _Deadlines:
+    """Times out calls with one periodic check rather than a timer per call.
+
+    A timer per call (``asyncio.timeout``) costs several microseconds, which shows at a thousand
+    calls a second; this costs a dict insert per call. A call times out between ``timeout_s``
+    and ``timeout_s + tick`` after it was sent.
+    """
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.tick = min(1.0, max(0.01, timeout_s / 10))
+        self.loop = asyncio.get_running_loop()
+        self.pending: dict[asyncio.Task[object], float] = {}
+        self.expired: set[asyncio.Task[object]] = set()
+        self._watch = self.loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            now = self.loop.time()
+            late = [task for task, deadline in self.pending.items() if deadline <= now]
+            for task in late:
+                del self.pending[task]
+                self.expired.add(task)
+                task.cancel()
+
+    async def close(self) -> None:
+        self._watch.cancel()
+        await asyncio.gather(self._watch, return_exceptions=True)
+
+
+class _Caller:
+    """One run's way of making a call: slot, budget, deadline, retries."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        pacer: EndpointPacer,
+        stats: CallStats,
+        sleep: Callable[[float], object],
+        deadlines: _Deadlines | None,
+        max_retries: int,
+    ):
+        self.provider = provider
+        self.concurrency = pacer.concurrency
+        self.rate = pacer.rate
+        self.stats = stats
+        self.sleep = sleep
+        self.deadlines = deadlines
+        self.max_retries = max_retries
+
+    async def with_retries(self, requests: list[AIRequest]) -> list[Outcome]:
+        final: list[Outcome | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        attempt = 0
+        while pending:
+            attempt += 1
+            outcomes = await self.attempt([requests[i] for i in pending])
+            retry: list[int] = []
+            wait = 0.0
+            for index, outcome in zip(pending, outcomes, strict=True):
+                outcome.attempts = attempt
+                if outcome.error is None:
+                    final[index] = outcome
+                elif outcome.retryable and attempt <= self.max_retries:
+                    retry.append(index)
+                    wait = max(wait, outcome.retry_after or 0.0)
+                else:
+                    plural = "attempt" if attempt == 1 else "attempts"
+                    outcome.error = f"{outcome.error} (after {attempt} {plural})"
+                    final[index] = outcome
+            if retry:
+                self.stats.retries += len(retry)
+                backoff = random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+                await self.sleep(max(wait, backoff))
+            pending = retry
+        return [o for o in final if o is not None]
+
+    async def attempt(self, batch: list[AIRequest]) -> list[Outcome]:
+        """One provider call: take a slot, wait for the budget, answer within the deadline."""
+        concurrency = self.concurrency
+        ticket = concurrency.try_acquire()
+        if ticket < 0:
+            ticket = await concurrency.acquire()
+        throttled = success = False
+        try:
+            rate = self.rate
+            if rate is not None:
+                reserved = rate.estimate([r.payload for r in batch], [r.parameters for r in batch])
+                delay = rate.reserve(*reserved)
+                if delay > 0:
+                    await self.sleep(delay)
+            self.stats.calls += 1
+            started = time.monotonic()
+            deadlines = self.deadlines
+            if deadlines is None:
+                outcomes = await self.provider.infer(batch)
             else:
-                if not outcome.ok and attempt > 1:
-                    outcome.error = f"{outcome.error} (after {attempt} attempts)"
-                final[index] = outcome
-        if retry:
-            stats.retries += len(retry)
-            backoff = random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
-            await sleep(max(wait, backoff))
-        pending = retry
-    return [o for o in final if o is not None]
+                # inline rather than a helper coroutine: this runs once per request
+                task = asyncio.current_task()
+                assert task is not None
+                deadlines.pending[task] = deadlines.loop.time() + deadlines.timeout_s
+                try:
+                    outcomes = await self.provider.infer(batch)
+                except asyncio.CancelledError:
+                    if task not in deadlines.expired:
+                        raise
+                    deadlines.expired.discard(task)
+                    if task.uncancel() > 0:
+                        raise  # cancelled from outside as well
+                    message = f"timed out after {deadlines.timeout_s:g}s"
+                    outcomes = [
+                        Outcome(error=message, retryable=True, timed_out=True) for _ in batch
+                    ]
+                finally:
+                    deadlines.pending.pop(task, None)
+            elapsed = time.monotonic() - started
+            for outcome in outcomes:
+                outcome.latency_s = elapsed
+                if outcome.error is None:
+                    success = True
+                else:
+                    if outcome.throttled:
+                        throttled = True
+                        self.stats.throttled += 1
+                    if outcome.timed_out:
+                        self.stats.timeouts += 1
+            if rate is not None:
+                rate.settle_outcomes(reserved, outcomes, success)
+            return outcomes
+        finally:
+            concurrency.release(ticket, throttled, success and not throttled)

@@ -3,10 +3,21 @@
 It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` and ``POST /v1/embeddings``
 with a deterministic 8-dimensional vector per input, after an optional fixed latency. A prompt
 containing ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise
-per-row failures. ``GET /stats`` returns request counts and the bodies received; ``POST /reset``
-clears them. Start it in-process (:class:`FakeOpenAIServer`) or as its own process::
+per-row failures.
 
-    python -m lakeinfer.testing.fake_openai --port 8001 --latency-ms 50
+With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
+with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
+``Retry-After: 0.05``), ``503``, ``slow`` (a normal answer after ``--slow-ms``, meant to exceed a
+client's timeout), ``drop`` (the connection is closed without an answer) or ``malformed`` (a 200
+whose body is broken JSON).
+
+``GET /stats`` returns request counts, the bodies received, ``faults`` (count per kind),
+``answered`` (per prompt, the normal answers given: faults and injected statuses excluded) and
+``arrivals`` (the ``time.monotonic()`` of each chat request's arrival); ``POST /reset`` clears
+them and re-seeds the fault generator. Start it in-process (:class:`FakeOpenAIServer`) or as its
+own process::
+
+    python -m lakeinfer.testing.fake_openai --port 8001 --latency-ms 50 --fault-rate 0.1
 
 It binds 127.0.0.1 only.
 """
@@ -17,6 +28,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import re
 import subprocess
 import sys
@@ -29,17 +41,51 @@ from aiohttp import web
 from lakeinfer.runtime.processes import stop_process
 
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
+FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
+THROTTLE_RETRY_AFTER = "0.05"
 
 
 class _State:
-    def __init__(self, latency_s: float, keep_bodies: bool, token: str | None):
+    def __init__(
+        self,
+        latency_s: float,
+        keep_bodies: bool,
+        token: str | None,
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
+        slow_s: float = 2.0,
+    ):
         self.latency_s = latency_s
         self.keep_bodies = keep_bodies
         self.token = token
+        self.fault_rate = fault_rate
+        self.fault_seed = fault_seed
+        self.slow_s = slow_s
+        self.rng = random.Random(fault_seed)
         self.counts: dict[str, int] = {"chat": 0, "embeddings": 0, "errors": 0, "max_in_flight": 0}
+        self.faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self.answered: dict[str, int] = {}
+        self.arrivals: list[float] = []
         self.in_flight = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+
+    def pick_fault(self) -> str | None:
+        """The fault this request gets, if it is picked for one."""
+        if self.fault_rate and self.rng.random() < self.fault_rate:
+            kind = self.rng.choice(FAULT_KINDS)
+            self.faults[kind] += 1
+            return kind
+        return None
+
+    def reset(self) -> None:
+        self.counts = dict.fromkeys(self.counts, 0)
+        self.faults = dict.fromkeys(FAULT_KINDS, 0)
+        self.answered.clear()
+        self.arrivals.clear()
+        self.bodies.clear()
+        self.headers.clear()
+        self.rng = random.Random(self.fault_seed)
 
 
 def embedding_for(text: str, dims: int = 8) -> list[float]:
@@ -48,10 +94,40 @@ def embedding_for(text: str, dims: int = 8) -> list[float]:
     return [round(b / 255.0, 6) for b in digest[:dims]]
 
 
+async def _fault_response(state: _State, kind: str, request: web.Request) -> web.Response | None:
+    """The answer for fault ``kind``; None for ``slow``, which answers normally but late."""
+    if kind == "429":
+        return web.json_response(
+            {"error": {"message": "rate limit exceeded (injected)"}},
+            status=429,
+            headers={"Retry-After": THROTTLE_RETRY_AFTER},
+        )
+    if kind == "503":
+        return web.json_response({"error": {"message": "overloaded (injected)"}}, status=503)
+    if kind == "drop":
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)  # never reaches the client: the connection is gone
+    if kind == "malformed":
+        return web.Response(
+            text='{"id": "chatcmpl-broken", "choices": [{"message": {"content": "trunc',
+            content_type="application/json",
+        )
+    await asyncio.sleep(state.slow_s)
+    return None
+
+
 def build_app(
-    latency_s: float = 0.0, keep_bodies: bool = True, token: str | None = None
+    latency_s: float = 0.0,
+    keep_bodies: bool = True,
+    token: str | None = None,
+    *,
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    slow_s: float = 2.0,
 ) -> web.Application:
-    state = _State(latency_s, keep_bodies, token)
+    """The fake server's application (see the module docstring for what it answers)."""
+    state = _State(latency_s, keep_bodies, token, fault_rate, fault_seed, slow_s)
 
     def authorised(request: web.Request) -> bool:
         return (
@@ -67,6 +143,7 @@ def build_app(
             state.in_flight -= 1
 
     async def _chat(request: web.Request) -> web.Response:
+        state.arrivals.append(time.monotonic())
         body = await request.json()
         state.counts["chat"] += 1
         if state.keep_bodies:
@@ -77,6 +154,11 @@ def build_app(
             return web.json_response({"error": {"message": "invalid token"}}, status=401)
         if state.latency_s:
             await asyncio.sleep(state.latency_s)
+        fault = state.pick_fault()
+        if fault is not None:
+            response = await _fault_response(state, fault, request)
+            if response is not None:
+                return response
         prompt = body["messages"][-1]["content"]
         marker = STATUS_MARKER.search(prompt)
         if marker:
@@ -86,6 +168,8 @@ def build_app(
                 {"error": {"message": f"injected failure {status}"}}, status=status
             )
         content = f"echo: {prompt}"
+        if fault is None:
+            state.answered[prompt] = state.answered.get(prompt, 0) + 1
         return web.json_response(
             {
                 "id": f"chatcmpl-{state.counts['chat']}",
@@ -116,7 +200,15 @@ def build_app(
             return web.json_response({"error": {"message": "invalid token"}}, status=401)
         if state.latency_s:
             await asyncio.sleep(state.latency_s)
+        fault = state.pick_fault()
+        if fault is not None:
+            response = await _fault_response(state, fault, request)
+            if response is not None:
+                return response
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if fault is None:
+            for text in inputs:
+                state.answered[text] = state.answered.get(text, 0) + 1
         return web.json_response(
             {
                 "object": "list",
@@ -130,12 +222,19 @@ def build_app(
         )
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({**state.counts, "bodies": state.bodies, "headers": state.headers})
+        return web.json_response(
+            {
+                **state.counts,
+                "faults": state.faults,
+                "answered": state.answered,
+                "arrivals": state.arrivals,
+                "bodies": state.bodies,
+                "headers": state.headers,
+            }
+        )
 
     async def reset(request: web.Request) -> web.Response:
-        state.counts = {k: 0 for k in state.counts}
-        state.bodies.clear()
-        state.headers.clear()
+        state.reset()
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -157,10 +256,24 @@ class FakeOpenAIServer:
     would be. ``base_url`` is ready for ``lakeinfer endpoints create --base-url``.
     """
 
-    def __init__(self, latency_ms: float = 0.0, keep_bodies: bool = True, token: str | None = None):
+    def __init__(
+        self,
+        latency_ms: float = 0.0,
+        keep_bodies: bool = True,
+        token: str | None = None,
+        *,
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
+        slow_ms: float = 2000.0,
+    ):
+        if not 0.0 <= fault_rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
         self.latency_ms = latency_ms
         self.keep_bodies = keep_bodies
         self.token = token
+        self.fault_rate = fault_rate
+        self.fault_seed = fault_seed
+        self.slow_ms = slow_ms
         self.port: int | None = None
         self._process: subprocess.Popen[str] | None = None
 
@@ -186,6 +299,9 @@ class FakeOpenAIServer:
             command.append("--no-bodies")
         if self.token:
             command += ["--token", self.token]
+        if self.fault_rate:
+            command += ["--fault-rate", str(self.fault_rate), "--fault-seed", str(self.fault_seed)]
+            command += ["--slow-ms", str(self.slow_ms)]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
@@ -215,9 +331,25 @@ class FakeOpenAIServer:
         self.stop()
 
 
-def _serve(port: int, latency_ms: float, keep_bodies: bool, token: str | None) -> None:
+def _serve(
+    port: int,
+    latency_ms: float,
+    keep_bodies: bool,
+    token: str | None,
+    fault_rate: float = 0.0,
+    fault_seed: int = 0,
+    slow_ms: float = 2000.0,
+) -> None:
     async def main() -> None:
-        runner = web.AppRunner(build_app(latency_ms / 1000.0, keep_bodies, token), access_log=None)
+        app = build_app(
+            latency_ms / 1000.0,
+            keep_bodies,
+            token,
+            fault_rate=fault_rate,
+            fault_seed=fault_seed,
+            slow_s=slow_ms / 1000.0,
+        )
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
         await site.start()
@@ -233,8 +365,25 @@ if __name__ == "__main__":
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
     parser.add_argument("--token", help="require this bearer token")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of requests given a fault (0..1)"
+    )
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault picks")
+    parser.add_argument(
+        "--slow-ms", type=float, default=2000.0, help="how late a 'slow' fault answers"
+    )
     args = parser.parse_args()
+    if not 0.0 <= args.fault_rate <= 1.0:
+        parser.error("--fault-rate must be between 0 and 1")
     try:
-        _serve(args.port, args.latency_ms, not args.no_bodies, args.token)
+        _serve(
+            args.port,
+            args.latency_ms,
+            not args.no_bodies,
+            args.token,
+            args.fault_rate,
+            args.fault_seed,
+            args.slow_ms,
+        )
     except KeyboardInterrupt:
         pass

@@ -11,13 +11,17 @@ from tests.conftest import configure
 
 @pytest.fixture
 def s(home, fake_server):
-    configure(home, fake_server, chat={"price_input_per_million": 1.0,
-                                       "price_output_per_million": 2.0},
-              logged={"log_requests": True, "max_retries": 0})
+    configure(
+        home,
+        fake_server,
+        chat={"price_input_per_million": 1.0, "price_output_per_million": 2.0},
+        logged={"log_requests": True, "max_retries": 0},
+    )
     with lakeinfer.connect(home, progress=False) as session:
         session.sql("CREATE TABLE t (id BIGINT, k STRING)")
-        session.sql("INSERT INTO t SELECT id, 'question number ' || CAST(id AS STRING) "
-                    "FROM range(20)")
+        session.sql(
+            "INSERT INTO t SELECT id, 'question number ' || CAST(id AS STRING) FROM range(20)"
+        )
         yield session
 
 
@@ -33,8 +37,10 @@ def test_budget_stops_a_run_whose_real_usage_exceeds_it(s, fake_server):
     s.sql("SET lakeinfer.max_concurrency = 1")  # answers arrive one by one
     s.sql("SET lakeinfer.budget_tokens = 125")
     # the estimate (max_tokens = 1) passes; the real answers are longer
-    query = ("CREATE TABLE out AS SELECT ai_query('chat', k, modelParameters => "
-             "named_struct('max_tokens', 1)) AS r FROM t")
+    query = (
+        "CREATE TABLE out AS SELECT ai_query('chat', k, modelParameters => "
+        "named_struct('max_tokens', 1)) AS r FROM t"
+    )
     with pytest.raises(BudgetExceededError, match="was stopped and nothing was written"):
         s.sql(query)
     assert 0 < fake_server.stats()["chat"] < 20
@@ -43,16 +49,20 @@ def test_budget_stops_a_run_whose_real_usage_exceeds_it(s, fake_server):
 
 def test_explain_shows_requests_and_tokens_without_calling(s, fake_server):
     s.sql("SELECT ai_query('chat', k) FROM t WHERE id < 2").to_arrow()  # 2 answers cached
-    plan = [r["plan"] for r in s.sql(
-        "EXPLAIN SELECT id, ai_query('chat', k) AS r FROM t WHERE id < 5"
-    ).to_pylist()]
+    plan = [
+        r["plan"]
+        for r in s.sql(
+            "EXPLAIN SELECT id, ai_query('chat', k) AS r FROM t WHERE id < 5"
+        ).to_pylist()
+    ]
     assert fake_server.stats()["chat"] == 2
     assert "yields 5 rows" in plan[0]
     assert "5 rows, 5 distinct requests, 2 cached, 3 to call" in plan[1]
     assert plan[-1].startswith("estimated total: ~")
-    nested = [r["plan"] for r in s.sql(
-        "EXPLAIN SELECT ai_query('chat', ai_query('chat', k)) FROM t"
-    ).to_pylist()]
+    nested = [
+        r["plan"]
+        for r in s.sql("EXPLAIN SELECT ai_query('chat', ai_query('chat', k)) FROM t").to_pylist()
+    ]
     assert any("depend on other AI answers" in line for line in nested)
 
 
@@ -75,7 +85,10 @@ def test_failed_statements_are_in_the_history_and_requests_in_the_log(s, fake_se
         s.sql("SELECT ai_query('logged', k) FROM t WHERE id >= 18").to_arrow()
     (row,) = s.sql("SELECT status, error, errors FROM system.ai.query_history").to_pylist()
     assert row["status"] == "FAILED" and "HTTP 400" in row["error"] and row["errors"] == 1
-    log = s.sql("SELECT request, response, status, error FROM system.ai.inference_log "
-                "ORDER BY request").to_pylist()
+    log = s.sql(
+        "SELECT request, response, status, error, latency_ms, attempts "
+        "FROM system.ai.inference_log ORDER BY request"
+    ).to_pylist()
     assert [r["status"] for r in log] == ["ERROR", "OK", "OK"]
+    assert all(r["latency_ms"] > 0 and r["attempts"] == 1 for r in log)
     assert log[1]["response"] == "echo: question number 18"

@@ -41,8 +41,7 @@ def test_cache_can_be_bypassed_per_session(home, fake_server):
 
 def test_sampled_answers_are_cached_unless_asked_not_to(home, fake_server):
     configure(home, fake_server, chat={})
-    query = ("SELECT ai_query('chat', k, modelParameters => named_struct('temperature', 0.8)) "
-             "FROM t")
+    query = "SELECT ai_query('chat', k, modelParameters => named_struct('temperature', 0.8)) FROM t"
     with lakeinfer.connect(home, progress=False) as session:
         _table(session, 2)
         session.sql(query).to_arrow()

@@ -23,14 +23,19 @@ def test_sigkilled_ctas_resumes_without_paying_twice(home):
         configure(home, server, slow={"max_concurrency": 4})
         with lakeinfer.connect(home, progress=False) as session:
             session.sql("CREATE TABLE questions (id BIGINT, k STRING)")
-            session.sql(f"INSERT INTO questions SELECT id, 'q' || CAST(id AS STRING) "
-                        f"FROM range({ROWS})")
+            session.sql(
+                f"INSERT INTO questions SELECT id, 'q' || CAST(id AS STRING) FROM range({ROWS})"
+            )
         child = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(f"""
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
                 import lakeinfer
                 with lakeinfer.connect({str(home)!r}, progress=False) as session:
                     session.sql({CTAS!r})
-            """)],
+            """),
+            ],
             env={**os.environ, "PYTHONPATH": os.getcwd()},
         )
         deadline = time.monotonic() + 60
