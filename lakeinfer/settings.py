@@ -135,6 +135,10 @@ class Settings:
                     changes[field] = value
         return replace(base, **changes) if changes else base
 
+    def row(self, key: str) -> dict[str, Any]:
+        """One setting with its effective value (what ``SET key`` shows)."""
+        return {"key": key, "value": _show(self.get(key))}
+
     def rows(self) -> list[dict[str, Any]]:
         """Every setting with its effective value (what ``SET`` alone shows)."""
         rows = [

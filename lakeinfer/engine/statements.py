@@ -235,28 +235,16 @@ class StatementExecutor:
         raise AnalysisError(f"unsupported statement: {text.strip()[:80]}")
 
     def _set(self, text: str) -> StatementResult:
+        """``SET`` (list), ``SET key`` (show one), ``SET key = value`` (change one)."""
         key, value = parse_set(text)
         if key is not None and value is not None:
             self.settings.set(key, value)
             return _empty()
-        rows = self.settings.rows()
-        if key is not None:
-            shown = self.settings.get(key)
-            rows = [
-                {
-                    "key": key,
-                    "value": None
-                    if shown is None
-                    else str(shown).lower()
-                    if isinstance(shown, bool)
-                    else str(shown),
-                    "meaning": "",
-                }
-            ]
+        rows = self.settings.rows() if key is None else [self.settings.row(key)]
         return StatementResult(
             pa.table(
                 {
-                    "key": [r["key"] for r in rows],
+                    "key": pa.array([r["key"] for r in rows], pa.string()),
                     "value": pa.array([r["value"] for r in rows], pa.string()),
                 }
             ),
