@@ -11,16 +11,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it is installed (its I/O costs about half of asyncio's per request, which
-    is most of lakeinfer's client CPU at thousands of requests a second), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 class BackgroundLoop:
     """Owns one event loop thread; :meth:`run` submits a coroutine and waits for its result."""
 
@@ -32,7 +22,7 @@ class BackgroundLoop:
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
-                loop = new_event_loop()
+                loop = asyncio.new_event_loop()
                 thread = threading.Thread(
                     target=loop.run_forever, name="lakeinfer-loop", daemon=True
                 )
