@@ -124,9 +124,5 @@ def run_demo(
         session.sql(f"CREATE OR REPLACE TABLE {target} AS\n{statement}")
         stats = session.last_stats
         if stats is not None:
-            ai = stats.ai
-            say(
-                f"  {ai.requests} model calls, {ai.prompt_tokens} prompt + "
-                f"{ai.completion_tokens} completion tokens, {stats.seconds:.1f}s"
-            )
+            say("  " + stats.summary())
         show(session.sql(f"SELECT * FROM {target}").to_arrow())
