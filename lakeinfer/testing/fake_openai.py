@@ -13,7 +13,8 @@ whose body is broken JSON).
 
 ``GET /stats`` returns request counts, the bodies received, ``faults`` (count per kind),
 ``answered`` (per prompt, the normal answers given: faults and injected statuses excluded) and
-``arrivals`` (the ``time.monotonic()`` of each chat request's arrival); ``POST /reset`` clears
+``arrivals`` (the ``time.monotonic()`` of each chat request's arrival), both kept only
+with bodies (not under ``--no-bodies``, which load runs use); ``POST /reset`` clears
 them and re-seeds the fault generator. Start it in-process (:class:`FakeOpenAIServer`) or as its
 own process::
 
@@ -143,7 +144,8 @@ def build_app(
             state.in_flight -= 1
 
     async def _chat(request: web.Request) -> web.Response:
-        state.arrivals.append(time.monotonic())
+        if state.keep_bodies:
+            state.arrivals.append(time.monotonic())
         body = await request.json()
         state.counts["chat"] += 1
         if state.keep_bodies:
@@ -168,7 +170,7 @@ def build_app(
                 {"error": {"message": f"injected failure {status}"}}, status=status
             )
         content = f"echo: {prompt}"
-        if fault is None:
+        if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         return web.json_response(
             {
@@ -206,7 +208,7 @@ def build_app(
             if response is not None:
                 return response
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        if fault is None:
+        if fault is None and state.keep_bodies:
             for text in inputs:
                 state.answered[text] = state.answered.get(text, 0) + 1
         return web.json_response(
