@@ -47,6 +47,10 @@ import lakeinfer
 from lakeinfer.config import LakeinferConfig, make_endpoint, save_config
 from lakeinfer.testing.fake_openai import FakeOpenAIServer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import aiohttp_loop, matplotlib_available, openai_loop  # noqa: E402
+
 ENDPOINT = "bench"
 MODEL = "bench"
 TABLE = "main.default.bench_input"
@@ -156,46 +160,11 @@ def run_lakeinfer(base_url: str, settings: Settings) -> Run:
 
 
 async def _openai_loop(base_url: str, texts: list[str], concurrency: int) -> int:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(text: str) -> str | None:
-        async with semaphore:
-            response = await client.chat.completions.create(
-                model=MODEL, messages=[{"role": "user", "content": text}], temperature=0
-            )
-            return response.choices[0].message.content
-
-    try:
-        answers = await asyncio.gather(*(one(t) for t in texts))
-    finally:
-        await client.close()
-    return sum(a is not None for a in answers)
+    return await openai_loop(base_url, MODEL, texts, concurrency)
 
 
 async def _aiohttp_loop(base_url: str, texts: list[str], concurrency: int) -> int:
-    import aiohttp
-
-    semaphore = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    url = f"{base_url}/chat/completions"
-
-    async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def one(text: str) -> str | None:
-            body = {
-                "model": MODEL,
-                "messages": [{"role": "user", "content": text}],
-                "temperature": 0,
-            }
-            async with semaphore, http.post(url, json=body) as response:
-                response.raise_for_status()
-                return (await response.json())["choices"][0]["message"]["content"]
-
-        answers = await asyncio.gather(*(one(t) for t in texts))
-    return sum(a is not None for a in answers)
+    return await aiohttp_loop(base_url, MODEL, texts, concurrency)
 
 
 def timed_loop(loop: Callable[[str, list[str], int], Any]) -> Runner:
@@ -296,14 +265,6 @@ def report_json(settings: Settings, results: dict[str, Measurement], goals: list
         "passed": all(g.passed for g in goals),
     }
     return json.dumps(document, indent=2)
-
-
-def matplotlib_available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def plot(path: Path, settings: Settings, results: dict[str, Measurement]) -> None:
