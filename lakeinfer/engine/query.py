@@ -23,7 +23,7 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import LakeinferError, SqlError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
-from lakeinfer.sql.plan import StagedSelect, ai_calls, rewrite_tables, stage_select
+from lakeinfer.sql.plan import StagedCall, StagedSelect, ai_calls, rewrite_tables, stage_select
 from lakeinfer.sql.types import arrow_to_ddl
 
 STAGE = "__li_stage"
@@ -84,7 +84,7 @@ class QueryRunner:
                         f"{name}: its requests depend on other AI answers (nested); not estimated"
                     )
                     continue
-                requests = self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
+                requests = self._requests(staged, stage)
                 p = ai.preview(staged.call, requests)
                 to_call = p["distinct"] - p["cached"]
                 tokens = p["input_tokens"] + p["output_tokens"]
@@ -124,7 +124,7 @@ class QueryRunner:
         visible = base.num_columns - len(plan.hidden)
         stage = self._stage_table(plan, base)
         for staged in plan.calls:
-            requests = self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
+            requests = self._requests(staged, stage)
             stage = stage.append_column(staged.result_column, ai.answer(staged.call, requests))
         filled = {
             out.placeholder: (out.name, self._evaluate(out.expression, stage))
@@ -140,6 +140,13 @@ class QueryRunner:
             names.append(name)
             columns.append(column)
         return pa.Table.from_arrays(columns, names=names)
+
+    def _requests(self, staged: StagedCall, stage: pa.Table) -> pa.ChunkedArray:
+        """The request text of every staged row (a hidden string column is used as it is)."""
+        requests = self._evaluate(staged.request, stage)
+        if _is_text(requests.type):
+            return requests
+        return self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
 
     @staticmethod
     def _stage_table(plan: StagedSelect, base: pa.Table) -> pa.Table:
@@ -209,6 +216,14 @@ def _ai_function(
             raise
 
     return udf
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_string_view(dtype)
+    )
 
 
 def _duckdb_type(dtype: pa.DataType) -> str:

@@ -252,3 +252,9 @@ def test_configured_endpoint_wins_over_the_embedded_stand_in(home, fake_server):
     assert rows == [{"r": "echo: hello"}]
     assert notices == []
     assert fake_server.stats()["chat"] == 1
+
+
+def test_non_string_requests_are_sent_as_their_text(session, fake_server):
+    _reviews(session, rows=2)
+    rows = session.sql("SELECT ai_query('chat', id) AS r FROM reviews ORDER BY id").to_pylist()
+    assert rows == [{"r": "echo: 0"}, {"r": "echo: 1"}]
