@@ -3,7 +3,7 @@
 * :class:`Target`: one goal with its measured value and PASS/FAIL;
 * :class:`Timer`: wall and process CPU time of a ``with`` block;
 * :class:`PinnedFakeServer`: the project's fake OpenAI-compatible server as its own process,
-  pinned to one CPU (``taskset -c``), so the client under test never competes with it;
+  pinned to one CPU (``sched_setaffinity``), so the client under test never competes with it;
 * :func:`run_worker`: runs one measurement in a child process (own interpreter, own CPU set)
   and returns the JSON object the child prints, plus its peak RSS as the kernel counts it;
 * the hand-written client loops the benchmarks compare against (:func:`aiohttp_loop`,
@@ -18,16 +18,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lakeinfer.testing.fake_openai import FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,8 +105,7 @@ def cpu_plan(
     else:
         if server_cpu not in available:
             server_cpu = available[-1]
-        how = "taskset" if shutil.which("taskset") else "sched_setaffinity (taskset not found)"
-        notes.append(f"server on CPU {server_cpu} ({how})")
+        notes.append(f"server on CPU {server_cpu} (sched_setaffinity)")
     client: set[int] | None
     if client_cpus == "any":
         client = None
@@ -211,85 +210,15 @@ def _cpu_time_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-class PinnedFakeServer:
-    """``lakeinfer.testing.fake_openai`` in its own process, optionally pinned to one CPU.
-
-    Started as ``taskset -c CPU python -m lakeinfer.testing.fake_openai --port 0
-    --latency-ms MS --no-bodies`` (or with ``sched_setaffinity`` when ``taskset`` is missing).
-    """
+class PinnedFakeServer(FakeOpenAIServer):
+    """``lakeinfer.testing.fake_openai`` in its own process without request bodies, optionally
+    pinned to one CPU, with a way to read how much CPU it used."""
 
     def __init__(self, latency_ms: float, cpu: int | None):
-        self.latency_ms = latency_ms
-        self.cpu = cpu
-        self.port: int | None = None
-        self._process: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.url}/v1"
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def start(self) -> PinnedFakeServer:
-        command = [
-            sys.executable,
-            "-m",
-            "lakeinfer.testing.fake_openai",
-            "--port",
-            "0",
-            "--latency-ms",
-            f"{self.latency_ms:g}",
-            "--no-bodies",
-        ]
-        preexec = None
-        if self.cpu is not None:
-            taskset = shutil.which("taskset")
-            if taskset:
-                command = [taskset, "-c", str(self.cpu), *command]  # taskset execs: same pid
-            else:
-                cpu = self.cpu
-                preexec = lambda: os.sched_setaffinity(0, {cpu})  # noqa: E731
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=preexec
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line.startswith("listening "):
-            self.stop()
-            raise RuntimeError(f"fake OpenAI server did not start: {line!r}")
-        self.port = int(line.split()[1])
-        return self
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/stats", timeout=30) as response:
-            return json.loads(response.read())
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}/reset", method="POST")
-        urllib.request.urlopen(request, timeout=30).close()
+        super().__init__(latency_ms, keep_bodies=False, cpu=cpu)
 
     def cpu_seconds(self) -> float:
         return _cpu_time_of(self.pid)
-
-    def stop(self) -> None:
-        from lakeinfer.runtime.processes import stop_process
-
-        process, self._process = self._process, None
-        if process is not None:
-            stop_process(process)
-
-    def __enter__(self) -> PinnedFakeServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # -- child processes ------------------------------------------------------------------------

@@ -37,7 +37,6 @@ import asyncio
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ from lakeinfer.testing.fake_openai import FakeOpenAIServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import aiohttp_loop, matplotlib_available, openai_loop  # noqa: E402
+from _common import Timer, aiohttp_loop, matplotlib_available, openai_loop  # noqa: E402
 
 ENDPOINT = "bench"
 MODEL = "bench"
@@ -105,18 +104,6 @@ class Run:
     seconds: float
     cpu_s: float
     answered: int
-
-
-class Timer:
-    """Wall and process CPU time of a ``with`` block."""
-
-    def __enter__(self) -> Timer:
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self._wall
-        self.cpu_s = time.process_time() - self._cpu
 
 
 # One run of a method against the server at the given base URL.

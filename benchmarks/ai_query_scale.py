@@ -31,8 +31,8 @@ at all: on one core, 0.25 ms per request caps a client at 4000 requests/s, below
 5120 rows/s ideal. Targets there: at least 0.8 of the ideal, at least 5x the openai SDK loop,
 at most 0.25 ms of client CPU per request.
 
-How: the fake server (``lakeinfer.testing.fake_openai``) runs as its own process pinned with
-``taskset -c 1`` (``--server-cpu``); every client runs in a child process of this script pinned
+How: the fake server (``lakeinfer.testing.fake_openai``) runs as its own process pinned to
+CPU 1 (``--server-cpu``); every client runs in a child process of this script pinned
 to the other CPUs, so client and server never share a core (``--client-cpus any`` leaves the
 client unpinned, ``--no-pin`` pins neither). A
 child's peak RSS is what the kernel reports to its parent on exit (``wait4`` rusage

@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import random
 import re
 import subprocess
@@ -267,7 +268,9 @@ class FakeOpenAIServer:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         slow_ms: float = 2000.0,
+        cpu: int | None = None,
     ):
+        """``cpu``: pin the server process to this CPU (load tests keep it off the client's)."""
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
         self.latency_ms = latency_ms
@@ -276,6 +279,7 @@ class FakeOpenAIServer:
         self.fault_rate = fault_rate
         self.fault_seed = fault_seed
         self.slow_ms = slow_ms
+        self.cpu = cpu
         self.port: int | None = None
         self._process: subprocess.Popen[str] | None = None
 
@@ -286,6 +290,11 @@ class FakeOpenAIServer:
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
 
     def start(self) -> FakeOpenAIServer:
         command = [
@@ -304,7 +313,9 @@ class FakeOpenAIServer:
         if self.fault_rate:
             command += ["--fault-rate", str(self.fault_rate), "--fault-seed", str(self.fault_seed)]
             command += ["--slow-ms", str(self.slow_ms)]
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        cpu = self.cpu
+        pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("listening "):
