@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,22 @@ def other_load(result: dict[str, Any], known_cpu_s: float = 0.0) -> None:
     cpus = len(os.sched_getaffinity(0)) or 1
     result["other_share"] = result["other_cpu_s"] / (result["lifetime_s"] * cpus)
     result["skewed"] = result["other_share"] > SKEWED
+
+
+def until_unskewed(method: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()`` again (``ATTEMPTS`` times in all) while other processes take more than
+    ``SKEWED`` of the machine during it; returns the last result."""
+    for _ in range(ATTEMPTS):
+        result = run()
+        if not result["skewed"]:
+            break
+        print(
+            f"  {method}: other processes used {result['other_share']:.0%} of the machine "
+            f"during the run; running it again",
+            file=sys.stderr,
+            flush=True,
+        )
+    return result
 
 
 def revision() -> str:

@@ -60,7 +60,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    ATTEMPTS,
     SKEWED,
     PinnedFakeServer,
     Target,
@@ -74,6 +73,7 @@ from _common import (  # noqa: E402
     revision,
     run_worker,
     targets_text,
+    until_unskewed,
     wait_for_quiet,
 )
 
@@ -264,17 +264,9 @@ def run_once(
 ) -> dict[str, Any]:
     """One checked run of ``method``; tried again (at most ``ATTEMPTS`` times in all) while
     other processes on the machine take more than ``SKEWED`` of its CPU time."""
-    for _ in range(ATTEMPTS):
-        result = _run_checked(method, scenario, server, client_cpus, cache)
-        if not result["skewed"]:
-            break
-        print(
-            f"  {method}: other processes used {result['other_share']:.0%} of the machine "
-            f"during the run; running it again",
-            file=sys.stderr,
-            flush=True,
-        )
-    return result
+    return until_unskewed(
+        method, lambda: _run_checked(method, scenario, server, client_cpus, cache)
+    )
 
 
 def _run_checked(

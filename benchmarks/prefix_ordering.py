@@ -61,7 +61,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    ATTEMPTS,
     ROOT,
     SKEWED,
     Target,
@@ -72,6 +71,7 @@ from _common import (  # noqa: E402
     revision,
     run_worker,
     targets_text,
+    until_unskewed,
     wait_for_quiet,
 )
 
@@ -514,17 +514,7 @@ def run_once(
 ) -> dict[str, Any]:
     """One checked run; tried again (``ATTEMPTS`` in all) while other processes take more than
     ``SKEWED`` of the machine (llama-server uses every core, so they slow it directly)."""
-    for _ in range(ATTEMPTS):
-        result = _run_checked(method, parallel, table, seed)
-        if not result["skewed"]:
-            break
-        print(
-            f"  {method}: other processes used {result['other_share']:.0%} of the machine "
-            f"during the run; running it again",
-            file=sys.stderr,
-            flush=True,
-        )
-    return result
+    return until_unskewed(method, lambda: _run_checked(method, parallel, table, seed))
 
 
 def _run_checked(
