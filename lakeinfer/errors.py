@@ -96,3 +96,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     if not matches:
         return ""
     return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
+
+
+class ConcurrentWriteError(SqlError):
+    """Another writer changed the table while this statement ran; nothing was written."""

@@ -9,18 +9,21 @@ before its commit leaves the table (and its history) as it was.
 
 from __future__ import annotations
 
+import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakeinfer.errors import (
     AnalysisError,
+    ConcurrentWriteError,
     SqlError,
     TableExistsError,
     UnknownTableError,
@@ -33,6 +36,10 @@ DEFAULT_SCHEMA = "default"
 #: Catalogs every lakehouse has, as every Databricks workspace has them.
 BUILTIN_CATALOGS = (DEFAULT_CATALOG, "system")
 WriteMode = Literal["append", "overwrite"]
+#: A view is a directory holding this file instead of a ``_delta_log``.
+VIEW_FILE = "_lakeinfer_view.json"
+#: Commit metadata key naming the SQL operation behind a commit (shown by DESCRIBE HISTORY).
+OPERATION_KEY = "lakeinfer.operation"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,44 @@ class TableName:
     def relation(self) -> str:
         """The name DuckDB sees for this table inside one statement."""
         return f"__li_{self.catalog}__{self.schema}__{self.table}"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table as a statement reads it: the current version, or one named by time travel
+    (``VERSION AS OF n`` / ``TIMESTAMP AS OF 'ts'``)."""
+
+    name: TableName
+    version: int | None = None
+    timestamp: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name} VERSION AS OF {self.version}"
+        if self.timestamp is not None:
+            return f"{self.name} TIMESTAMP AS OF {self.timestamp!r}"
+        return str(self.name)
+
+    @property
+    def relation(self) -> str:
+        """The name DuckDB sees for this snapshot inside one statement."""
+        if self.version is not None:
+            return f"{self.name.relation}__v{self.version}"
+        if self.timestamp is not None:
+            digits = "".join(ch for ch in self.timestamp if ch.isalnum())
+            return f"{self.name.relation}__t{digits}"
+        return self.name.relation
+
+
+@dataclass(frozen=True)
+class ViewDefinition:
+    """A stored view: its SQL text and the namespace its names resolve in."""
+
+    sql: str
+    catalog: str
+    schema: str
+    comment: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,12 +238,131 @@ class DeltaCatalog:
         except TableNotFoundError:
             raise UnknownTableError(str(name), self._all_table_names()) from None
 
-    def dataset(self, name: TableName) -> pads.Dataset:
-        """A lazily scanned Arrow dataset of the table's current version."""
-        return self.open(name).to_pyarrow_dataset()
+    def dataset(self, ref: TableName | TableRef) -> pads.Dataset:
+        """A lazily scanned Arrow dataset of the table's current version, or of the snapshot
+        ``ref`` names by time travel."""
+        if isinstance(ref, TableName):
+            ref = TableRef(ref)
+        table = self.open(ref.name)
+        if ref.version is not None:
+            self._load_version(table, ref)
+        elif ref.timestamp is not None:
+            table.load_as_version(self._version_at(table, ref))
+        return table.to_pyarrow_dataset()
+
+    def _load_version(self, table: DeltaTable, ref: TableRef) -> None:
+        latest = table.version()
+        if ref.version is None or not 0 <= ref.version <= latest:
+            raise SqlError(f"cannot time travel {ref}: the table has versions 0 to {latest}")
+        try:
+            table.load_as_version(ref.version)
+        except DeltaError as exc:
+            raise SqlError(f"cannot time travel {ref}: {exc}") from None
+
+    def _version_at(self, table: DeltaTable, ref: TableRef) -> int:
+        """The last version committed at or before ``ref.timestamp``."""
+        try:
+            when = datetime.fromisoformat(str(ref.timestamp).strip())
+        except ValueError:
+            raise AnalysisError(
+                f"TIMESTAMP AS OF needs a timestamp like '2025-01-31 12:00:00', got "
+                f"{ref.timestamp!r}"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        millis = when.timestamp() * 1000
+        versions = [h["version"] for h in table.history() if h["timestamp"] <= millis]
+        if not versions:
+            first = min(h["timestamp"] for h in table.history())
+            raise SqlError(
+                f"cannot time travel {ref}: the table's first commit is at "
+                f"{datetime.fromtimestamp(first / 1000, UTC).isoformat(sep=' ')}"
+            )
+        return max(versions)
 
     def schema(self, name: TableName) -> pa.Schema:
         return pa.schema(self.open(name).schema().to_arrow())
+
+    def version(self, name: TableName) -> int:
+        return self.open(name).version()
+
+    def history(self, name: TableName) -> list[dict[str, Any]]:
+        """The table's commits, newest first, as delta-rs reports them."""
+        return self.open(name).history()
+
+    def details(self, name: TableName) -> dict[str, Any]:
+        """Comment, properties, partition columns and location of a table."""
+        table = self.open(name)
+        metadata = table.metadata()
+        return {
+            "comment": metadata.description,
+            "properties": dict(metadata.configuration),
+            "partition_columns": list(metadata.partition_columns),
+            "location": str(self.table_path(name)),
+            "version": table.version(),
+        }
+
+    def set_properties(self, name: TableName, properties: dict[str, str]) -> None:
+        """One commit that sets table properties (any key, e.g. ``pipelines.channel``)."""
+        try:
+            self.open(name).alter.set_table_properties(properties, raise_if_not_exists=False)
+        except DeltaError as exc:
+            raise SqlError(f"cannot set properties of {name}: {exc}") from None
+
+    def set_comment(self, name: TableName, comment: str | None) -> None:
+        try:
+            self.open(name).alter.set_table_description(comment or "")
+        except DeltaError as exc:
+            raise SqlError(f"cannot set the comment of {name}: {exc}") from None
+
+    # -- views ---------------------------------------------------------------------------
+    def _view_file(self, name: TableName) -> Path:
+        return self.table_path(name) / VIEW_FILE
+
+    def view(self, name: TableName) -> ViewDefinition | None:
+        """The stored view ``name``, or None when no view has that name."""
+        path = self._view_file(name)
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return ViewDefinition(**data)
+
+    def create_view(
+        self,
+        name: TableName,
+        view: ViewDefinition,
+        *,
+        replace: bool = False,
+        if_not_exists: bool = False,
+    ) -> None:
+        self.require_schema(name.catalog, name.schema)
+        if self.exists(name):
+            raise TableExistsError(f"cannot create view {name}: a table of that name exists")
+        if self.view(name) is not None:
+            if if_not_exists:
+                return
+            if not replace:
+                raise TableExistsError(f"view {name} already exists (use CREATE OR REPLACE VIEW)")
+        path = self._view_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(view.__dict__))
+        temporary.replace(path)  # atomic: readers see the old or the new definition
+
+    def drop_view(self, name: TableName, if_exists: bool = False) -> None:
+        if self.view(name) is None:
+            if if_exists:
+                return
+            if self.exists(name):
+                raise SqlError(f"{name} is a table, not a view (use DROP TABLE)")
+            raise UnknownTableError(str(name), self._all_table_names())
+        shutil.rmtree(self.table_path(name))
+
+    def list_views(self, catalog: str, schema: str) -> list[str]:
+        path = self.home / catalog / schema
+        if not path.exists():
+            return []
+        return sorted(p.name for p in path.iterdir() if (p / VIEW_FILE).is_file())
 
     def _all_table_names(self) -> list[str]:
         names = []
@@ -214,6 +378,7 @@ class DeltaCatalog:
         *,
         if_not_exists: bool = False,
         replace: bool = False,
+        options: TableOptions | None = None,
     ) -> bool:
         """Create an empty table; returns False when it existed and ``if_not_exists`` is set."""
         self.require_schema(name.catalog, name.schema)
@@ -222,41 +387,118 @@ class DeltaCatalog:
                 return False
             if not replace:
                 raise TableExistsError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
-            self.write(name, schema.empty_table(), "overwrite", replace_schema=True)
+            self.write(
+                name, schema.empty_table(), "overwrite", replace_schema=True, options=options
+            )
             return True
-        self._write_new(name, schema.empty_table())
+        self._write_new(name, schema.empty_table(), options)
         return True
 
     def write(
-        self, name: TableName, data: pa.Table, mode: WriteMode, *, replace_schema: bool = False
+        self,
+        name: TableName,
+        data: pa.Table,
+        mode: WriteMode,
+        *,
+        replace_schema: bool = False,
+        options: TableOptions | None = None,
+        read_version: int | None = None,
+        operation: str | None = None,
     ) -> None:
-        """One atomic commit of ``data`` (append, or overwrite of the whole table)."""
+        """One atomic commit of ``data`` (append, or overwrite of the whole table).
+
+        ``read_version``: the version the data was computed from (UPDATE, DELETE, MERGE); if
+        another writer committed since, :class:`ConcurrentWriteError` is raised and nothing is
+        written. ``operation`` names the SQL statement in the table's history.
+        """
         data = data.cast(storable_schema(data.schema))
         if not self.exists(name):
             self.require_schema(name.catalog, name.schema)
-            self._write_new(name, data)
+            self._write_new(name, data, options)
             return
+        table = self.open(name)
+        if read_version is not None and table.version() != read_version:
+            raise ConcurrentWriteError(
+                f"{name} changed while this statement ran (version {read_version} -> "
+                f"{table.version()}); nothing was written, run the statement again"
+            )
+        options = options or TableOptions()
         try:
             write_deltalake(
-                str(self.table_path(name)),
+                table,
                 data,
                 mode=mode,
                 schema_mode="overwrite" if replace_schema else None,
+                partition_by=options.partition_by or None if replace_schema else None,
+                commit_properties=_commit_properties(operation),
             )
+        except CommitFailedError as exc:
+            raise ConcurrentWriteError(
+                f"cannot write to {name}: another writer committed first ({exc}); nothing was "
+                "written, run the statement again"
+            ) from None
         except DeltaError as exc:
             raise SqlError(f"cannot write to {name}: {exc}") from None
+        if replace_schema:
+            self._apply_options(name, options)
 
-    def _write_new(self, name: TableName, data: pa.Table) -> None:
+    def _apply_options(self, name: TableName, options: TableOptions) -> None:
+        if options.properties:
+            self.set_properties(name, options.properties)
+        if options.comment is not None:
+            self.set_comment(name, options.comment)
+
+    def _write_new(
+        self, name: TableName, data: pa.Table, options: TableOptions | None = None
+    ) -> None:
         path = self.table_path(name)
+        if (path / VIEW_FILE).is_file():
+            raise TableExistsError(f"cannot create table {name}: a view of that name exists")
+        options = options or TableOptions()
+        data = data.cast(storable_schema(data.schema))
+        unknown = [c for c in options.partition_by if c not in data.column_names]
+        if unknown:
+            raise AnalysisError(
+                f"cannot partition {name} by {unknown[0]!r}: no such column"
+                f"{did_you_mean(unknown[0], data.column_names)}"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            write_deltalake(str(path), data.cast(storable_schema(data.schema)), mode="error")
-        except DeltaError as exc:
+            write_deltalake(
+                str(path),
+                data,
+                mode="error",
+                partition_by=options.partition_by or None,
+                description=options.comment,
+                commit_properties=_commit_properties("CREATE TABLE"),
+            )
+            if options.properties:  # delta-rs checks keys at create time; ours are free-form
+                self.set_properties(name, options.properties)
+        except (DeltaError, SqlError) as exc:
+            shutil.rmtree(path, ignore_errors=True)
             raise SqlError(f"cannot create {name}: {exc}") from None
 
     def drop_table(self, name: TableName, if_exists: bool = False) -> None:
         if not self.exists(name):
             if if_exists:
                 return
+            if self.view(name) is not None:
+                raise SqlError(f"{name} is a view, not a table (use DROP VIEW)")
             raise UnknownTableError(str(name), self._all_table_names())
         shutil.rmtree(self.table_path(name))
+
+
+@dataclass
+class TableOptions:
+    """What ``CREATE TABLE`` may say beyond columns: ``PARTITIONED BY``, ``COMMENT``,
+    ``TBLPROPERTIES``."""
+
+    partition_by: list[str] = field(default_factory=list)
+    comment: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+def _commit_properties(operation: str | None) -> CommitProperties | None:
+    if operation is None:
+        return None
+    return CommitProperties(custom_metadata={OPERATION_KEY: operation})

@@ -19,11 +19,18 @@ from duckdb import sqltypes
 from duckdb.func import FunctionNullHandling, PythonUDFType
 from sqlglot import exp
 
-from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import LakeinferError, SqlError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
-from lakeinfer.sql.plan import StagedCall, StagedSelect, ai_calls, rewrite_tables, stage_select
+from lakeinfer.sql.plan import (
+    StagedCall,
+    StagedSelect,
+    ViewLookup,
+    ai_calls,
+    rewrite_tables,
+    stage_select,
+)
 from lakeinfer.sql.types import arrow_to_ddl
 
 STAGE = "__li_stage"
@@ -33,13 +40,20 @@ _ids = itertools.count()
 class QueryRunner:
     """Executes queries on one DuckDB connection against one catalog."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: DeltaCatalog):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        catalog: DeltaCatalog,
+        views: ViewLookup | None = None,
+    ):
         self.con = con
         self.catalog = catalog
+        #: finds views (stored and temporary) by name; None: tables only
+        self.views = views
 
     def run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
         """Evaluate ``query`` to an Arrow table."""
-        tree, relations = rewrite_tables(query, namespace)
+        tree, relations = rewrite_tables(query, namespace, self.views)
         with self._registered(relations):
             if not ai_calls(tree):
                 return self._duckdb(tree)
@@ -54,7 +68,7 @@ class QueryRunner:
         The relational part runs (it decides which requests exist); requests that depend on
         other AI answers (nested calls) cannot be known and are reported as such.
         """
-        tree, relations = rewrite_tables(query, namespace)
+        tree, relations = rewrite_tables(query, namespace, self.views)
         nodes = ai_calls(tree)
         if not nodes:
             return ["no AI calls: runs on DuckDB as is"]
@@ -98,13 +112,38 @@ class QueryRunner:
             lines.append(f"estimated total: ~{total} tokens")
             return lines
 
+    def describe(
+        self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None = None
+    ) -> pa.Schema:
+        """The columns ``query`` would return, resolved against the catalog without running
+        it and without calling a model (AI calls count as their declared result type)."""
+        tree, relations = rewrite_tables(query, namespace, self.views)
+        for node in reversed(ai_calls(tree)):
+            call = bind_ai_query(node)
+            task = ai.task_of(call) if ai is not None else "chat"
+            ddl = arrow_to_ddl(call.output_type(task))
+            node.replace(exp.cast(exp.Null(), exp.DataType.build(ddl, dialect="databricks")))
+        with self._registered(relations):
+            limited = exp.select("*").from_(tree.subquery("__li_describe")).limit(0)
+            return self._duckdb(limited).schema
+
+    @contextmanager
+    def registered_table(self, relation: str, table: pa.Table) -> Iterator[None]:
+        """Make an Arrow table visible to queries as ``relation`` (an internal ``__li_`` name)
+        for the duration of the block."""
+        self.con.register(relation, table)
+        try:
+            yield
+        finally:
+            self.con.unregister(relation)
+
     # -- plumbing ------------------------------------------------------------------------
     @contextmanager
-    def _registered(self, relations: dict[str, TableName]) -> Iterator[None]:
+    def _registered(self, relations: dict[str, TableRef]) -> Iterator[None]:
         names = []
         try:
-            for relation, name in relations.items():
-                self.con.register(relation, self.catalog.dataset(name))
+            for relation, ref in relations.items():
+                self.con.register(relation, self.catalog.dataset(ref))
                 names.append(relation)
             yield
         finally:

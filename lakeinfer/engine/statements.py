@@ -7,17 +7,27 @@ mismatch) leaves the target's version and history unchanged, and a failed CTAS l
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
-from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
+from lakeinfer.catalog.delta_catalog import (
+    OPERATION_KEY,
+    DeltaCatalog,
+    Namespace,
+    TableName,
+    TableOptions,
+    ViewDefinition,
+)
+from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.errors import AnalysisError, SqlError
 from lakeinfer.settings import Settings, parse_set
-from lakeinfer.sql.parse import tokenize
+from lakeinfer.sql.parse import parse_statements, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
 
 QUERY_TYPES = (exp.Query, exp.Values)
@@ -45,6 +55,13 @@ class StatementExecutor:
         self.runner = runner
         self.namespace = namespace
         self.settings = settings
+        #: session-scoped views (CREATE TEMPORARY VIEW), by qualified name
+        self.temp_views: dict[TableName, ViewDefinition] = {}
+        runner.views = self.find_view
+
+    def find_view(self, name: TableName) -> ViewDefinition | None:
+        """A temporary view of this session, else a stored view, else None."""
+        return self.temp_views.get(name) or self.catalog.view(name)
 
     def is_query(self, statement: exp.Expression) -> bool:
         return isinstance(statement, QUERY_TYPES)
@@ -56,6 +73,16 @@ class StatementExecutor:
             return self._create(statement, ai)
         if isinstance(statement, exp.Insert):
             return self._insert(statement, ai)
+        if isinstance(statement, exp.Update):
+            return self._update(statement, ai)
+        if isinstance(statement, exp.Delete):
+            return self._delete(statement, ai)
+        if isinstance(statement, exp.Merge):
+            return self._merge(statement, ai)
+        if isinstance(statement, exp.Comment):
+            return self._comment(statement)
+        if isinstance(statement, exp.Alter):
+            return self._alter(statement)
         if isinstance(statement, exp.Drop):
             return self._drop(statement)
         if isinstance(statement, exp.Use):
@@ -91,13 +118,18 @@ class StatementExecutor:
             catalog, schema = self._schema_name(statement.this)
             self.catalog.create_schema(catalog, schema, if_not_exists=if_not_exists)
             return _empty()
+        if kind == "VIEW":
+            return self._create_view(statement, ai)
         if kind != "TABLE":
             raise AnalysisError(f"CREATE {kind} is not supported")
         name = self._table_name(statement.this)
+        options = _table_options(statement)
         query = statement.expression
         if query is None:
             schema = _schema_from_columns(statement.this)
-            self.catalog.create_table(name, schema, if_not_exists=if_not_exists, replace=replace)
+            self.catalog.create_table(
+                name, schema, if_not_exists=if_not_exists, replace=replace, options=options
+            )
             return _empty()
         # check before paying for the query
         if self.catalog.exists(name):
@@ -111,8 +143,54 @@ class StatementExecutor:
         _check_unique_names(data, name)
         if isinstance(statement.this, exp.Schema):
             data = _align(data, _schema_from_columns(statement.this), name, by_name=False)
-        self.catalog.write(name, data, "overwrite", replace_schema=True)
+        self.catalog.write(
+            name,
+            data,
+            "overwrite",
+            replace_schema=True,
+            options=options,
+            operation="CREATE OR REPLACE TABLE AS SELECT" if replace else "CREATE TABLE AS SELECT",
+        )
         return _affected(data.num_rows, inserted=data.num_rows)
+
+    def _create_view(self, statement: exp.Create, ai: AiEvaluator) -> StatementResult:
+        target = statement.this
+        if isinstance(target, exp.Schema):
+            raise AnalysisError(
+                "CREATE VIEW with a column list is not supported; alias the columns"
+            )
+        name = self._table_name(target)
+        query = statement.expression
+        if query is None:
+            raise AnalysisError(f"CREATE VIEW {name} needs AS SELECT ...")
+        properties = statement.args.get("properties")
+        temporary = properties is not None and any(
+            isinstance(p, exp.TemporaryProperty) for p in properties.expressions
+        )
+        options = _table_options(statement)
+        view = ViewDefinition(
+            sql=query.sql(dialect="databricks"),
+            catalog=self.namespace.catalog,
+            schema=self.namespace.schema,
+            comment=options.comment,
+            properties=options.properties,
+        )
+        # resolve now, so a view over a missing table or column fails at CREATE, as on Databricks
+        self.runner.describe(query, self.namespace, ai)
+        if temporary:
+            if name in self.temp_views and not statement.args.get("replace"):
+                if statement.args.get("exists"):
+                    return _empty()
+                raise SqlError(f"temporary view {name.table} already exists")
+            self.temp_views[name] = view
+            return _empty()
+        self.catalog.create_view(
+            name,
+            view,
+            replace=bool(statement.args.get("replace")),
+            if_not_exists=bool(statement.args.get("exists")),
+        )
+        return _empty()
 
     # -- INSERT --------------------------------------------------------------------------
     def _insert(self, statement: exp.Insert, ai: AiEvaluator) -> StatementResult:
@@ -134,9 +212,105 @@ class StatementExecutor:
             data = _align(data, schema, name, by_name=True)
         else:
             data = _align(data, schema, name, by_name=False)
-        mode = "overwrite" if statement.args.get("overwrite") else "append"
-        self.catalog.write(name, data, mode)
+        overwrite = bool(statement.args.get("overwrite"))
+        self.catalog.write(
+            name,
+            data,
+            "overwrite" if overwrite else "append",
+            operation="INSERT OVERWRITE" if overwrite else "INSERT",
+        )
         return _affected(data.num_rows, inserted=data.num_rows)
+
+    # -- UPDATE / DELETE / MERGE -----------------------------------------------------------
+    def _update(self, statement: exp.Update, ai: AiEvaluator) -> StatementResult:
+        name = self._table_name(statement.this)
+        schema = self.catalog.schema(name)
+        version = self.catalog.version(name)
+        changed_query, unchanged_query = dml.update_queries(statement, schema.names, str(name))
+        # AI calls in SET run only for the rows WHERE selects (the staged plan)
+        changed = _align(
+            self.runner.run(changed_query, self.namespace, ai), schema, name, by_name=False
+        )
+        if not changed.num_rows:
+            return _counts(num_affected_rows=0)
+        unchanged = _align(
+            self.runner.run(unchanged_query, self.namespace, ai), schema, name, by_name=False
+        )
+        data = pa.concat_tables([unchanged, changed])
+        self.catalog.write(name, data, "overwrite", read_version=version, operation="UPDATE")
+        return _counts(num_affected_rows=changed.num_rows)
+
+    def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
+        name = self._table_name(statement.this)
+        schema = self.catalog.schema(name)
+        version = self.catalog.version(name)
+        query = dml.delete_query(statement, schema.names)
+        data, hits = dml.split_hits(self.runner.run(query, self.namespace, ai))
+        deleted = int(pc.sum(hits).as_py() or 0)
+        if deleted:
+            kept = _align(data.filter(pc.invert(hits)), schema, name, by_name=False)
+            self.catalog.write(name, kept, "overwrite", read_version=version, operation="DELETE")
+        return _counts(num_affected_rows=deleted)
+
+    def _merge(self, statement: exp.Merge, ai: AiEvaluator) -> StatementResult:
+        name = self._table_name(statement.this)
+        schema = self.catalog.schema(name)
+        version = self.catalog.version(name)
+        using = statement.args["using"]
+        if isinstance(using, exp.Subquery):
+            source_query = using.this
+        else:
+            bare = using.copy()
+            bare.set("alias", None)
+            source_query = exp.select("*").from_(bare)
+        source = self.runner.run(source_query, self.namespace, ai)
+        plan = dml.merge_plan(statement, schema.names, source.column_names, str(name))
+        with self.runner.registered_table(dml.MERGE_SOURCE, source):
+            merged = self.runner.run(plan.query, self.namespace, ai)
+        data, counts = dml.finish_merge(plan, merged, str(name))
+        data = _align(data, schema, name, by_name=False)
+        if any(counts.values()):
+            self.catalog.write(name, data, "overwrite", read_version=version, operation="MERGE")
+        return _counts(
+            num_affected_rows=sum(counts.values()),
+            num_updated_rows=counts["update"],
+            num_deleted_rows=counts["delete"],
+            num_inserted_rows=counts["insert"],
+        )
+
+    # -- COMMENT ON / ALTER TABLE ----------------------------------------------------------
+    def _comment(self, statement: exp.Comment) -> StatementResult:
+        kind = (statement.args.get("kind") or "").upper()
+        if kind != "TABLE":
+            raise AnalysisError(f"COMMENT ON {kind} is not supported (COMMENT ON TABLE is)")
+        name = self._table_name(statement.this)
+        comment = statement.expression
+        text = None if isinstance(comment, exp.Null) else comment.name
+        self.catalog.set_comment(name, text)
+        return _empty()
+
+    def _alter(self, statement: exp.Alter) -> StatementResult:
+        kind = (statement.args.get("kind") or "").upper()
+        if kind != "TABLE":
+            raise AnalysisError(f"ALTER {kind} is not supported")
+        name = self._table_name(statement.this)
+        for action in statement.args.get("actions") or []:
+            if isinstance(action, exp.AlterSet):
+                properties = {}
+                for group in action.expressions:
+                    if isinstance(group, exp.Properties):
+                        properties.update(_properties(group.expressions))
+                if not properties:
+                    raise AnalysisError(
+                        f"unsupported ALTER TABLE: {statement.sql(dialect='databricks')[:80]}"
+                    )
+                self.catalog.set_properties(name, properties)
+            else:
+                raise AnalysisError(
+                    f"unsupported ALTER TABLE action: {action.sql(dialect='databricks')[:80]} "
+                    "(SET TBLPROPERTIES is supported)"
+                )
+        return _empty()
 
     # -- DROP / USE / DESCRIBE -------------------------------------------------------------
     def _drop(self, statement: exp.Drop) -> StatementResult:
@@ -147,6 +321,10 @@ class StatementExecutor:
             raise AnalysisError("DROP needs a name")
         if kind == "TABLE":
             self.catalog.drop_table(self._table_name(target), if_exists=if_exists)
+        elif kind == "VIEW":
+            name = self._table_name(target)
+            if self.temp_views.pop(name, None) is None:
+                self.catalog.drop_view(name, if_exists=if_exists)
         elif kind in ("SCHEMA", "DATABASE"):
             catalog, schema = self._schema_name(target)
             self.catalog.drop_schema(
@@ -173,14 +351,81 @@ class StatementExecutor:
         return _empty()
 
     def _describe(self, statement: exp.Describe) -> StatementResult:
-        name = self._table_name(statement.this)
+        style = (statement.args.get("style") or "").upper()
+        target = statement.this
+        if isinstance(target, QUERY_TYPES):  # DESCRIBE QUERY / DESCRIBE SELECT ...
+            return self._describe_columns(self.runner.describe(target, self.namespace), [])
+        name = self._table_name(target)
+        if style == "HISTORY":
+            return self._history(name)
+        view = self.find_view(name)
+        if view is not None:
+            (query,) = parse_statements(view.sql)
+            schema = self.runner.describe(query, _namespace_of(view))
+            extra = [("Type", "VIEW"), ("View Text", view.sql), ("Comment", view.comment or "")]
+            return self._describe_columns(
+                schema, extra if style in ("EXTENDED", "FORMATTED") else []
+            )
         schema = self.catalog.schema(name)
+        extra = []
+        if style in ("EXTENDED", "FORMATTED"):
+            details = self.catalog.details(name)
+            extra = [
+                ("Catalog", name.catalog),
+                ("Database", name.schema),
+                ("Table", name.table),
+                ("Type", "MANAGED"),
+                ("Provider", "delta"),
+                ("Location", details["location"]),
+                ("Version", str(details["version"])),
+                ("Comment", details["comment"] or ""),
+                ("Partition Columns", ", ".join(details["partition_columns"])),
+                (
+                    "Table Properties",
+                    "["
+                    + ", ".join(f"{k}={v}" for k, v in sorted(details["properties"].items()))
+                    + "]",
+                ),
+            ]
+        return self._describe_columns(schema, extra)
+
+    @staticmethod
+    def _describe_columns(schema: pa.Schema, extra: list[tuple[str, str]]) -> StatementResult:
+        names = [f.name for f in schema]
+        types = [arrow_to_ddl(f.type) for f in schema]
+        comments: list[str | None] = [None] * len(schema)
+        if extra:
+            names += ["", "# Detailed Table Information"] + [k for k, _ in extra]
+            types += ["", ""] + [v for _, v in extra]
+            comments += [None, None] + [None] * len(extra)
         return StatementResult(
             pa.table(
                 {
-                    "col_name": [f.name for f in schema],
-                    "data_type": [arrow_to_ddl(f.type) for f in schema],
-                    "comment": pa.nulls(len(schema), pa.string()),
+                    "col_name": names,
+                    "data_type": types,
+                    "comment": pa.array(comments, pa.string()),
+                }
+            ),
+            is_query=True,
+        )
+
+    def _history(self, name: TableName) -> StatementResult:
+        rows = self.catalog.history(name)
+        return StatementResult(
+            pa.table(
+                {
+                    "version": pa.array([r["version"] for r in rows], pa.int64()),
+                    "timestamp": pa.array(
+                        [r["timestamp"] * 1000 for r in rows], pa.timestamp("us", tz="UTC")
+                    ),
+                    "operation": [r.get(OPERATION_KEY) or r.get("operation") for r in rows],
+                    "operationParameters": [
+                        json.dumps(r.get("operationParameters") or {}, sort_keys=True) for r in rows
+                    ],
+                    "operationMetrics": [
+                        json.dumps(r.get("operationMetrics") or {}, sort_keys=True) for r in rows
+                    ],
+                    "engineInfo": [r.get("engineInfo") for r in rows],
                 }
             ),
             is_query=True,
@@ -188,8 +433,6 @@ class StatementExecutor:
 
     # -- commands sqlglot keeps as text: CREATE CATALOG, SHOW ..., DROP CATALOG ------------
     def _explain(self, text: str, ai: AiEvaluator) -> StatementResult:
-        from lakeinfer.sql.parse import parse_statements
-
         statements = parse_statements(text)
         if len(statements) != 1:
             raise AnalysisError("EXPLAIN takes one statement")
@@ -266,13 +509,31 @@ class StatementExecutor:
             if len(upper) >= 3 and upper[1] in ("IN", "FROM"):
                 parts = [w.lower() for w in words[2:] if w != "."]
                 catalog, schema = (catalog, parts[0]) if len(parts) == 1 else parts[:2]
-            tables = self.catalog.list_tables(catalog, schema)
+            tables = sorted(
+                self.catalog.list_tables(catalog, schema) + self.catalog.list_views(catalog, schema)
+            )
             return StatementResult(
                 pa.table(
                     {
                         "database": [schema] * len(tables),
                         "tableName": tables,
                         "isTemporary": [False] * len(tables),
+                    }
+                ),
+                True,
+            )
+        if upper[:1] == ["TBLPROPERTIES"]:
+            parts = [w for w in words[1:] if w != "."]
+            if not parts or len(parts) > 3:
+                raise AnalysisError("SHOW TBLPROPERTIES takes a table name")
+            properties = self.catalog.details(DeltaCatalog.qualify(parts, self.namespace))[
+                "properties"
+            ]
+            return StatementResult(
+                pa.table(
+                    {
+                        "key": pa.array(sorted(properties), pa.string()),
+                        "value": pa.array([properties[k] for k in sorted(properties)], pa.string()),
                     }
                 ),
                 True,
@@ -334,6 +595,39 @@ def _align(data: pa.Table, schema: pa.Schema, name: TableName, *, by_name: bool)
                 f"{arrow_to_ddl(column.type)} does not fit {arrow_to_ddl(field.type)} ({exc})"
             ) from None
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _namespace_of(view: ViewDefinition) -> Namespace:
+    return Namespace(view.catalog, view.schema)
+
+
+def _properties(expressions: list[exp.Expression]) -> dict[str, str]:
+    properties = {}
+    for prop in expressions:
+        if type(prop) is exp.Property:
+            key = prop.this.name if isinstance(prop.this, exp.Expression) else str(prop.this)
+            value = prop.args.get("value")
+            properties[key] = value.name if isinstance(value, exp.Expression) else str(value)
+    return properties
+
+
+def _table_options(statement: exp.Create) -> TableOptions:
+    """``PARTITIONED BY``, ``COMMENT`` and ``TBLPROPERTIES`` of a CREATE statement."""
+    options = TableOptions()
+    properties = statement.args.get("properties")
+    for prop in properties.expressions if properties is not None else []:
+        if isinstance(prop, exp.PartitionedByProperty):
+            columns = prop.this.expressions if isinstance(prop.this, exp.Schema) else [prop.this]
+            options.partition_by = [c.name for c in columns]
+        elif isinstance(prop, exp.SchemaCommentProperty):
+            options.comment = prop.this.name
+        elif type(prop) is exp.Property:  # TBLPROPERTIES entries (not USING, LOCATION, ...)
+            options.properties.update(_properties([prop]))
+    return options
+
+
+def _counts(**counts: int) -> StatementResult:
+    return StatementResult(pa.table({k: pa.array([v], pa.int64()) for k, v in counts.items()}))
 
 
 def _affected(rows: int, inserted: int) -> StatementResult:

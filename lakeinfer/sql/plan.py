@@ -20,11 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlglot import exp
+from sqlglot import exp, parse_one
 
-from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
+from lakeinfer.catalog.delta_catalog import (
+    DeltaCatalog,
+    Namespace,
+    TableName,
+    TableRef,
+    ViewDefinition,
+)
+from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query, is_ai_query
 
+#: relations the engine registers itself (never a lakehouse table) start with this
+INTERNAL = "__li_"
 PLACEHOLDER = "__li_p{}"
 HIDDEN = "__li_x{}"
 RESULT = "__li_a{}"
@@ -44,16 +53,30 @@ _HOISTABLE = (
 _NO_STAGING_ABOVE = (exp.AggFunc, exp.Window, exp.Subquery, exp.Select, exp.Lambda)
 
 
+ViewLookup = Callable[[TableName], ViewDefinition | None]
+MAX_VIEW_DEPTH = 32
+
+
 def rewrite_tables(
-    tree: exp.Expression, namespace: Namespace
-) -> tuple[exp.Expression, dict[str, TableName]]:
+    tree: exp.Expression,
+    namespace: Namespace,
+    views: ViewLookup | None = None,
+    _depth: int = 0,
+) -> tuple[exp.Expression, dict[str, TableRef]]:
     """Replace lakehouse table references with internal relation names.
 
-    Returns the rewritten copy and ``{relation: TableName}`` for the executor to register.
+    Views (found through ``views``) are expanded in place as subqueries, resolved in the
+    namespace they were created in. Time travel (``VERSION AS OF`` / ``TIMESTAMP AS OF``)
+    names a snapshot of its own. Returns the rewritten copy and ``{relation: TableRef}`` for
+    the executor to register.
     """
+    if _depth > MAX_VIEW_DEPTH:
+        raise AnalysisError(
+            f"views nest more than {MAX_VIEW_DEPTH} deep (a view refers to itself?)"
+        )
     tree = tree.copy()
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    relations: dict[str, TableName] = {}
+    relations: dict[str, TableRef] = {}
     for table in list(tree.find_all(exp.Table)):
         if isinstance(table.this, exp.Func):
             _name_range_column(table)
@@ -61,22 +84,48 @@ def rewrite_tables(
         if not table.name:
             continue
         parts = [p.name for p in table.parts]
-        if len(parts) == 1 and parts[0].lower() in cte_names:
+        if len(parts) == 1 and (parts[0].lower() in cte_names or parts[0].startswith(INTERNAL)):
             continue
         name = DeltaCatalog.qualify(parts, namespace)
-        relations[name.relation] = name
         alias = table.args.get("alias")
         if alias is None:
             # keep `t.col` / `schema.t.col` style references working
             alias = exp.TableAlias(this=exp.to_identifier(table.name))
-        replacement = exp.Table(
-            this=exp.to_identifier(name.relation, quoted=True), alias=alias.copy()
-        )
-        for key in ("joins", "laterals", "pivots", "version", "hints"):
-            if table.args.get(key):
-                replacement.set(key, table.args[key])
+        view = views(name) if views is not None else None
+        if view is not None:
+            if table.args.get("version") is not None:
+                raise AnalysisError(f"{name} is a view: time travel needs a table")
+            body = parse_one(view.sql, read="databricks")
+            body, inner = rewrite_tables(
+                body, Namespace(view.catalog, view.schema), views, _depth + 1
+            )
+            relations.update(inner)
+            replacement: exp.Expression = exp.Subquery(this=body, alias=alias.copy())
+        else:
+            ref = _table_ref(name, table.args.get("version"))
+            relations[ref.relation] = ref
+            replacement = exp.Table(
+                this=exp.to_identifier(ref.relation, quoted=True), alias=alias.copy()
+            )
+            for key in ("joins", "laterals", "pivots", "hints"):
+                if table.args.get(key):
+                    replacement.set(key, table.args[key])
         table.replace(replacement)
     return tree, relations
+
+
+def _table_ref(name: TableName, version: exp.Expression | None) -> TableRef:
+    if version is None:
+        return TableRef(name)
+    kind = version.name.upper()
+    value = version.expression
+    if kind == "VERSION":
+        if not (isinstance(value, exp.Literal) and not value.is_string and value.name.isdigit()):
+            raise AnalysisError(f"VERSION AS OF needs a version number, got {value.sql()}")
+        return TableRef(name, version=int(value.name))
+    if not isinstance(value, exp.Literal):
+        raise AnalysisError(f"TIMESTAMP AS OF needs a constant timestamp, got {value.sql()}")
+    return TableRef(name, timestamp=value.name)
 
 
 def _name_range_column(table: exp.Table) -> None:
