@@ -10,7 +10,8 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,16 @@ def _session(ctx: _Context):
     return Session(ctx.home, **options)
 
 
-def _emit(result_table, fmt: str) -> None:
+def _emit(result_table, fmt: str, file: Any = None) -> None:
     from lakeinfer.output import render_table, write_csv, write_json_lines
 
+    file = file or sys.stdout
     if fmt == "json":
-        write_json_lines(result_table, sys.stdout)
+        write_json_lines(result_table, file)
     elif fmt == "csv":
-        write_csv(result_table, sys.stdout)
+        write_csv(result_table, file)
     else:
-        render_table(result_table)
+        render_table(result_table, file=file)
 
 
 @main.command()
@@ -132,23 +134,57 @@ def _emit(result_table, fmt: str) -> None:
     show_default=True,
     help="table for people; json = one JSON object per row; csv with a header.",
 )
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write query results to this file instead of stdout.",
+)
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Bind the parameter marker :NAME (repeatable). Numbers stay numbers.",
+)
 @click.option("--no-cache", is_flag=True, help="Call the models even for answers already cached.")
 @click.option("--budget-tokens", type=int, help="Refuse or stop a statement over this many tokens.")
 @click.pass_obj
 @_friendly_errors
 def sql(
-    ctx: _Context, query: str | None, file: Any, fmt: str, no_cache: bool, budget_tokens: int | None
+    ctx: _Context,
+    query: str | None,
+    file: Any,
+    fmt: str,
+    output: str | None,
+    params: tuple[str, ...],
+    no_cache: bool,
+    budget_tokens: int | None,
 ) -> None:
     """Run SQL statements (separated by ';') and print what queries return.
 
+    With no QUERY and no -f on a terminal, opens an interactive shell
+    (multi-line statements ending with ';', history, Tab completion).
+
     \b
-    Databricks SQL: CREATE CATALOG|SCHEMA|TABLE [AS SELECT], INSERT INTO,
-    USE, SHOW CATALOGS|SCHEMAS|TABLES, DESCRIBE, SELECT with CTEs, joins,
-    WHERE, GROUP BY, ORDER BY, LIMIT, EXPLAIN, SET/RESET lakeinfer.<key>, and
+    Databricks SQL: SELECT (CTEs, joins, WHERE, GROUP BY, ORDER BY, LIMIT),
+    CREATE [OR REPLACE] CATALOG|SCHEMA|TABLE|VIEW [AS SELECT] with
+    PARTITIONED BY, COMMENT, TBLPROPERTIES; INSERT INTO|OVERWRITE, UPDATE,
+    DELETE, MERGE INTO; DROP; USE; SHOW CATALOGS|SCHEMAS|TABLES|TBLPROPERTIES;
+    DESCRIBE [EXTENDED|HISTORY]; time travel (t VERSION AS OF 3, TIMESTAMP
+    AS OF '...'); read_files('path', format => 'csv'); EXPLAIN; SET/RESET
+    lakeinfer.<key>; parameter markers (:name, bound with -p name=value); and
       ai_query(endpoint, request [, returnType] [, failOnError]
                [, modelParameters => named_struct(...)])
     failOnError => false returns STRUCT<result, errorMessage> per row
     instead of failing the statement.
+
+    \b
+    Examples:
+      lakeinfer sql "SELECT * FROM main.default.reviews LIMIT 5"
+      lakeinfer sql -f pipeline.sql --format json -o out.jsonl
+      lakeinfer sql -p lang=en "SELECT * FROM docs WHERE lang = :lang"
 
     \b
     Answers are cached in the lakehouse: re-running a statement is free,
@@ -156,19 +192,73 @@ def sql(
     statement prints a summary on stderr and is recorded in
     system.ai.query_history (query it with SQL).
     """
-    if query is None and file is None:
-        raise click.UsageError("give a QUERY or -f FILE")
-    text = file.read() if file is not None else query
-    with _session(ctx) as session:
+    interactive = query is None and file is None
+    if interactive and not sys.stdin.isatty():
+        text = sys.stdin.read()  # `echo "SELECT 1" | lakeinfer sql`
+        interactive = False
+    else:
+        text = file.read() if file is not None else query
+    args = _parse_params(params)
+    with _session(ctx) as session, _output(output) as out:
         if no_cache:
             session.settings.set("lakeinfer.cache", False)
         if budget_tokens is not None:
             session.settings.set("lakeinfer.budget_tokens", budget_tokens)
-        for table, is_query, stats in session.run_script(text):
-            if is_query:
-                _emit(table, fmt)
-            if stats is not None and not ctx.quiet:
+
+        def emit(table: Any, form: str) -> None:
+            _emit(table, form, out)
+
+        def summary(stats: Any) -> None:
+            if not ctx.quiet:
                 _summary(stats)
+
+        if interactive:
+            from lakeinfer.shell import run_shell
+
+            run_shell(session, emit, summary, fmt, debug=ctx.debug)
+            return
+        for table, is_query, stats in session.run_script(text, args or None):
+            if is_query:
+                emit(table, fmt)
+            if stats is not None:
+                summary(stats)
+
+
+def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        args[name.strip()] = _number_or_text(value)
+    return args
+
+
+def _number_or_text(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[Any]:
+    """stdout, or a file written in full only when the command succeeds."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("w", encoding="utf-8", newline="") as file:
+        try:
+            yield file
+        except BaseException:
+            file.close()
+            partial.unlink(missing_ok=True)
+            raise
+    partial.replace(target)
 
 
 def _summary(stats) -> None:
@@ -404,6 +494,64 @@ def endpoints_delete(ctx: _Context, name: str) -> None:
     del config.endpoints[name]
     save_config(home, config)
     click.echo(f"deleted endpoint {name!r}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.argument("table")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "json", "parquet"]),
+    help="File format (default: from the file extension).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["create", "append", "overwrite"]),
+    default="create",
+    show_default=True,
+    help="create a new table, append to an existing one, or replace its rows.",
+)
+@click.option(
+    "--header/--no-header",
+    default=True,
+    show_default=True,
+    help="CSV: the first line names columns.",
+)
+@click.pass_obj
+@_friendly_errors
+def load(
+    ctx: _Context, path: str, table: str, file_format: str | None, mode: str, header: bool
+) -> None:
+    """Load a CSV, Parquet or JSON-lines file (or a directory of them) into a Delta table.
+
+    \b
+    Examples:
+      lakeinfer load reviews.csv main.default.reviews
+      lakeinfer load exports/ main.raw.events --format parquet --mode append
+    Same as: CREATE TABLE t AS SELECT * FROM read_files('PATH', format => ...)
+    """
+    from sqlglot import exp
+
+    options = [exp.Literal.string(path).sql()]
+    if file_format is not None:
+        options.append(f"format => {exp.Literal.string(file_format).sql()}")
+    options.append(f"header => {'true' if header else 'false'}")
+    source = f"SELECT * FROM read_files({', '.join(options)})"
+    statement = {
+        "create": f"CREATE TABLE {table} AS {source}",
+        "append": f"INSERT INTO {table} {source}",
+        "overwrite": f"INSERT OVERWRITE {table} {source}",
+    }[mode]
+    with _session(ctx) as session:
+        if mode == "create" and session.table_exists(table):
+            raise click.UsageError(
+                f"table {table} already exists: add --mode append or --mode overwrite"
+            )
+        counts = session.sql(statement).to_pylist()
+    rows = counts[0]["num_inserted_rows"] if counts else 0
+    if not ctx.quiet:
+        click.echo(f"loaded {rows} rows into {table}", err=True)
 
 
 @main.command()

@@ -32,7 +32,7 @@ from lakeinfer.engine.statements import StatementExecutor, StatementResult
 from lakeinfer.runtime.cache import ResponseCache, cache_path
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.settings import Settings
-from lakeinfer.sql.parse import parse_statements
+from lakeinfer.sql.parse import Parameters, bind_parameters, parse_statements
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,13 +119,15 @@ class Session:
         self._closed = False
 
     # -- public API ----------------------------------------------------------------------
-    def sql(self, text: str) -> Result:
+    def sql(self, text: str, args: Parameters | None = None) -> Result:
         """Run every statement of ``text``; returns the result of the last one.
 
         Statements before the last run at once. The last runs at once unless it is a query,
-        which runs when its result is first consumed.
+        which runs when its result is first consumed. ``args`` binds parameter markers:
+        a dict for ``:name`` markers, a list for ``?`` markers (as PySpark's ``spark.sql``).
         """
         statements = parse_statements(text)
+        bind_parameters(statements, args)
         if not statements:
             return Result(self, None, pa.table({}))
         for statement in statements[:-1]:
@@ -135,10 +137,15 @@ class Session:
             return Result(self, last)
         return Result(self, last, self._execute(last).table)
 
-    def run_script(self, text: str) -> Iterator[tuple[pa.Table, bool, StatementStats | None]]:
+    def run_script(
+        self, text: str, args: Parameters | None = None
+    ) -> Iterator[tuple[pa.Table, bool, StatementStats | None]]:
         """Run the statements of ``text`` one by one, yielding ``(rows, is_query, ai_stats)``
-        for each as soon as it has run (``ai_stats`` is None when no model was called)."""
-        for statement in parse_statements(text):
+        for each as soon as it has run (``ai_stats`` is None when no model was called).
+        ``args`` binds parameter markers as in :meth:`sql`."""
+        statements = parse_statements(text)
+        bind_parameters(statements, args)
+        for statement in statements:
             before = len(self.history)
             result = self._execute(statement)
             stats = self.history[-1] if len(self.history) > before else None
@@ -148,6 +155,10 @@ class Session:
         """All rows of a table, e.g. ``session.table("main.default.reviews")``."""
         qualified = DeltaCatalog.qualify(name.split("."), self.namespace)
         return Result(self, None, self.catalog.dataset(qualified).to_table())
+
+    def table_exists(self, name: str) -> bool:
+        """Whether ``name`` (``t``, ``s.t`` or ``c.s.t``) is a table of the lakehouse."""
+        return self.catalog.exists(DeltaCatalog.qualify(name.split("."), self.namespace))
 
     @property
     def last_stats(self) -> StatementStats | None:

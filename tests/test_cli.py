@@ -128,3 +128,59 @@ def test_help_teaches_with_examples(home, args):
     assert "Usage:" in result.stdout
     if args == ["--help"]:
         assert "Examples:" in result.stdout and "ai_query" in result.stdout
+
+
+def test_output_file_params_and_csv(home, tmp_path):
+    out = tmp_path / "result.csv"
+    result = run(
+        home,
+        "sql",
+        "SELECT :name AS name, :n + 1 AS next",
+        "-p",
+        "name=O'Brien",
+        "--param",
+        "n=41",
+        "--format",
+        "csv",
+        "-o",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert out.read_text().splitlines() == ["name,next", "O'Brien,42"]
+    missing = run(home, "sql", "SELECT :nope", "-o", str(tmp_path / "never.csv"))
+    assert missing.returncode == 1 and "parameter :nope has no value" in missing.stderr
+    assert not (tmp_path / "never.csv").exists()
+
+
+def test_load_csv_parquet_and_json_lines(home, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_file = tmp_path / "reviews.csv"
+    csv_file.write_text('id,text\n1,"great, really"\n2,bad\n')
+    parquet_file = tmp_path / "more.parquet"
+    pq.write_table(pa.table({"id": [3], "text": ["fine"]}), parquet_file)
+    json_file = tmp_path / "events.jsonl"
+    json_file.write_text('{"id": 1, "tags": ["a"]}\n{"id": 2, "tags": []}\n')
+
+    assert run(home, "load", str(csv_file), "main.default.reviews").returncode == 0
+    again = run(home, "load", str(csv_file), "main.default.reviews")
+    assert again.returncode != 0 and "--mode append" in again.stderr
+    appended = run(home, "load", str(parquet_file), "reviews", "--mode", "append")
+    assert appended.returncode == 0, appended.stderr
+    assert "loaded 1 rows" in appended.stderr
+    assert run(home, "load", str(json_file), "events").returncode == 0
+    rows = run(
+        home,
+        "sql",
+        "SELECT r.id, r.text, size(e.tags) AS n FROM reviews r LEFT JOIN events e ON r.id = e.id "
+        "ORDER BY r.id",
+        "--format",
+        "json",
+    )
+    assert [json.loads(line) for line in rows.stdout.splitlines()] == [
+        {"id": 1, "text": "great, really", "n": 1},
+        {"id": 2, "text": "bad", "n": 0},
+        {"id": 3, "text": "fine", "n": None},
+    ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -21,18 +20,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm import tqdm
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.errors import AnalysisError, BudgetExceededError, EndpointError
 from lakeinfer.runtime.cache import ResponseCache, cache_key
 from lakeinfer.runtime.loop import BackgroundLoop
+from lakeinfer.runtime.progress import Progress
 from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import AiQueryCall
 
-PROGRESS_MIN_REQUESTS = 16
 CHARS_PER_TOKEN = 4
 
 
@@ -141,15 +139,7 @@ class AiEvaluator:
                     return
                 yield item
 
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        bar = tqdm(
-            total=len(items),
-            desc=f"ai_query {endpoint}",
-            unit="req",
-            file=sys.stderr,
-            disable=not show or len(items) < PROGRESS_MIN_REQUESTS,
-            leave=False,
-        )
+        bar = Progress(len(items), f"ai_query {endpoint}", self.progress)
 
         def record(key: Hashable, outcome: Outcome) -> None:
             self._memo[key] = outcome
@@ -165,7 +155,7 @@ class AiEvaluator:
                 )
             if logging:
                 self.log_rows.append(_log_row(endpoint, missing[key], outcome))
-            bar.update(1)
+            bar.advance(outcome.ok)
 
         try:
             stats = self.loop.run(run_requests(provider, feed(), record, limits=limits))

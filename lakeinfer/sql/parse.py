@@ -9,6 +9,7 @@ as :class:`sqlglot.exp.Command` and interpreted by the executor from their token
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -103,3 +104,37 @@ def position_of(node: exp.Expression) -> str:
     if line is None:
         return ""
     return f" at line {line}, column {col}"
+
+
+Parameters = dict[str, Any] | list[Any] | tuple[Any, ...]
+
+
+def bind_parameters(statements: list[exp.Expression], args: Parameters | None) -> None:
+    """Replace parameter markers with literals, in place, as ``spark.sql(text, args=...)`` does.
+
+    ``args`` is a dict for named markers (``:name``) or a sequence for positional ones (``?``),
+    counted across all statements. A marker without a value is an error naming it.
+    """
+    named = args if isinstance(args, dict) else {}
+    positional = list(args) if isinstance(args, (list, tuple)) else []
+    lowered = {str(k).lower(): v for k, v in named.items()}
+    next_position = 0
+    for statement in statements:
+        for marker in list(statement.find_all(exp.Placeholder)):
+            name = "" if marker.name == "?" else marker.name
+            if name:
+                if name.lower() not in lowered:
+                    raise SqlSyntaxError(
+                        f"parameter :{name} has no value (pass args={{{name!r}: ...}} from Python "
+                        f"or --param {name}=VALUE on the command line)"
+                    )
+                value = lowered[name.lower()]
+            else:
+                if next_position >= len(positional):
+                    raise SqlSyntaxError(
+                        f"positional parameter ? number {next_position + 1} has no value "
+                        f"({len(positional)} given)"
+                    )
+                value = positional[next_position]
+                next_position += 1
+            marker.replace(exp.convert(value))

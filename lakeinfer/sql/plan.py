@@ -31,6 +31,7 @@ from lakeinfer.catalog.delta_catalog import (
 )
 from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query, is_ai_query
+from lakeinfer.sql.read_files import is_read_files, translate_read_files
 
 #: relations the engine registers itself (never a lakehouse table) start with this
 INTERNAL = "__li_"
@@ -79,6 +80,8 @@ def rewrite_tables(
     relations: dict[str, TableRef] = {}
     for table in list(tree.find_all(exp.Table)):
         if isinstance(table.this, exp.Func):
+            if is_read_files(table.this):
+                table.set("this", translate_read_files(table.this))
             _name_range_column(table)
             continue
         if not table.name:
