@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
-from lakeinfer.errors import LakeinferError, SqlError
+from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
     StagedCall,
@@ -155,7 +155,7 @@ class QueryRunner:
         try:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
-            raise SqlError(_clean_duckdb_error(exc)) from None
+            raise SqlError(_clean_duckdb_error(exc, tree)) from None
 
     # -- the staged plan -----------------------------------------------------------------
     def _run_staged(self, plan: StagedSelect, ai: AiEvaluator) -> pa.Table:
@@ -269,9 +269,37 @@ def _duckdb_type(dtype: pa.DataType) -> str:
     return exp.DataType.build(arrow_to_ddl(dtype), dialect="databricks").sql(dialect="duckdb")
 
 
-def _clean_duckdb_error(exc: duckdb.Error) -> str:
-    """DuckDB's message without the internal relation names lakeinfer invented."""
+_MISSING_COLUMN = re.compile(
+    r'Referenced column "(?P<name>[^"]+)" not found in FROM clause!(?:\s*Candidate bindings: '
+    r"(?P<candidates>.*))?",
+    re.DOTALL,
+)
+
+
+_MISSING_QUALIFIED = re.compile(
+    r'(?:Values list|Table) "[^"]+" does not have a column named "(?P<name>[^"]+)"'
+)
+
+
+def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = None) -> str:
+    """DuckDB's message without the internal relation names lakeinfer invented; an unknown
+    column is named with its position in the statement and the closest existing columns."""
     message = str(exc)
+    missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
+    if missing is not None:
+        name = missing.group("name")
+        candidates = re.findall(r'"([^"]+)"', missing.groupdict().get("candidates") or "")
+        candidates = [
+            c.split(".")[-1] for c in candidates if not c.split(".")[-1].startswith("__li_")
+        ]
+        where = ""
+        if isinstance(tree, exp.Expression):
+            for column in tree.find_all(exp.Column):
+                if column.name == name and column.this.meta.get("line") is not None:
+                    meta = column.this.meta  # sqlglot's col is where the name ends
+                    where = f" at line {meta['line']}, column {meta['col'] - len(name) + 1}"
+                    break
+        return f"column {name!r} not found{where}{did_you_mean(name, candidates)}"
 
     message = re.sub(
         r'"?__li_([a-z0-9_]+?)__([a-z0-9_]+?)__([a-z0-9_]+)"?',

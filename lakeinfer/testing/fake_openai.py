@@ -151,7 +151,9 @@ def build_app(
         state.counts["chat"] += 1
         if state.keep_bodies:
             state.bodies.append(body)
-            state.headers.append({"Authorization": request.headers.get("Authorization", "")})
+            state.headers.append(
+                {"Authorization": request.headers.get("Authorization", ""), "path": request.path}
+            )
         if not authorised(request):
             state.counts["errors"] += 1
             return web.json_response({"error": {"message": "invalid token"}}, status=401)
@@ -245,6 +247,9 @@ def build_app(
         [
             web.post("/v1/chat/completions", chat),
             web.post("/v1/embeddings", embeddings),
+            # a Databricks workspace serves the same API under /serving-endpoints
+            web.post("/serving-endpoints/chat/completions", chat),
+            web.post("/serving-endpoints/embeddings", embeddings),
             web.get("/stats", stats),
             web.post("/reset", reset),
         ]

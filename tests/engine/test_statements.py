@@ -169,3 +169,12 @@ def test_range_yields_an_id_column_as_in_databricks(s):
         {"id": 3},
         {"id": 5},
     ]
+
+
+def test_unknown_column_is_named_with_position_and_close_matches(s):
+    s.sql("CREATE TABLE reviews AS SELECT 1 AS id, 'x' AS review_text")
+    with pytest.raises(SqlError) as error:
+        s.sql("SELECT id,\n       review_txt FROM reviews").to_pylist()
+    assert str(error.value) == (
+        "column 'review_txt' not found at line 2, column 8; did you mean 'review_text'?"
+    )
