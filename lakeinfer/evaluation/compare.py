@@ -7,7 +7,8 @@ A structured value is, per row, either
 * one column holding a STRUCT or a JSON string (``--prediction-column``; the default when the
   table has a single column besides the key), including ai_query's ``failOnError => false``
   envelope ``STRUCT<result, errorMessage>`` and JSON wrapped in Markdown code fences, or
-* the row's other columns, one field each.
+* the row's other columns, one field each (also a single column of plain values, such as a
+  label; when both sides have one such column they are compared whatever their names).
 
 Scores are over all ground-truth rows: a prediction that is missing, failed or cannot be parsed
 scores 0 on every field (unless the expected value is missing too) and is counted under
@@ -186,8 +187,9 @@ def infer_kind(values: Sequence[Any]) -> FieldKind:
 
 def _objects(
     table: pa.Table, key: str, column: str | None, what: str
-) -> tuple[list[Any], list[Any]]:
-    """Keys and raw structured values of ``table``."""
+) -> tuple[list[Any], list[Any], bool]:
+    """Keys and raw structured values of ``table``, and whether they are one column of
+    objects (True) or the row's other columns as fields (False)."""
     if key not in table.column_names:
         raise AnalysisError(
             f"{what} has no key column {key!r} (columns: {', '.join(table.column_names)})"
@@ -199,13 +201,17 @@ def _objects(
         )
     if column is None and len(others) == 1:
         t = table.schema.field(others[0]).type
-        if pa.types.is_struct(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        if pa.types.is_struct(t):
             column = others[0]
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            # JSON text (possibly fenced) is structured; plain text is a single field
+            values = table.column(others[0]).to_pylist()
+            if any(isinstance(v, str) and v.lstrip().startswith(("{", "```")) for v in values):
+                column = others[0]
     keys = table.column(key).to_pylist()
     if column is not None:
-        return keys, table.column(column).to_pylist()
-    rows = table.select(others).to_pylist()
-    return keys, rows
+        return keys, table.column(column).to_pylist(), True
+    return keys, table.select(others).to_pylist(), False
 
 
 def _index(keys: list[Any], values: list[Any], what: str) -> dict[Any, Any]:
@@ -236,8 +242,13 @@ def compare(
     ``abs_tol`` / ``rel_tol`` set the numeric tolerance. Raises :class:`AnalysisError` for a
     missing key column, duplicate or NULL keys, unparseable ground truth, or an unknown field.
     """
-    truth_keys, truth_raw = _objects(ground_truth, key, truth_column, "ground truth")
-    pred_keys, pred_raw = _objects(predictions, key, prediction_column, "predictions")
+    truth_keys, truth_raw, truth_objects = _objects(ground_truth, key, truth_column, "ground truth")
+    pred_keys, pred_raw, pred_objects = _objects(predictions, key, prediction_column, "predictions")
+    truth_names = [c for c in ground_truth.column_names if c != key]
+    pred_names = [c for c in predictions.column_names if c != key]
+    if not truth_objects and not pred_objects and len(truth_names) == len(pred_names) == 1:
+        # one plain column each (a label, a number): compare them under the ground truth's name
+        pred_raw = [{truth_names[0]: row[pred_names[0]]} for row in pred_raw]
     truth = _index(truth_keys, truth_raw, "ground truth")
     preds = _index(pred_keys, pred_raw, "predictions")
 

@@ -31,17 +31,13 @@ PREDICTIONS = [
 def _values(rows: list[tuple[int, str]]) -> str:
     from sqlglot import exp
 
-    return ", ".join(
-        f"({k}, {exp.Literal.string(v).sql(dialect='databricks')})" for k, v in rows
-    )
+    return ", ".join(f"({k}, {exp.Literal.string(v).sql(dialect='databricks')})" for k, v in rows)
 
 
 def make_tables(session: Session) -> None:
     """``truth(id, gt)`` and ``preds(id, r)`` (JSON text; one fenced, one broken, one extra)."""
     session.sql(f"CREATE TABLE truth AS SELECT * FROM (VALUES {_values(TRUTH)}) AS t(id, gt)")
-    session.sql(
-        f"CREATE TABLE preds AS SELECT * FROM (VALUES {_values(PREDICTIONS)}) AS t(id, r)"
-    )
+    session.sql(f"CREATE TABLE preds AS SELECT * FROM (VALUES {_values(PREDICTIONS)}) AS t(id, r)")
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def test_bad_predictions_name_the_problem(preds, message):
 def test_bad_ground_truth_and_fields_name_the_problem():
     preds = pa.table({"id": [1], "r": ['{"x": 1}']})
     with pytest.raises(AnalysisError, match="ground truth for key 1 is not usable: not JSON"):
-        compare(preds, pa.table({"id": [1], "gt": ["oops"]}), "id")
+        compare(preds, pa.table({"id": [1], "gt": ["{oops"]}), "id")
     truth = pa.table({"id": [1], "gt": ['{"x": 1}']})
     with pytest.raises(AnalysisError, match=r"field 'y' is in no ground-truth row \(fields: x\)"):
         compare(preds, truth, "id", fields=["y"])
@@ -146,3 +146,12 @@ def test_parse_structured_and_kind_inference():
     assert infer_kind(["a", "b", "a", "b"]) == "label"
     assert infer_kind(["a long answer", "another"]) == "text"
     assert infer_kind([1, 2.5]) == "numeric"
+
+
+def test_single_plain_columns_compare_as_one_field_whatever_their_names():
+    truth = pa.table({"id": [1, 2, 3, 4], "label": ["spam", "ham", "ham", "spam"]})
+    preds = pa.table({"id": [1, 2, 3, 4], "prediction": ["Spam", "ham", "spam", "spam"]})
+    result = compare(preds, truth, "id")
+    assert [(f.name, f.kind) for f in result.fields] == [("label", "label")]
+    assert result.fields[0].metrics["accuracy"] == 0.75
+    assert result.fields[0].classification.matrix == [[2, 0], [1, 1]]

@@ -45,7 +45,7 @@ def test_report_has_its_sections_and_embedded_png_charts(lakehouse, tmp_path):
 
 
 def test_report_escapes_values(lakehouse):
-    lakehouse.sql("INSERT INTO preds VALUES (4, '{\"name\": \"<script>alert(1)</script>\"}')")
+    lakehouse.sql('INSERT INTO preds VALUES (4, \'{"name": "<script>alert(1)</script>"}\')')
     page = render_report(evaluate(lakehouse, "preds", "truth", "id"))
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
