@@ -163,7 +163,7 @@ def bench(
         sizing = size(workload, capacity_of(result), headroom=headroom, increment=increment)
     _show_levels(result, fmt)
     if fmt == "table":
-        click.echo(f"recommended: {result.reason}")
+        click.echo(f"* recommended: {result.reason}")
         if sizing is not None:
             click.echo("\n".join(sizing.steps))
     elif fmt == "json" and sizing is not None:
@@ -186,7 +186,9 @@ def _show_levels(result: Any, fmt: str) -> None:
 
     rows = [
         {
-            "concurrency": lv.concurrency,
+            "concurrency": f"{lv.concurrency} *"
+            if lv.concurrency == result.recommended
+            else str(lv.concurrency),
             "requests": lv.requests,
             "errors": lv.errors,
             "429s": lv.throttled,
@@ -197,7 +199,6 @@ def _show_levels(result: Any, fmt: str) -> None:
             "p90 ms": ms(lv.latency_p90_ms),
             "p99 ms": ms(lv.latency_p99_ms),
             "TTFT p50": ms(lv.ttft_p50_ms),
-            "": "<- recommended" if lv.concurrency == result.recommended else "",
         }
         for lv in result.levels
     ]
