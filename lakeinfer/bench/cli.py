@@ -163,11 +163,15 @@ def bench(
         sizing = size(workload, capacity_of(result), headroom=headroom, increment=increment)
     _show_levels(result, fmt)
     if fmt == "table":
-        click.echo(f"* recommended: {result.reason}")
+        mark = "* " if result.recommended is not None else ""
+        click.echo(f"{mark}recommended: {result.reason}")
         if sizing is not None:
             click.echo("\n".join(sizing.steps))
     elif fmt == "json" and sizing is not None:
         click.echo(json.dumps({"sizing": sizing.as_dict()}))
+    for level in result.levels:
+        for example in level.error_examples:
+            say(ctx, f"concurrency {level.concurrency} failure: {example}")
     say(ctx, f"levels appended to {bench_table} (run {result.run_id})")
     if plot_path:
         png = write_png(result, Path(plot_path))
@@ -184,21 +188,20 @@ def _show_levels(result: Any, fmt: str) -> None:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:,.0f}"
 
+    # narrow enough for an 80-column terminal; every column is in --format json and the HTML
     rows = [
         {
-            "concurrency": f"{lv.concurrency} *"
+            "conc.": f"{lv.concurrency} *"
             if lv.concurrency == result.recommended
             else str(lv.concurrency),
-            "requests": lv.requests,
-            "errors": lv.errors,
-            "429s": lv.throttled,
+            "sent": lv.requests,
+            "err": lv.errors,
+            "429": lv.throttled,
             "req/s": f"{lv.requests_per_s:,.1f}",
-            "in tok/s": f"{lv.input_tokens_per_s:,.0f}",
             "out tok/s": f"{lv.output_tokens_per_s:,.0f}",
             "p50 ms": ms(lv.latency_p50_ms),
-            "p90 ms": ms(lv.latency_p90_ms),
             "p99 ms": ms(lv.latency_p99_ms),
-            "TTFT p50": ms(lv.ttft_p50_ms),
+            "TTFT ms": ms(lv.ttft_p50_ms),
         }
         for lv in result.levels
     ]

@@ -62,7 +62,7 @@ def figure(bench: BenchResult) -> Figure:
                 f"{lv.errors} err, {lv.throttled}x429",
                 (lv.concurrency, lv.requests_per_s),
                 textcoords="offset points",
-                xytext=(0, -14),
+                xytext=(0, 8),
                 ha="center",
                 fontsize=8,
                 color="#c53030",
@@ -139,6 +139,15 @@ def render_html(bench: BenchResult, sizing: Sizing | None = None) -> str:
         )
         + "</section>",
     ]
+    failures = [
+        f"<li>concurrency {lv.concurrency}: {e(example)}</li>"
+        for lv in bench.levels
+        for example in lv.error_examples
+    ]
+    if failures:
+        body.append(
+            '<section id="failures"><h2>Failures</h2><ul>' + "".join(failures) + "</ul></section>"
+        )
     if sizing is not None:
         steps = "\n".join(e(s) for s in sizing.steps)
         body.append(f'<section id="sizing"><h2>Capacity sizing</h2><pre>{steps}</pre></section>')
