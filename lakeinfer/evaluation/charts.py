@@ -30,7 +30,8 @@ table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; }
 th, td { border-bottom: 1px solid #e3e8ef; padding: .35rem .7rem; text-align: left;
          vertical-align: top; }
 th { background: #f5f7fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.bad { background: #fdecea; } td.good { background: #e9f7ef; }
+.bad { background: #fdecea; color: #9b2c2c; padding: 0 .3rem; border-radius: 3px; }
+.good { background: #e9f7ef; color: #22543d; padding: 0 .3rem; border-radius: 3px; }
 code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .85rem; }
 pre { white-space: pre-wrap; word-break: break-word; margin: 0; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; }
