@@ -61,6 +61,12 @@ def _with(options: list[Any]) -> Any:
     show_default=True,
     help="Ask for a streamed answer to measure time to first token.",
 )
+@click.option(
+    "--warm-up/--no-warm-up",
+    default=True,
+    show_default=True,
+    help="Send one untimed request first (model loading, a server still starting).",
+)
 @click.option("--timeout", "timeout_s", type=float, default=120.0, show_default=True)
 @click.option("--max-p99-ms", type=float, help="Recommend only levels with p99 latency within.")
 @click.option(
@@ -94,6 +100,7 @@ def bench(
     requests: int | None,
     max_tokens: int | None,
     stream: bool,
+    warm_up: bool,
     timeout_s: float,
     max_p99_ms: float | None,
     bench_table: str,
@@ -148,6 +155,7 @@ def bench(
             max_tokens=max_tokens,
             timeout_s=timeout_s,
             max_p99_ms=max_p99_ms,
+            warm=warm_up,
             on_level=progress,
         )
         result.write(session, bench_table)

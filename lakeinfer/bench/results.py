@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lakeinfer.bench.runner import LevelResult, recommend, resolve_target, run_level
+from lakeinfer.bench.runner import LevelResult, recommend, resolve_target, run_level, warm_up
 from lakeinfer.errors import AnalysisError
 
 if TYPE_CHECKING:
@@ -112,12 +112,14 @@ def run_benchmark(
     max_tokens: int | None = None,
     timeout_s: float = 120.0,
     max_p99_ms: float | None = None,
+    warm: bool = True,
     on_level: Any = None,
 ) -> BenchResult:
     """Benchmark ``endpoint`` at each concurrency level, lowest first.
 
     ``requests`` per level defaults to ``max(4 * concurrency, 32)`` so every client sends a few
-    requests and the percentiles mean something. ``on_level(level)`` is called after each.
+    requests and the percentiles mean something. ``warm`` sends one untimed request first
+    (see :func:`~lakeinfer.bench.runner.warm_up`). ``on_level(level)`` is called after each.
     """
     if not prompts:
         raise AnalysisError("no prompts to benchmark with")
@@ -125,6 +127,8 @@ def run_benchmark(
     if not levels or levels[0] < 1:
         raise AnalysisError("concurrency levels must be positive integers, e.g. 1,8,32,128")
     target = resolve_target(session, endpoint)
+    if warm:
+        asyncio.run(warm_up(target, prompts[0], timeout_s=timeout_s))
     results = []
     for level in levels:
         count = requests if requests is not None else max(4 * level, 32)

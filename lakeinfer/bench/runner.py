@@ -287,6 +287,24 @@ async def run_level(
     return summarize(concurrency, samples, duration)
 
 
+async def warm_up(
+    target: Target, prompt: str, *, attempts: int = 5, timeout_s: float = 120.0
+) -> Sample:
+    """One untimed request before the levels, so the first level does not pay for a model
+    loading or a server still starting: network failures are tried again (up to ``attempts``,
+    a second apart); the last sample is returned either way."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(headers=target.headers, timeout=timeout) as client:
+        sample = Sample(0.0, None, "not sent")
+        for attempt in range(attempts):
+            sample = await send(client, target, prompt, stream=False, max_tokens=1)
+            if sample.status is not None:
+                return sample
+            if attempt + 1 < attempts:
+                await asyncio.sleep(1.0)
+        return sample
+
+
 def resolve_target(session: Any, endpoint: str) -> Target:
     """The chat target behind a configured (or pre-provisioned) endpoint name."""
     from lakeinfer.endpoints.openai_http import OpenAIProvider

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from lakeinfer.bench import run_benchmark
-from lakeinfer.bench.runner import LevelResult, Sample, recommend, summarize
+from lakeinfer.bench.runner import LevelResult, Sample, Target, recommend, summarize, warm_up
 from lakeinfer.errors import AnalysisError, UnknownEndpointError
 
 from .conftest import LATENCY_MS
@@ -35,8 +37,10 @@ def test_latency_and_throughput_follow_the_server_settings(bench_session):
     assert result.recommended == 4
 
 
-def test_streaming_measures_time_to_first_token(bench_session):
+def test_streaming_measures_time_to_first_token(bench_session, slow_server):
+    slow_server.reset()
     result = run_benchmark(bench_session, "llm", ["x y"], [2], requests=6, stream=True)
+    assert slow_server.stats()["chat"] == 7  # one untimed warm-up request, then the level
     (level,) = result.levels
     assert level.streamed and not level.tokens_estimated
     assert LATENCY_MS <= level.ttft_p50_ms <= level.latency_p50_ms
@@ -52,6 +56,20 @@ def test_429s_and_errors_are_counted_not_retried(bench_session, slow_server):
     assert any("HTTP 500" in e for e in level.error_examples)
     assert result.recommended is None
     assert "no level ran with at most 1% errors and 429s" in result.reason
+
+
+def test_warm_up_tries_an_unreachable_endpoint_again_then_gives_up():
+    import asyncio
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = Target("x", f"http://127.0.0.1:{port}/v1/chat/completions", "m")
+    started = time.monotonic()
+    sample = asyncio.run(warm_up(target, "hi", attempts=2, timeout_s=5))
+    assert sample.status is None and "ClientConnectorError" in sample.error
+    assert 1.0 <= time.monotonic() - started < 5.0  # one pause between the two attempts
 
 
 def test_bad_arguments_name_the_problem(bench_session):
