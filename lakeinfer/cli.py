@@ -583,5 +583,16 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _register_commands() -> None:
+    from lakeinfer.bench.cli import bench, size_command
+    from lakeinfer.evaluation.cli import eval_command
+
+    main.add_command(eval_command)
+    main.add_command(bench)
+    main.add_command(size_command)
+
+
+_register_commands()
+
 if __name__ == "__main__":
     main()

@@ -14,6 +14,18 @@ if [ -z "$python" ]; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
+# The report tests load the HTML reports in a real headless browser (Debian's Chromium shell).
+# Best effort: only as root with apt-get; the tests say what is missing otherwise.
+if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing chromium-headless-shell (apt) for the report tests" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 \
+         && apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null 2>&1; } \
+    || echo "setup: could not install chromium-headless-shell; browser tests will fail" >&2
+fi
+
 stamp=.venv/.lakeinfer-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

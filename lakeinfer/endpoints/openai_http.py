@@ -60,6 +60,16 @@ class OpenAIProvider(Provider):
         self._extra_body = extra_body or {}
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers each request carries (content type, bearer token when a key is set)."""
+        return dict(self._headers)
+
+    @property
+    def extra_body(self) -> dict[str, Any]:
+        """Fields added to every request body (e.g. ``cache_prompt`` for llama.cpp)."""
+        return dict(self._extra_body)
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(

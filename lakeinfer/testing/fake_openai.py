@@ -1,7 +1,8 @@
 """A small OpenAI-compatible server for tests, demos and benchmarks; it counts what it serves.
 
-It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` and ``POST /v1/embeddings``
-with a deterministic 8-dimensional vector per input, after an optional fixed latency. A prompt
+It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` (as server-sent events, one
+word per chunk, under ``"stream": true``) and ``POST /v1/embeddings`` with a deterministic
+8-dimensional vector per input, after an optional fixed latency. A prompt
 containing ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise
 per-row failures.
 
@@ -119,6 +120,33 @@ async def _fault_response(state: _State, kind: str, request: web.Request) -> web
     return None
 
 
+async def _stream_chat(
+    request: web.Request, body: dict[str, Any], prompt: str, content: str
+) -> web.StreamResponse:
+    """``"stream": true``: the answer as server-sent events, one word per chunk, then a usage
+    chunk when ``stream_options.include_usage`` is set, then ``[DONE]``."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "model": "fake"}
+    words = content.split(" ")
+    for index, word in enumerate(words):
+        delta = {"content": word if index == 0 else " " + word}
+        if index == 0:
+            delta["role"] = "assistant"
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+    final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    await response.write(f"data: {json.dumps(final)}\n\n".encode())
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(words)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        chunk = {**base, "choices": [], "usage": usage}
+        await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
 def build_app(
     latency_s: float = 0.0,
     keep_bodies: bool = True,
@@ -136,7 +164,7 @@ def build_app(
             state.token is None or request.headers.get("Authorization") == f"Bearer {state.token}"
         )
 
-    async def chat(request: web.Request) -> web.Response:
+    async def chat(request: web.Request) -> web.StreamResponse:
         state.in_flight += 1
         state.counts["max_in_flight"] = max(state.counts["max_in_flight"], state.in_flight)
         try:
@@ -144,7 +172,7 @@ def build_app(
         finally:
             state.in_flight -= 1
 
-    async def _chat(request: web.Request) -> web.Response:
+    async def _chat(request: web.Request) -> web.StreamResponse:
         if state.keep_bodies:
             state.arrivals.append(time.monotonic())
         body = await request.json()
@@ -175,6 +203,8 @@ def build_app(
         content = f"echo: {prompt}"
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
+        if body.get("stream"):
+            return await _stream_chat(request, body, prompt, content)
         return web.json_response(
             {
                 "id": f"chatcmpl-{state.counts['chat']}",

@@ -1,0 +1,25 @@
+"""Benchmark endpoints at several concurrency levels and size capacity for batch jobs.
+
+``run_benchmark(session, endpoint, prompts, [1, 8, 32])`` returns a
+:class:`~lakeinfer.bench.results.BenchResult` (levels, recommended concurrency, ``write()`` to a
+Delta table); :mod:`lakeinfer.bench.plot` draws it; :func:`lakeinfer.bench.sizing.size` turns it
+into replicas and provisioned throughput for a deadline. On the command line: ``lakeinfer
+bench`` and ``lakeinfer size``.
+"""
+
+from __future__ import annotations
+
+from lakeinfer.bench.results import DEFAULT_BENCH_TABLE, BenchResult, latest_run, run_benchmark
+from lakeinfer.bench.sizing import Capacity, Sizing, Workload, parse_duration, size
+
+__all__ = [
+    "DEFAULT_BENCH_TABLE",
+    "BenchResult",
+    "Capacity",
+    "Sizing",
+    "Workload",
+    "latest_run",
+    "parse_duration",
+    "run_benchmark",
+    "size",
+]
