@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlglot import exp
 
+    from lakeinfer.pipelines.streaming import DataStreamReader
+
 
 def _stderr_notice(message: str) -> None:
     print(f"lakeinfer: {message}", file=sys.stderr)
@@ -148,6 +150,16 @@ class Session:
         """All rows of a table, e.g. ``session.table("main.default.reviews")``."""
         qualified = DeltaCatalog.qualify(name.split("."), self.namespace)
         return Result(self, None, self.catalog.dataset(qualified).to_table())
+
+    @property
+    def readStream(self) -> DataStreamReader:  # noqa: N802 (PySpark's name)
+        """Read a Delta table incrementally: ``session.readStream.table("c.s.t")`` (see
+        :mod:`lakeinfer.pipelines.streaming`)."""
+        from lakeinfer.pipelines.streaming import DataStreamReader
+
+        return DataStreamReader(self)
+
+    read_stream = readStream
 
     @property
     def last_stats(self) -> StatementStats | None:
