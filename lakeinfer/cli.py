@@ -435,5 +435,13 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _register() -> None:
+    from lakeinfer.pipelines.cli import stream
+
+    main.add_command(stream)
+
+
+_register()
+
 if __name__ == "__main__":
     main()

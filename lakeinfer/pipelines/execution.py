@@ -214,6 +214,7 @@ class StreamExecution:
             "endOffset": end.to_json(),
             "latestVersion": latest,
             "lagVersions": lag,
+            "lagRows": self._source.rows_after(end, latest) if self._source else 0,
             "numInputRows": rows_in,
             "numOutputRows": rows_out,
             "written": written,

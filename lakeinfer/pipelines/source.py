@@ -136,9 +136,11 @@ class DeltaSource:
                 "(cleaned up); restart the stream with a new checkpoint"
             ) from None
         actions = [json.loads(line) for line in lines if line.strip()]
-        operation = next(
-            (a["commitInfo"].get("operation", "?") for a in actions if "commitInfo" in a), "?"
-        )
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        operation = info.get("operation", "?")
+        mode = (info.get("operationParameters") or {}).get("mode")
+        if mode:
+            operation = f"{operation} {mode.upper()}"
         for action in actions:
             meta = action.get("metaData")
             if meta is not None and schema_fields(meta["schemaString"]) != self.fields():
@@ -214,6 +216,16 @@ class DeltaSource:
             if take < available:
                 break
         return slices, position
+
+    def rows_after(self, position: Position, latest: int) -> int:
+        """How many rows up to version ``latest`` are not read yet at ``position``."""
+        rows = 0
+        here = self.normalise(position, latest)
+        while here.version <= latest:
+            file = self.files(here.version)[here.index]
+            rows += file.rows - here.row
+            here = self.normalise(Position(here.version, here.index, file.rows), latest)
+        return rows
 
     def read(self, slices: list[Slice], schema: pa.Schema) -> pa.Table:
         """The rows of ``slices`` in order, as ``schema``."""
