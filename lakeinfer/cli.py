@@ -436,9 +436,10 @@ def _say(message: str) -> None:
 
 
 def _register() -> None:
-    from lakeinfer.pipelines.cli import stream
+    from lakeinfer.pipelines.cli import jobs, stream
 
     main.add_command(stream)
+    main.add_command(jobs)
 
 
 _register()

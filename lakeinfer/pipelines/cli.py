@@ -174,3 +174,175 @@ def stream_status(ctx: Any, checkpoint: str, fmt: str) -> None:
     import pyarrow as pa
 
     _emit(pa.Table.from_pylist([row]), fmt)
+
+
+@click.group()
+def jobs() -> None:
+    """Jobs: YAML files of tasks (SQL, Python, streams) with dependencies, retries,
+    timeouts and cron schedules; runs are recorded in system.lakeflow.job_runs and
+    system.lakeflow.job_task_runs.
+
+    \b
+    Examples:
+      lakeinfer jobs run nightly.yml --param day=2024-05-01
+      lakeinfer jobs list ./jobs
+      lakeinfer jobs serve ./jobs
+      lakeinfer jobs runs --job nightly_reviews
+    """
+
+
+def _runner(ctx: Any) -> Any:
+    from lakeinfer.config import resolve_home
+    from lakeinfer.pipelines.job_runner import JobRunner
+
+    return JobRunner(resolve_home(ctx.home), say=None if ctx.quiet else _say)
+
+
+@jobs.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Job parameter.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+@_friendly_errors
+def jobs_run(ctx: Any, file: str, params: tuple[str, ...], fmt: str) -> None:
+    """Run the job in FILE once, now; exit status 1 when it does not succeed."""
+    import pyarrow as pa
+
+    from lakeinfer.pipelines.jobs import load_job
+
+    overrides = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        overrides[name.strip()] = value
+    job = load_job(file)
+    run = _runner(ctx).run(job, overrides)
+    rows = [
+        {
+            "task_key": a.task_key,
+            "attempt": a.attempt,
+            "status": a.status,
+            "seconds": round((a.ended_at - a.started_at).total_seconds(), 3),
+            "error": a.error,
+        }
+        for a in run.attempts
+    ]
+    schema = pa.schema(
+        [
+            ("task_key", pa.string()),
+            ("attempt", pa.int64()),
+            ("status", pa.string()),
+            ("seconds", pa.float64()),
+            ("error", pa.string()),
+        ]
+    )
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+    if not ctx.quiet:
+        _say(f"job {job.name} run {run.run_id}: {run.status}")
+    if not run.ok:
+        raise SystemExit(1)
+
+
+@jobs.command("list")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+@_friendly_errors
+def jobs_list(ctx: Any, directory: str, fmt: str) -> None:
+    """The jobs of DIRECTORY with their schedules and next run times."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from lakeinfer.pipelines.jobs import load_jobs
+
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for job in load_jobs(directory):
+        schedule = job.schedule
+        active = schedule is not None and schedule.pause_status == "UNPAUSED"
+        rows.append(
+            {
+                "job": job.name,
+                "tasks": len(job.tasks),
+                "cron": schedule.cron if schedule else None,
+                "timezone": schedule.timezone if schedule else None,
+                "paused": None if schedule is None else not active,
+                "next_run": schedule.next_run(now).isoformat() if active and schedule else None,
+                "file": str(job.path),
+            }
+        )
+    schema = pa.schema(
+        [
+            ("job", pa.string()),
+            ("tasks", pa.int64()),
+            ("cron", pa.string()),
+            ("timezone", pa.string()),
+            ("paused", pa.bool_()),
+            ("next_run", pa.string()),
+            ("file", pa.string()),
+        ]
+    )
+    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+
+
+@jobs.command("serve")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.pass_obj
+@_friendly_errors
+def jobs_serve(ctx: Any, directory: str) -> None:
+    """Run the scheduled jobs of DIRECTORY when they are due, until interrupted.
+
+    Job files are read at start; restart the command after editing them."""
+    import threading
+
+    from lakeinfer.pipelines.jobs import load_jobs
+    from lakeinfer.pipelines.scheduler import JobScheduler, in_thread
+
+    runner = _runner(ctx)
+    scheduler = JobScheduler(load_jobs(directory), in_thread(runner.run_scheduled))
+    if not scheduler.jobs:
+        raise click.ClickException(f"no scheduled (unpaused) job in {directory}")
+    for job in scheduler.jobs:
+        _say(f"{job.name}: next run {scheduler.next_runs[job.name].isoformat()}")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        scheduler.serve(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _say("scheduler stopped; runs in progress finish first")
+
+
+@jobs.command("runs")
+@click.option("--job", "job_name", help="Only this job's runs.")
+@click.option("--run", "run_id", help="The task attempts of one run.")
+@click.option("--limit", type=int, default=20, show_default=True, help="Most recent runs shown.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_obj
+@_friendly_errors
+def jobs_runs(ctx: Any, job_name: str | None, run_id: str | None, limit: int, fmt: str) -> None:
+    """Run history (system.lakeflow.job_runs), or one run's tasks with --run."""
+    from lakeinfer.pipelines.job_runner import JOB_RUNS, TASK_RUNS
+
+    def quote(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    with _session(ctx) as session:
+        if not session.catalog.exists(JOB_RUNS):
+            raise click.ClickException("no job has run in this lakehouse yet")
+        if run_id is not None:
+            sql = (
+                "SELECT task_key, attempt, status, started_at, duration_s, error "
+                f"FROM {TASK_RUNS} WHERE run_id = {quote(run_id)} ORDER BY started_at, attempt"
+            )
+        else:
+            where = f"WHERE job_name = {quote(job_name)}" if job_name else ""
+            sql = (
+                "SELECT run_id, job_name, trigger, status, started_at, duration_s, error "
+                f"FROM {JOB_RUNS} {where} ORDER BY started_at DESC LIMIT {int(limit)}"
+            )
+        _emit(session.sql(sql).to_arrow(), fmt)

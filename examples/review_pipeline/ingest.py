@@ -1,0 +1,44 @@
+"""Ingest: append the CSV's reviews that the raw table does not hold yet (by review_id).
+
+    python ingest.py --csv reviews.csv --table main.reviews.raw
+
+Run by the job's first task with LAKEINFER_HOME set; appending only new ids keeps the raw
+table append-only, so the streams downstream read each review once.
+"""
+
+import argparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as csv
+
+import lakeinfer
+
+SCHEMA = pa.schema(
+    [("review_id", pa.int64()), ("product", pa.string()), ("review_text", pa.string())]
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--csv", required=True)
+    parser.add_argument("--table", required=True)
+    args = parser.parse_args()
+    rows = csv.read_csv(args.csv, convert_options=csv.ConvertOptions(column_types=SCHEMA))
+    catalog_name, schema_name, _ = args.table.split(".")
+    with lakeinfer.connect() as session:
+        session.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog_name}.{schema_name}")
+        session.sql(
+            f"CREATE TABLE IF NOT EXISTS {args.table} "
+            "(review_id BIGINT, product STRING, review_text STRING)"
+        )
+        known = session.sql(f"SELECT review_id FROM {args.table}").to_arrow().column(0)
+        new = rows.filter(pc.invert(pc.is_in(rows.column("review_id"), known)))
+        if new.num_rows:
+            name = session.catalog.qualify(args.table.split("."), session.namespace)
+            session.catalog.write(name, new, "append")
+        print(f"ingested {new.num_rows} new reviews into {args.table}")
+
+
+if __name__ == "__main__":
+    main()
