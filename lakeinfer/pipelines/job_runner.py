@@ -172,7 +172,7 @@ class JobRunner:
             blocked = [d for d in task.depends_on if final.get(d) != "SUCCEEDED"]
             if blocked:
                 final[task.task_key] = self._skip(
-                    run, task, f"upstream task {blocked[0]} {final[blocked[0]].lower()}"
+                    run, task, f"upstream task {blocked[0]} {_said(final[blocked[0]])}"
                 )
                 continue
             if deadline is not None and time.monotonic() >= deadline:
@@ -185,7 +185,7 @@ class JobRunner:
             return
         first = next(a for a in run.attempts if a.task_key == failed[0] and a.status != "SKIPPED")
         run.status = "TIMED_OUT" if first.status == "TIMED_OUT" else "FAILED"
-        run.error = f"task {first.task_key} {first.status.lower()}: {first.error}"
+        run.error = f"task {first.task_key} {_said(first.status)}: {first.error}"
 
     def _skip(self, run: JobRun, task: Task, why: str) -> str:
         now = _now()
@@ -318,6 +318,10 @@ class JobRunner:
         self.catalog.write(
             JOB_RUNS, pa.Table.from_pylist([job_row], schema=JOB_RUNS_SCHEMA), "append"
         )
+
+
+def _said(status: str) -> str:
+    return status.lower().replace("_", " ")
 
 
 def _alive(pid: int) -> bool:
