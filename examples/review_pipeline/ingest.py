@@ -19,25 +19,31 @@ SCHEMA = pa.schema(
 )
 
 
+def ingest(session: lakeinfer.Session, csv_path: str, table: str) -> int:
+    """Append the rows of ``csv_path`` whose review_id ``table`` lacks; returns their count."""
+    rows = csv.read_csv(csv_path, convert_options=csv.ConvertOptions(column_types=SCHEMA))
+    catalog_name, schema_name, _ = table.split(".")
+    session.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog_name}.{schema_name}")
+    session.sql(
+        f"CREATE TABLE IF NOT EXISTS {table} (review_id BIGINT, product STRING, review_text STRING)"
+    )
+    known = session.sql(f"SELECT review_id FROM {table}").to_arrow().column(0)
+    new = rows.filter(pc.invert(pc.is_in(rows.column("review_id"), known)))
+    if new.num_rows:  # one commit
+        session.catalog.write(
+            session.catalog.qualify(table.split("."), session.namespace), new, "append"
+        )
+    return new.num_rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--csv", required=True)
     parser.add_argument("--table", required=True)
     args = parser.parse_args()
-    rows = csv.read_csv(args.csv, convert_options=csv.ConvertOptions(column_types=SCHEMA))
-    catalog_name, schema_name, _ = args.table.split(".")
     with lakeinfer.connect() as session:
-        session.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog_name}.{schema_name}")
-        session.sql(
-            f"CREATE TABLE IF NOT EXISTS {args.table} "
-            "(review_id BIGINT, product STRING, review_text STRING)"
-        )
-        known = session.sql(f"SELECT review_id FROM {args.table}").to_arrow().column(0)
-        new = rows.filter(pc.invert(pc.is_in(rows.column("review_id"), known)))
-        if new.num_rows:
-            name = session.catalog.qualify(args.table.split("."), session.namespace)
-            session.catalog.write(name, new, "append")
-        print(f"ingested {new.num_rows} new reviews into {args.table}")
+        count = ingest(session, args.csv, args.table)
+    print(f"ingested {count} new reviews into {args.table}")
 
 
 if __name__ == "__main__":

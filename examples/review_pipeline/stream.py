@@ -9,12 +9,10 @@ reviews, and refreshes the typed opinions and the errors tables.
 """
 
 import argparse
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlglot
+from ingest import ingest  # the example's own module, next to this file
 
 import lakeinfer
 from lakeinfer import functions as F
@@ -29,13 +27,8 @@ def inference_columns(endpoint: str) -> list:
     return [F.expr(e.sql(dialect="databricks")) for e in select.expressions]
 
 
-def refresh(session, home: str, csv: str) -> None:
-    env = {**os.environ, "LAKEINFER_HOME": home}
-    subprocess.run(
-        [sys.executable, str(HERE / "ingest.py"), "--csv", csv, "--table", "main.reviews.raw"],
-        check=True,
-        env=env,
-    )
+def refresh(session, csv: str) -> None:
+    ingest(session, csv, "main.reviews.raw")
     session.sql((HERE / "preprocess.sql").read_text())
 
 
@@ -49,7 +42,7 @@ def main() -> None:
     parser.add_argument("--interval", default="10 seconds")
     args = parser.parse_args()
     with lakeinfer.connect(args.home) as session:
-        refresh(session, args.home, args.csv)
+        refresh(session, args.csv)
         trigger = (
             {"availableNow": True} if args.available_now else {"processingTime": args.interval}
         )
@@ -64,7 +57,7 @@ def main() -> None:
         )
         try:
             while not query.awaitTermination(timeout=5):
-                refresh(session, args.home, args.csv)
+                refresh(session, args.csv)
                 session.sql((HERE / "postprocess.sql").read_text())
                 print(query.lastProgress, flush=True)
         except KeyboardInterrupt:
