@@ -12,6 +12,7 @@ whether its rows were already written.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
@@ -44,6 +45,25 @@ class Checkpoint:
 
     def __init__(self, location: str | os.PathLike[str]):
         self.path = Path(location)
+        self._lock: int | None = None
+
+    def acquire(self) -> None:
+        """Hold the checkpoint for this stream; one stream per checkpoint at a time."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise StreamingError(
+                f"another stream is running on checkpoint {self.path}; stop it first"
+            ) from None
+        self._lock = descriptor
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing drops the lock
+            self._lock = None
 
     # -- metadata ------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any] | None:

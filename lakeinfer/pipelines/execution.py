@@ -76,6 +76,7 @@ class StreamExecution:
         spec = self.spec
         source_table = self.catalog.open(spec.source)  # unknown table: a clear error
         query_text = spec.query.sql(dialect="databricks")
+        self.checkpoint.acquire()
         metadata = self.checkpoint.metadata()
         if metadata is None:
             metadata = self.checkpoint.initialise(
@@ -105,6 +106,10 @@ class StreamExecution:
         else:
             self._next_id, self._position = batch_id, start
             self._pending = (batch_id, start, end, int(offset["latestVersion"]))
+
+    def close(self) -> None:
+        """Let another stream use the checkpoint."""
+        self.checkpoint.release()
 
     # -- batches -------------------------------------------------------------------------
     def latest_version(self) -> int:

@@ -61,12 +61,15 @@ def create_streaming_table(
         shutil.rmtree(location, ignore_errors=True)  # a dropped table starts over
     spec = StreamSpec(source, target, query, location, Limits())
     execution = StreamExecution(spec, catalog, executor.runner.con, executor.namespace, lambda: ai)
-    execution.prepare()
-    latest = execution.latest_version()
-    batches = 0
-    while execution.has_data(latest):
-        execution.run_once(latest)
-        batches += 1
+    try:
+        execution.prepare()
+        latest = execution.latest_version()
+        batches = 0
+        while execution.has_data(latest):
+            execution.run_once(latest)
+            batches += 1
+    finally:
+        execution.close()
     return _result(batches, execution.total_rows)
 
 

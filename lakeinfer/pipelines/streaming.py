@@ -317,6 +317,8 @@ class StreamingQuery:
             self._error = exc
         finally:
             self._message = "Stopped"
+            if self._execution is not None:
+                self._execution.close()
             con.close()
 
     def _batch(self, execution: StreamExecution, latest: int) -> None:

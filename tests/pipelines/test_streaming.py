@@ -265,3 +265,16 @@ def _name(session):
     from lakeinfer.catalog.delta_catalog import DeltaCatalog
 
     return DeltaCatalog.qualify(["docs"], session.namespace)
+
+
+def test_one_stream_per_checkpoint_at_a_time(docs, tmp_path):
+    _insert(docs, range(1, 3))
+    running = _start(docs, tmp_path / "ckpt", processingTime="50 ms")
+    running.processAllAvailable()
+    second = _start(docs, tmp_path / "ckpt")
+    with pytest.raises(StreamingError, match="another stream is running on checkpoint"):
+        second.awaitTermination()
+    running.stop()
+    third = _start(docs, tmp_path / "ckpt")
+    third.awaitTermination()  # free again
+    assert _ids(docs) == [1, 2]
