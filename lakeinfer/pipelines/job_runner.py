@@ -154,13 +154,14 @@ class JobRunner:
             self._record(run)
         return run
 
-    def run_scheduled(self, job: Job) -> JobRun:
-        """A run started by the schedule (for ``jobs serve``); errors are reported, not raised."""
+    def run_scheduled(self, job: Job) -> JobRun | None:
+        """A run started by the schedule (for ``jobs serve``); errors are reported, not raised,
+        so the scheduler goes on with its other jobs."""
         try:
             run = self.run(job, trigger="schedule")
-        except Exception as exc:  # the scheduler goes on with its other jobs
+        except Exception as exc:
             self.say(f"job {job.name}: could not run: {exc}")
-            raise
+            return None
         self.say(f"job {job.name} run {run.run_id}: {run.status}")
         return run
 

@@ -164,3 +164,34 @@ def test_unknown_parameter_override_is_refused(job_dir, home):
 
     with pytest.raises(JobConfigError, match="job 'dag' has no parameter 'dya'"):
         JobRunner(home).run(load_job(job_dir / "dag.yml"), {"dya": "x"})
+
+
+def test_a_due_scheduled_job_runs_in_its_own_thread_and_is_recorded(job_dir, home):
+    import datetime as dt
+
+    from lakeinfer.pipelines.scheduler import JobScheduler, in_thread
+
+    (job_dir / "tick.yml").write_text(
+        "name: tick\nschedule: {cron: '0 10 * * *'}\n"
+        "tasks: [{task_key: a, sql: 'CREATE TABLE ticked AS SELECT 1 AS x'}]\n"
+    )
+    now = [dt.datetime(2026, 1, 1, 9, 59, 59, tzinfo=dt.UTC)]
+    runner = JobRunner(home)
+    stop = threading.Event()
+    launch = in_thread(runner.run_scheduled)
+
+    def launch_and_stop(job):
+        launch(job)
+        stop.set()
+
+    scheduler = JobScheduler([load_job(job_dir / "tick.yml")], launch_and_stop, lambda: now[0])
+    now[0] = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
+    scheduler.serve(stop)  # returns once the due job was launched
+    for thread in threading.enumerate():
+        if thread.name == "lakeinfer-job-tick":
+            thread.join(timeout=60)
+    with lakeinfer.connect(home, progress=False) as session:
+        rows = session.sql("SELECT trigger, status FROM system.lakeflow.job_runs").to_pylist()
+        assert session.sql("SELECT x FROM ticked").to_pylist() == [{"x": 1}]
+    assert rows == [{"trigger": "schedule", "status": "SUCCEEDED"}]
+    assert scheduler.next_runs["tick"] == dt.datetime(2026, 1, 2, 10, 0, tzinfo=dt.UTC)
