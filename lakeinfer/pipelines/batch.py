@@ -74,12 +74,15 @@ def streamed_table(query: exp.Expression) -> tuple[exp.Expression, exp.Table]:
     if len(streams) != 1:
         raise AnalysisError("a streaming table reads exactly one STREAM(catalog.schema.table)")
     (stream,) = streams
-    inner = stream.this
+    inner, alias = stream.this, None
     while isinstance(inner, exp.Subquery | exp.Paren):
+        alias = inner.args.get("alias") or alias  # STREAM(t) AS a
         inner = inner.this
     if not isinstance(inner, exp.Table):
         raise AnalysisError(
             f"STREAM() takes a table name, got {stream.sql(dialect='databricks')[:80]}"
         )
+    if alias is not None and not inner.args.get("alias"):
+        inner.set("alias", alias.copy())
     stream.replace(inner)
     return query, inner

@@ -368,15 +368,15 @@ class StreamingQuery:
     await_termination = awaitTermination
 
     def processAllAvailable(self) -> None:  # noqa: N802 (PySpark name)
-        """Block until every commit present now has been processed (or the stream failed)."""
-        execution = self._execution
-        deadline_latest: int | None = None
+        """Block until every commit present now has been processed; raises the stream's
+        error if it stops first."""
+        target: int | None = None
         while self.isActive:
             execution = self._execution
             if execution is not None and execution._position is not None:
-                if deadline_latest is None:
-                    deadline_latest = execution.latest_version()
-                if not execution.has_data(deadline_latest) and not self._active_batch:
+                if target is None:
+                    target = execution.latest_version()
+                if not self._active_batch and not execution.has_data(target):
                     return
             time.sleep(0.02)
         self.awaitTermination()

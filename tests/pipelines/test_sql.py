@@ -35,6 +35,12 @@ def test_refresh_processes_only_new_rows(src, fake_server):
     assert src.last_stats.ai.calls == 2  # the statement's AI usage, as for any statement
 
 
+def test_stream_source_with_an_alias_and_no_model(src):
+    src.sql("INSERT INTO c.s.src VALUES (1, 'a'), (2, 'b')")
+    src.sql("CREATE STREAMING TABLE s.tens AS SELECT a.id * 10 AS x FROM STREAM(c.s.src) AS a")
+    assert src.sql("SELECT x FROM s.tens ORDER BY x").to_pylist() == [{"x": 10}, {"x": 20}]
+
+
 def test_create_without_refresh_and_if_not_exists(src):
     plain = CREATE.replace("OR REFRESH ", "")
     src.sql(plain)
