@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from lakeinfer.pipelines.errors import JobError
+
 FORMATS = click.Choice(["table", "json", "csv"])
 
 
@@ -303,7 +305,7 @@ def jobs_serve(ctx: Any, directory: str) -> None:
     runner = _runner(ctx)
     scheduler = JobScheduler(load_jobs(directory), in_thread(runner.run_scheduled))
     if not scheduler.jobs:
-        raise click.ClickException(f"no scheduled (unpaused) job in {directory}")
+        raise JobError(f"no scheduled (unpaused) job in {directory}")
     for job in scheduler.jobs:
         _say(f"{job.name}: next run {scheduler.next_runs[job.name].isoformat()}")
     stop = threading.Event()
@@ -333,7 +335,7 @@ def jobs_runs(ctx: Any, job_name: str | None, run_id: str | None, limit: int, fm
 
     with _session(ctx) as session:
         if not session.catalog.exists(JOB_RUNS):
-            raise click.ClickException("no job has run in this lakehouse yet")
+            raise JobError("no job has run in this lakehouse yet")
         if run_id is not None:
             sql = (
                 "SELECT task_key, attempt, status, started_at, duration_s, error "
