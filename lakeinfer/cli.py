@@ -586,10 +586,13 @@ def _say(message: str) -> None:
 def _register_commands() -> None:
     from lakeinfer.bench.cli import bench, size_command
     from lakeinfer.evaluation.cli import eval_command
+    from lakeinfer.pipelines.cli import jobs, stream
 
     main.add_command(eval_command)
     main.add_command(bench)
     main.add_command(size_command)
+    main.add_command(stream)
+    main.add_command(jobs)
 
 
 _register_commands()

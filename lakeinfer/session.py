@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlglot import exp
 
+    from lakeinfer.pipelines.streaming import DataStreamReader
+
 
 def _stderr_notice(message: str) -> None:
     print(f"lakeinfer: {message}", file=sys.stderr)
@@ -159,6 +161,16 @@ class Session:
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` (``t``, ``s.t`` or ``c.s.t``) is a table of the lakehouse."""
         return self.catalog.exists(DeltaCatalog.qualify(name.split("."), self.namespace))
+
+    @property
+    def readStream(self) -> DataStreamReader:  # noqa: N802 (PySpark's name)
+        """Read a Delta table incrementally: ``session.readStream.table("c.s.t")`` (see
+        :mod:`lakeinfer.pipelines.streaming`)."""
+        from lakeinfer.pipelines.streaming import DataStreamReader
+
+        return DataStreamReader(self)
+
+    read_stream = readStream
 
     @property
     def last_stats(self) -> StatementStats | None:

@@ -69,6 +69,10 @@ class StatementExecutor:
     def execute(self, statement: exp.Expression, ai: AiEvaluator) -> StatementResult:
         if isinstance(statement, QUERY_TYPES):
             return StatementResult(self.runner.run(statement, self.namespace, ai), is_query=True)
+        if _is_streaming_table(statement):
+            from lakeinfer.pipelines.sql import create_streaming_table
+
+            return StatementResult(create_streaming_table(self, statement, ai))
         if isinstance(statement, exp.Create):
             return self._create(statement, ai)
         if isinstance(statement, exp.Insert):
@@ -639,3 +643,8 @@ def _affected(rows: int, inserted: int) -> StatementResult:
             }
         )
     )
+
+
+def _is_streaming_table(statement: exp.Expression) -> bool:
+    """``CREATE [OR REFRESH] STREAMING TABLE ... FROM STREAM(t)`` (see lakeinfer.pipelines)."""
+    return isinstance(statement, exp.Create) and statement.find(exp.Stream) is not None
