@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.query import QueryRunner
 
@@ -27,10 +27,12 @@ class _BatchCatalog:
         self._source = source
         self._rows = rows
 
-    def dataset(self, name: TableName) -> Any:
-        if name == self._source:
+    def dataset(self, ref: TableName | TableRef) -> Any:
+        name = ref.name if isinstance(ref, TableRef) else ref
+        current = not isinstance(ref, TableRef) or (ref.version is None and ref.timestamp is None)
+        if name == self._source and current:
             return self._rows
-        return self._catalog.dataset(name)
+        return self._catalog.dataset(ref)
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._catalog, attribute)
