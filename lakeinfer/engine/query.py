@@ -22,8 +22,10 @@ from sqlglot import exp
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import LakeinferError, SqlError
+from lakeinfer.sql import json_functions
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import StagedCall, StagedSelect, ai_calls, rewrite_tables, stage_select
+from lakeinfer.sql.translate import translate
 from lakeinfer.sql.types import arrow_to_ddl
 
 STAGE = "__li_stage"
@@ -36,10 +38,12 @@ class QueryRunner:
     def __init__(self, con: duckdb.DuckDBPyConnection, catalog: DeltaCatalog):
         self.con = con
         self.catalog = catalog
+        json_functions.register(con)
 
     def run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
         """Evaluate ``query`` to an Arrow table."""
         tree, relations = rewrite_tables(query, namespace)
+        tree = translate(tree)
         with self._registered(relations):
             if not ai_calls(tree):
                 return self._duckdb(tree)
@@ -55,6 +59,7 @@ class QueryRunner:
         other AI answers (nested calls) cannot be known and are reported as such.
         """
         tree, relations = rewrite_tables(query, namespace)
+        tree = translate(tree)
         nodes = ai_calls(tree)
         if not nodes:
             return ["no AI calls: runs on DuckDB as is"]
