@@ -11,7 +11,10 @@ rest, before the query is staged or run:
 - ``to_json(x)``: NULL struct fields are left out, as Spark does;
 - ``x:a.b``, ``x:arr[0]``, ``x:['key']``, ``get_json_object(x, '$.a')``: a STRING, NULL for
   malformed JSON instead of DuckDB's error, identifiers matched as Databricks does;
-- ``size(x)``: INT, for arrays and maps (NULL for NULL: Databricks' ANSI default);
+- ``size(x)`` and ``cardinality(x)``: INT, for arrays and maps (NULL for NULL: Databricks'
+  ANSI default);
+- ``date_add`` / ``date_sub`` give a DATE, ``dayofweek`` counts 1 = Sunday .. 7 = Saturday,
+  ``count_if`` is a BIGINT, ``format_string`` formats printf-style;
 - ``explode(x)`` / ``explode_outer(x)`` in a SELECT list: a column named ``col``;
   ``explode_outer`` and ``LATERAL VIEW OUTER`` keep rows whose array is empty or NULL.
 
@@ -47,8 +50,20 @@ def translate(tree: exp.Expression) -> exp.Expression:
         replacement = _json_path(node)
         if replacement is not None:
             node.replace(replacement)
-    for node in list(tree.find_all(exp.ArraySize)):
-        node.replace(exp.cast(exp.Anonymous(this="cardinality", expressions=[node.this]), "INT"))
+    for node in list(tree.find_all(exp.ArraySize, exp.Anonymous)):
+        if isinstance(node, exp.ArraySize) or str(node.this).lower() == "cardinality":
+            argument = node.this if isinstance(node, exp.ArraySize) else node.expressions[0]
+            node.replace(exp.cast(exp.Anonymous(this="cardinality", expressions=[argument]), "INT"))
+    for node in list(tree.find_all(exp.TsOrDsAdd)):
+        if node.text("unit").upper() in ("", "DAY"):
+            node.replace(exp.cast(node.copy(), "DATE"))  # date_add/date_sub give a DATE
+    for node in list(tree.find_all(exp.DayOfWeek)):
+        node.replace(exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1))))
+    for node in list(tree.find_all(exp.Format)):
+        # format_string / printf use printf-style patterns; DuckDB's format() does not
+        node.replace(exp.Anonymous(this="printf", expressions=[node.this, *node.expressions]))
+    for node in list(tree.find_all(exp.CountIf)):
+        node.replace(exp.cast(node.copy(), "BIGINT"))
     for lateral in list(tree.find_all(exp.Lateral)):
         if lateral.args.get("view") and lateral.args.get("outer"):
             if isinstance(lateral.this, exp.Explode):
@@ -68,7 +83,10 @@ def _name_rewritten_projections(tree: exp.Expression) -> None:
         projections = []
         for projection in select.expressions:
             if not isinstance(projection, exp.Alias):
-                if isinstance(projection, exp.Explode):
+                if isinstance(projection, exp.Explode) and not isinstance(
+                    projection,
+                    exp.Posexplode,  # sqlglot names its columns pos and col
+                ):
                     projection = exp.alias_(projection, "col")
                 elif _is_schema_of_json(projection) or any(
                     True for _ in projection.find_all(*_REWRITTEN)
