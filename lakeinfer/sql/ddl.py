@@ -181,7 +181,7 @@ class _Parser:
         names = [f.name.lower() for f in fields]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
-            self.fail(f"duplicate field name {duplicate!r}", 1)
+            self.fail(f"duplicate field name {duplicate!r} (names are compared ignoring case)", 1)
         return fields
 
     def field(self) -> pa.Field:

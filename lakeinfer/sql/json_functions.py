@@ -251,7 +251,8 @@ def _infer(value: Any) -> pa.DataType:
             number = int(value)
             if -(2**63) <= number < 2**63:
                 return pa.int64()
-            return pa.decimal128(min(38, len(str(abs(number)))), 0)
+            digits = len(str(abs(number)))
+            return pa.decimal128(digits, 0) if digits <= 38 else pa.float64()
         return pa.float64()
     if isinstance(value, str):
         return pa.string()
