@@ -4,12 +4,12 @@
   schema's type, the way Spark's parser in PERMISSIVE mode decides: a value of the wrong JSON
   kind (``"5"`` or ``1.5`` for an INT, ``1`` for a BOOLEAN, an out-of-range number) becomes
   NULL for its top-level field, other fields are kept; malformed JSON gives a STRUCT whose
-  fields are all NULL (NULL for ARRAY and MAP schemas); non-string values read as STRING keep
-  their JSON text. DuckDB's ``json_transform`` then builds the typed value from the conformed
+  fields are all NULL (NULL for ARRAY and MAP schemas); non-string values read as STRING become
+  compact JSON text. DuckDB's ``json_transform`` then builds the typed value from the conformed
   text, which it can no longer read differently.
 - ``:`` paths and ``get_json_object``: :func:`extract_path` walks a parsed path; string values
   come back unquoted, JSON ``null`` as SQL NULL, objects and arrays as compact JSON text, numbers
-  as written, malformed JSON as NULL. ``:`` identifiers match field names case-insensitively (an
+  in their shortest form (``1.50`` as ``1.5``), malformed JSON as NULL. ``:`` identifiers match field names case-insensitively (an
   ambiguous match is an error), bracketed names exactly.
 - ``to_json``: :func:`drop_null_fields` removes object members whose value is NULL, as Spark's
   ``to_json`` does by default (``ignoreNullFields``); NULL array elements are kept.
@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -39,41 +40,12 @@ TO_JSON = "__li_to_json"
 
 _MISSING = object()
 _INT_RANGES = {8: 2**7, 16: 2**15, 32: 2**31, 64: 2**63}
-
-
-class _Number(str):
-    """A JSON number kept as the text it was written with."""
-
-    @property
-    def is_integer(self) -> bool:
-        return not any(c in self for c in ".eE")
-
-
-def _loads(text: str) -> Any:
-    return json.loads(
-        text, parse_int=_Number, parse_float=_Number, parse_constant=lambda c: _Number(c)
-    )
+_loads = json.loads
 
 
 def _dumps(value: Any) -> str:
-    """Compact JSON, numbers exactly as they were read."""
-    if value is None:
-        return "null"
-    if isinstance(value, _Number):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ",".join(_dumps(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{"
-            + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_dumps(v)}" for k, v in value.items())
-            + "}"
-        )
-    return json.dumps(value)
+    """Compact JSON (no spaces), as Spark writes it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class _Mismatch(Exception):
@@ -81,76 +53,94 @@ class _Mismatch(Exception):
 
 
 # -- from_json -------------------------------------------------------------------------------
+Converter = Callable[[Any], Any]
+
+
 @lru_cache(maxsize=256)
-def _schema(ddl: str) -> pa.DataType:
-    return parse_schema(ddl, "from_json: schema")
+def _reader(ddl: str) -> Callable[[str], str | None]:
+    """A function from JSON text to the conformed text, for schema ``ddl`` (see conform)."""
+    dtype = parse_schema(ddl, "from_json: schema")
+    if pa.types.is_struct(dtype):
+        fields = [(f.name, _converter(f.type)) for f in dtype]
+
+        def read_struct(text: str) -> str | None:
+            try:
+                value = _loads(text)
+            except (ValueError, RecursionError):
+                return "{}"  # malformed: every field NULL
+            if not isinstance(value, dict):
+                return "{}"
+            row = {}
+            for name, convert in fields:
+                item = value.get(name)
+                try:
+                    row[name] = None if item is None else convert(item)
+                except _Mismatch:
+                    row[name] = None  # PERMISSIVE: this field only
+            return _dumps(row)
+
+        return read_struct
+    convert = _converter(dtype)
+    lone_object = pa.types.is_list(dtype) and pa.types.is_struct(dtype.value_type)
+
+    def read_other(text: str) -> str | None:
+        try:
+            value = _loads(text)
+        except (ValueError, RecursionError):
+            return None
+        if lone_object and isinstance(value, dict):
+            value = [value]  # Spark reads a lone object as a one-element array of structs
+        try:
+            return None if value is None else _dumps(convert(value))
+        except _Mismatch:
+            return None
+
+    return read_other
 
 
 def conform(text: str | None, ddl: str) -> str | None:
     """``text`` rewritten so that each value has the type of schema ``ddl`` (Spark's rules)."""
-    if text is None:
-        return None
-    dtype = _schema(ddl)
-    try:
-        value = _loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        value = _MISSING
-    if pa.types.is_struct(dtype):
-        if not isinstance(value, dict):
-            return "{}"  # malformed or not an object: every field NULL
-        row = {}
-        for field in dtype:
-            try:
-                row[field.name] = _convert(value.get(field.name), field.type)
-            except _Mismatch:
-                row[field.name] = None  # PERMISSIVE: this field only
-        return _dumps(row)
-    if value is _MISSING:
-        return None
-    if pa.types.is_list(dtype) and isinstance(value, dict) and pa.types.is_struct(dtype.value_type):
-        value = [value]  # Spark reads a lone object as a one-element array of structs
-    try:
-        return _dumps(_convert(value, dtype))
-    except _Mismatch:
-        return None
+    return None if text is None else _reader(ddl)(text)
 
 
-def _convert(value: Any, dtype: pa.DataType) -> Any:
-    if value is None:
-        return None
+def _converter(dtype: pa.DataType) -> Converter:
+    """A function that checks (and for STRING, renders) one non-null JSON value."""
     if pa.types.is_string(dtype):
-        return value if isinstance(value, str) and not isinstance(value, _Number) else _dumps(value)
+        return lambda v: v if isinstance(v, str) else _dumps(v)
     if pa.types.is_boolean(dtype):
-        if isinstance(value, bool):
-            return value
-        raise _Mismatch
+        return lambda v: v if isinstance(v, bool) else _fail()
     if pa.types.is_integer(dtype):
-        if isinstance(value, _Number) and value.is_integer:
-            number = int(value)
-            bound = _INT_RANGES[dtype.bit_width]
-            if -bound <= number < bound:
-                return value
-        raise _Mismatch
+        bound = _INT_RANGES[dtype.bit_width]
+        return lambda v: (
+            v if type(v) is int and -bound <= v < bound else _fail()  # bool is no int here
+        )
     if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
-        if isinstance(value, _Number) and value not in ("NaN", "Infinity", "-Infinity"):
-            return value
-        raise _Mismatch
+        return lambda v: v if (type(v) is int or type(v) is float) and math.isfinite(v) else _fail()
     if pa.types.is_date(dtype) or pa.types.is_timestamp(dtype) or pa.types.is_binary(dtype):
-        if isinstance(value, str) and not isinstance(value, _Number):
-            return value
-        raise _Mismatch
+        return lambda v: v if isinstance(v, str) else _fail()
     if pa.types.is_list(dtype):
-        if isinstance(value, list):
-            return [_convert(v, dtype.value_type) for v in value]
-        raise _Mismatch
+        element = _converter(dtype.value_type)
+        return lambda v: (
+            [None if x is None else element(x) for x in v] if isinstance(v, list) else _fail()
+        )
     if pa.types.is_map(dtype):
-        if isinstance(value, dict):
-            return {k: _convert(v, dtype.item_type) for k, v in value.items()}
-        raise _Mismatch
+        item = _converter(dtype.item_type)
+        return lambda v: (
+            {k: None if x is None else item(x) for k, x in v.items()}
+            if isinstance(v, dict)
+            else _fail()
+        )
     if pa.types.is_struct(dtype):
-        if isinstance(value, dict):
-            return {f.name: _convert(value.get(f.name), f.type) for f in dtype}
-        raise _Mismatch
+        fields = [(f.name, _converter(f.type)) for f in dtype]
+        return lambda v: (
+            {n: None if v.get(n) is None else c(v[n]) for n, c in fields}
+            if isinstance(v, dict)
+            else _fail()
+        )
+    raise AnalysisError(f"from_json: unsupported type {dtype}")
+
+
+def _fail() -> Any:
     raise _Mismatch
 
 
@@ -165,7 +155,7 @@ def extract_path(text: str | None, steps: list[Step]) -> str | None:
         return None
     try:
         value = _loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return None
     values, spread = [value], False
     for step in steps:
@@ -187,14 +177,12 @@ def extract_path(text: str | None, steps: list[Step]) -> str | None:
     result = values[0]
     if result is None:
         return None
-    if isinstance(result, str) and not isinstance(result, _Number):
-        return result
-    return _dumps(result)
+    return result if isinstance(result, str) else _dumps(result)
 
 
 def _step(current: Any, step: Step) -> Any:
     if step[0] == "index":
-        if isinstance(current, list) and -len(current) <= step[1] < len(current) and step[1] >= 0:
+        if isinstance(current, list) and 0 <= step[1] < len(current):
             return current[step[1]]
         return _MISSING
     if not isinstance(current, dict):
@@ -216,7 +204,22 @@ def drop_null_fields(text: str | None) -> str | None:
     """``text`` without object members whose value is null (at any depth)."""
     if text is None or "null" not in text:
         return text
-    return _dumps(_without_nulls(_loads(text)))
+    value = json.loads(text, parse_int=_RawNumber, parse_float=_RawNumber)
+    return _raw_dumps(_without_nulls(value))
+
+
+class _RawNumber(str):
+    """A JSON number kept as written (``1.50`` of a DECIMAL stays ``1.50``)."""
+
+
+def _raw_dumps(value: Any) -> str:
+    if isinstance(value, _RawNumber):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_raw_dumps(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_dumps(k)}:{_raw_dumps(v)}" for k, v in value.items()) + "}"
+    return _dumps(value)
 
 
 def _without_nulls(value: Any) -> Any:
@@ -246,13 +249,12 @@ def _infer(value: Any) -> pa.DataType:
         return pa.null()
     if isinstance(value, bool):
         return pa.bool_()
-    if isinstance(value, _Number):
-        if value.is_integer and value not in ("NaN", "Infinity", "-Infinity"):
-            number = int(value)
-            if -(2**63) <= number < 2**63:
-                return pa.int64()
-            digits = len(str(abs(number)))
-            return pa.decimal128(digits, 0) if digits <= 38 else pa.float64()
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**63:
+            return pa.int64()
+        digits = len(str(abs(value)))
+        return pa.decimal128(digits, 0) if digits <= 38 else pa.float64()
+    if isinstance(value, float):
         return pa.float64()
     if isinstance(value, str):
         return pa.string()

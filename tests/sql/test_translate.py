@@ -75,7 +75,7 @@ def test_from_json_spark_rules_for_kinds_and_field_names(session):
     )
     # 1.5 is no INT, 99999999999 overflows one, a number read as STRING keeps its text
     assert got == [
-        {"v": {"a": None, "b": "7", "c": '{"x":[1,2.50]}', "ok": True, "big": None, "d": None}}
+        {"v": {"a": None, "b": "7", "c": '{"x":[1,2.5]}', "ok": True, "big": None, "d": None}}
     ]
 
 
