@@ -1,16 +1,18 @@
-"""Spark's JSON semantics, for the parts DuckDB does differently.
+"""Spark's JSON semantics, for the parts DuckDB does differently (checked against Spark 4).
 
 - ``from_json``: :func:`conform` rewrites a JSON text so that every value already has the
   schema's type, the way Spark's parser in PERMISSIVE mode decides: a value of the wrong JSON
-  kind (``"5"`` or ``1.5`` for an INT, ``1`` for a BOOLEAN, an out-of-range number) becomes
-  NULL for its top-level field, other fields are kept; malformed JSON gives a STRUCT whose
-  fields are all NULL (NULL for ARRAY and MAP schemas); non-string values read as STRING become
-  compact JSON text. DuckDB's ``json_transform`` then builds the typed value from the conformed
-  text, which it can no longer read differently.
+  kind (``"5"`` or ``1.5`` for an INT, ``1`` for a BOOLEAN, an out-of-range number) makes its
+  struct field NULL and keeps the other fields (at any depth), a wrong array element makes the
+  whole array NULL; malformed JSON gives a STRUCT whose fields are all NULL (NULL for ARRAY and
+  MAP schemas); non-string values read as STRING become compact JSON text. DuckDB's
+  ``json_transform`` then builds the typed value from the conformed text, which it can no
+  longer read differently.
 - ``:`` paths and ``get_json_object``: :func:`extract_path` walks a parsed path; string values
-  come back unquoted, JSON ``null`` as SQL NULL, objects and arrays as compact JSON text, numbers
-  in their shortest form (``1.50`` as ``1.5``), malformed JSON as NULL. ``:`` identifiers match field names case-insensitively (an
-  ambiguous match is an error), bracketed names exactly.
+  come back unquoted, JSON ``null`` as SQL NULL, objects and arrays as compact JSON text,
+  numbers in their shortest form (``1.50`` as ``1.5``), malformed JSON as NULL. ``:``
+  identifiers match field names case-insensitively (an ambiguous match is an error), bracketed
+  names exactly.
 - ``to_json``: :func:`drop_null_fields` removes object members whose value is NULL, as Spark's
   ``to_json`` does by default (``ignoreNullFields``); NULL array elements are kept.
 - ``schema_of_json``: :func:`infer_schema` infers the DDL Spark prints for a JSON literal.
@@ -132,11 +134,19 @@ def _converter(dtype: pa.DataType) -> Converter:
         )
     if pa.types.is_struct(dtype):
         fields = [(f.name, _converter(f.type)) for f in dtype]
-        return lambda v: (
-            {n: None if v.get(n) is None else c(v[n]) for n, c in fields}
-            if isinstance(v, dict)
-            else _fail()
-        )
+
+        def convert_struct(v: Any) -> Any:
+            if not isinstance(v, dict):
+                raise _Mismatch
+            row = {}
+            for name, convert in fields:
+                try:
+                    row[name] = None if v.get(name) is None else convert(v[name])
+                except _Mismatch:
+                    row[name] = None  # partial results, as Spark 4 keeps them
+            return row
+
+        return convert_struct
     raise AnalysisError(f"from_json: unsupported type {dtype}")
 
 
@@ -149,8 +159,12 @@ def _fail() -> Any:
 Step = tuple
 
 
-def extract_path(text: str | None, steps: list[Step]) -> str | None:
-    """The value at ``steps`` in JSON ``text`` as Databricks' ``:`` returns it (see module doc)."""
+def extract_path(text: str | None, steps: list[Step], unwrap_single: bool = False) -> str | None:
+    """The value at ``steps`` in JSON ``text`` as Databricks' ``:`` returns it (see module doc).
+
+    ``unwrap_single``: a wildcard that matches one value gives that value rather than a
+    one-element array, as ``get_json_object`` does.
+    """
     if text is None:
         return None
     try:
@@ -172,7 +186,7 @@ def extract_path(text: str | None, steps: list[Step]) -> str | None:
         values = found
         if not values:
             return None
-    if spread:
+    if spread and not (unwrap_single and len(values) == 1):
         return _dumps(values)
     result = values[0]
     if result is None:
@@ -302,8 +316,14 @@ def _canonical(dtype: pa.DataType) -> pa.DataType | None:
 
 # -- DuckDB functions ------------------------------------------------------------------------
 @lru_cache(maxsize=256)
-def _steps(spec: str) -> list[Step]:
-    return [tuple(step) for step in json.loads(spec)]
+def _spec(spec: str) -> tuple[list[Step], bool]:
+    value = json.loads(spec)
+    return [tuple(step) for step in value["steps"]], bool(value.get("unwrap_single"))
+
+
+def path_spec(steps: list[list[Any]], unwrap_single: bool) -> str:
+    """The text form of a path that the SQL passes to the path function."""
+    return json.dumps({"steps": steps, "unwrap_single": unwrap_single})
 
 
 def _unary(fn: Callable[[Any], str | None]) -> Callable[[pa.Array], pa.Array]:
@@ -322,7 +342,8 @@ def _binary(fn: Callable[[Any, Any], str | None]) -> Callable[[pa.Array, pa.Arra
 
 
 def _path(value: str | None, spec: str) -> str | None:
-    return extract_path(value, _steps(spec))
+    steps, unwrap_single = _spec(spec)
+    return extract_path(value, steps, unwrap_single)
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:

@@ -156,7 +156,10 @@ def _json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> exp.Expression 
     steps = _steps(path, case_insensitive=colon, where=position_of(node))
     return exp.Anonymous(
         this=json_functions.JSON_PATH,
-        expressions=[_as_text(node.this), exp.Literal.string(json.dumps(steps))],
+        expressions=[
+            _as_text(node.this),
+            exp.Literal.string(json_functions.path_spec(steps, unwrap_single=not colon)),
+        ],
     )
 
 

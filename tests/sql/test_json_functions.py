@@ -17,10 +17,14 @@ from lakeinfer.sql.json_functions import conform, drop_null_fields, extract_path
         ('{"a": 5}', "a INT", {"a": 5}),
         ('{"a": "5"}', "a INT", {"a": None}),  # a string is no INT
         ('{"a": 5.0}', "a BIGINT", {"a": None}),
-        ('{"a": 128}', "a TINYINT", {"a": None}),  # out of range
+        ('{"a": 99999999999}', "a INT", {"a": None}),  # out of range
         ('{"a": 5}', "a DOUBLE", {"a": 5}),
         ('{"a": 1}', "a BOOLEAN", {"a": None}),
-        ('{"a": {"b": [1, "x"]}}', "a STRUCT<b: ARRAY<INT>>", {"a": None}),  # nested failure
+        (
+            '{"a": {"b": [1, "x"], "c": 2}}',
+            "a STRUCT<b: ARRAY<INT>, c: INT>",
+            {"a": {"b": None, "c": 2}},
+        ),
         ('{"a": 1, "b": "x"}', "a INT, b INT", {"a": 1, "b": None}),  # other fields kept
         ('{"a": [1, {"k": null}]}', "a STRING", {"a": '[1,{"k":null}]'}),
         ("[1]", "a INT", {}),
@@ -52,6 +56,13 @@ def test_conform_follows_sparks_permissive_reader(text, ddl, expected):
 def test_extract_path(steps, expected):
     doc = '{"a": 1.50, "s": "x", "n": null, "o": {"k": [true, null]}, "arr": [{"v": 1}, {"v": 2}]}'
     assert extract_path(doc, steps) == expected
+
+
+def test_get_json_object_unwraps_a_single_wildcard_match():
+    doc = '{"arr": [{"v": 1}]}'
+    steps = [["key", "arr", True], ["wildcard"], ["key", "v", True]]
+    assert extract_path(doc, steps, unwrap_single=True) == "1"
+    assert extract_path(doc, steps) == "[1]"
 
 
 def test_extract_path_of_malformed_json_or_null_is_null():
