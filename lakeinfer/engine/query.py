@@ -119,7 +119,7 @@ class QueryRunner:
     def _duckdb(self, tree: exp.Expression | str) -> pa.Table:
         sql = tree if isinstance(tree, str) else tree.sql(dialect="duckdb")
         try:
-            return self.con.sql(sql).to_arrow_table()
+            return _with_bigint_sums(self.con.sql(sql))
         except duckdb.Error as exc:
             raise SqlError(_clean_duckdb_error(exc)) from None
 
@@ -229,6 +229,26 @@ def _is_text(dtype: pa.DataType) -> bool:
         or pa.types.is_large_string(dtype)
         or pa.types.is_string_view(dtype)
     )
+
+
+def _with_bigint_sums(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """The rows, with DuckDB's 128-bit integer results (``sum`` of integers) as BIGINT, the type
+    Databricks gives them (a sum past BIGINT is an overflow error, as under ANSI mode)."""
+    names = relation.columns
+    if any(str(t) == "HUGEINT" for t in relation.types):
+        columns = [
+            f"CAST(#{i} AS BIGINT)" if str(t) == "HUGEINT" else f"#{i}"
+            for i, t in enumerate(relation.types, start=1)
+        ]
+        relation = relation.project(", ".join(columns))
+        try:
+            return relation.to_arrow_table().rename_columns(names)
+        except duckdb.ConversionException as exc:
+            detail = str(exc).split("\n")[0]
+            raise SqlError(
+                f"arithmetic overflow: an integer sum is past BIGINT ({detail})"
+            ) from None
+    return relation.to_arrow_table().rename_columns(names)
 
 
 def _duckdb_type(dtype: pa.DataType) -> str:

@@ -193,6 +193,7 @@ SUPPORTED: tuple[Supported, ...] = (
     ),
     # aggregates
     _f("count", "aggregate", "count(x)", 3, source=_T),
+    _f("sum", "aggregate", "sum(x)", 5, source=_T),
     _f("min", "aggregate", "min(x)", 1, source=_T),
     _f("max", "aggregate", "max(x)", 2, source=_T),
     _f("avg", "aggregate", "avg(x)", 5 / 3, source=_T),

@@ -130,8 +130,11 @@ def _from_json(node: exp.FromJson) -> exp.Expression:
     conformed = exp.Anonymous(
         this=json_functions.FROM_JSON, expressions=[_as_text(node.this), exp.Literal.string(ddl)]
     )
-    structure = exp.Literal.string(json.dumps(to_duckdb(dtype)))
-    return exp.Anonymous(this="json_transform", expressions=[conformed, structure])
+    duckdb_type = to_duckdb(dtype)
+    structure = exp.Literal.string(json.dumps(duckdb_type))
+    transformed = exp.Anonymous(this="json_transform", expressions=[conformed, structure])
+    # the explicit type keeps a NULL literal argument from giving an untyped NULL column
+    return exp.Cast(this=transformed, to=exp.DataType.build(duckdb_type, dialect="duckdb"))
 
 
 def _to_json(node: exp.JSONFormat) -> exp.Expression:
