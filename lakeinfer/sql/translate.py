@@ -19,7 +19,8 @@ rest, before the query is staged or run:
   ``explode_outer`` and ``LATERAL VIEW OUTER`` keep rows whose array is empty or NULL.
 
 A projection without an alias whose expression was rewritten keeps the Databricks text of the
-original expression as its column name.
+original expression as its column name; a bare ``x:a.b`` is named after its last field (``b``),
+as Databricks names it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,16 @@ def translate(tree: exp.Expression) -> exp.Expression:
         if node.text("unit").upper() in ("", "DAY"):
             node.replace(exp.cast(node.copy(), "DATE"))  # date_add/date_sub give a DATE
     for node in list(tree.find_all(exp.DayOfWeek)):
-        node.replace(exp.Paren(this=exp.Add(this=node.copy(), expression=exp.Literal.number(1))))
+        # Spark counts 1 = Sunday .. 7 = Saturday: isodow (1 = Monday .. 7 = Sunday) % 7 + 1
+        isodow = exp.Anonymous(this="isodow", expressions=[exp.cast(node.this, "DATE")])
+        node.replace(
+            exp.paren(
+                exp.Add(
+                    this=exp.Mod(this=isodow, expression=exp.Literal.number(7)),
+                    expression=exp.Literal.number(1),
+                )
+            )
+        )
     for node in list(tree.find_all(exp.Format)):
         # format_string / printf use printf-style patterns; DuckDB's format() does not
         node.replace(exp.Anonymous(this="printf", expressions=[node.this, *node.expressions]))
@@ -88,6 +98,10 @@ def _name_rewritten_projections(tree: exp.Expression) -> None:
                     exp.Posexplode,  # sqlglot names its columns pos and col
                 ):
                     projection = exp.alias_(projection, "col")
+                elif _is_json_field(projection):
+                    # as Databricks names it: raw:store.owner is a column called owner
+                    name = projection.expression.expressions[-1].this
+                    projection = exp.alias_(projection, name, quoted=True)
                 elif _is_schema_of_json(projection) or any(
                     True for _ in projection.find_all(*_REWRITTEN)
                 ):
@@ -95,6 +109,18 @@ def _name_rewritten_projections(tree: exp.Expression) -> None:
                     projection = exp.alias_(projection, name, quoted=True)
             projections.append(projection)
         select.set("expressions", projections)
+
+
+def _is_json_field(node: exp.Expression) -> bool:
+    """``x:a.b`` (a ``:`` path that ends with a field name)."""
+    if not isinstance(node, exp.JSONExtract) or not node.args.get("variant_extract"):
+        return False
+    path = node.expression
+    return (
+        isinstance(path, exp.JSONPath)
+        and isinstance(path.expressions[-1], exp.JSONPathKey)
+        and isinstance(path.expressions[-1].this, str)
+    )
 
 
 def _is_schema_of_json(node: exp.Expression) -> bool:

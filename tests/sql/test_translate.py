@@ -284,3 +284,16 @@ def test_current_timestamp_is_one_utc_timestamp_per_statement(session):
     (value,) = values
     assert before - dt.timedelta(seconds=1) <= value <= after + dt.timedelta(seconds=1)
     assert result.to_arrow().schema.field("a").type.tz is not None
+
+
+def test_a_colon_path_column_is_named_after_its_field(docs):
+    assert docs.sql("SELECT j:addr.city, j:name FROM docs").columns == ["city", "name"]
+
+
+def test_dayofweek_counts_from_sunday_and_date_add_is_a_date(session):
+    result = session.sql(
+        "SELECT dayofweek(DATE '2024-05-05') AS sun, dayofweek(TIMESTAMP '2024-05-11 10:00:00') "
+        "AS sat, date_add(DATE '2024-02-28', 1) AS d"
+    ).to_arrow()
+    assert result.to_pylist() == [{"sun": 1, "sat": 7, "d": dt.date(2024, 2, 29)}]
+    assert result.schema.field("d").type == pa.date32()
