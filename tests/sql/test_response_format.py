@@ -166,7 +166,7 @@ def test_embedded_model_answers_parse_under_a_ddl_response_format(home):
             "SELECT r, from_json(r, 'summary STRING, sentiment STRING') AS parsed FROM ("
             "SELECT ai_query('databricks-meta-llama-3-1-8b-instruct', "
             "'Summarize and give the sentiment of: ' || text, "
-            "modelParameters => named_struct('max_tokens', 64), "
+            "modelParameters => named_struct('max_tokens', 100), "
             "responseFormat => 'STRUCT<review: STRUCT<summary: STRING, sentiment: STRING>>') "
             "AS r FROM reviews)"
         ).to_pylist()
