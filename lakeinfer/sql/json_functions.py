@@ -8,7 +8,7 @@
   MAP schemas); non-string values read as STRING become compact JSON text. DuckDB's
   ``json_transform`` then builds the typed value from the conformed text, which it can no
   longer read differently.
-- ``:`` paths and ``get_json_object``: :func:`extract_path` walks a parsed path; string values
+- ``:`` paths (and ``get_json_object`` with ``[*]``): :func:`extract_path` walks a path; string values
   come back unquoted, JSON ``null`` as SQL NULL, objects and arrays as compact JSON text,
   numbers in their shortest form (``1.50`` as ``1.5``), malformed JSON as NULL. ``:``
   identifiers match field names case-insensitively (an ambiguous match is an error), bracketed

@@ -183,6 +183,10 @@ def _json_path(node: exp.JSONExtract | exp.JSONExtractScalar) -> exp.Expression 
             this="try", expressions=[exp.JSONExtractScalar(this=node.this, expression=path)]
         )
     steps = _steps(path, case_insensitive=colon, where=position_of(node))
+    if not colon and all(step[0] != "wildcard" for step in steps):
+        # DuckDB's own extraction reads exact names as get_json_object does, and is faster
+        extract = exp.JSONExtractScalar(this=_as_text(node.this), expression=path)
+        return exp.Anonymous(this="try", expressions=[extract])
     return exp.Anonymous(
         this=json_functions.JSON_PATH,
         expressions=[
