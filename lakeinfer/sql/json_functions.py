@@ -347,7 +347,7 @@ def _path(value: str | None, spec: str) -> str | None:
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Install the functions the translated SQL calls on ``con``."""
+    """Install the functions the translated SQL calls on ``con`` (again: replaces them)."""
     text = sqltypes.VARCHAR
     functions = [
         (FROM_JSON, _binary(conform), [text, text]),
@@ -355,6 +355,10 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         (TO_JSON, _unary(drop_null_fields), [text]),
     ]
     for name, udf, parameters in functions:
+        try:
+            con.remove_function(name)
+        except duckdb.InvalidInputException:
+            pass  # not installed yet
         con.create_function(
             name,
             udf,

@@ -96,3 +96,14 @@ def test_drop_null_fields_keeps_null_elements_and_number_text():
 )
 def test_infer_schema_like_spark(text, ddl):
     assert infer_schema(text) == ddl
+
+
+def test_register_twice_replaces_the_functions():
+    import duckdb
+
+    from lakeinfer.sql.json_functions import register
+
+    con = duckdb.connect()
+    register(con)
+    register(con)
+    assert con.sql("""SELECT __li_to_json('{"a":null,"b":1}') AS j""").fetchall() == [('{"b":1}',)]
