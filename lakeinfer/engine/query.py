@@ -22,6 +22,7 @@ from sqlglot import exp
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
+from lakeinfer.sql import json_functions
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
     StagedCall,
@@ -31,6 +32,7 @@ from lakeinfer.sql.plan import (
     rewrite_tables,
     stage_select,
 )
+from lakeinfer.sql.translate import translate
 from lakeinfer.sql.types import arrow_to_ddl
 
 STAGE = "__li_stage"
@@ -50,10 +52,12 @@ class QueryRunner:
         self.catalog = catalog
         #: finds views (stored and temporary) by name; None: tables only
         self.views = views
+        json_functions.register(con)
 
     def run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
         """Evaluate ``query`` to an Arrow table."""
         tree, relations = rewrite_tables(query, namespace, self.views)
+        tree = translate(tree)
         with self._registered(relations):
             if not ai_calls(tree):
                 return self._duckdb(tree)
@@ -69,6 +73,7 @@ class QueryRunner:
         other AI answers (nested calls) cannot be known and are reported as such.
         """
         tree, relations = rewrite_tables(query, namespace, self.views)
+        tree = translate(tree)
         nodes = ai_calls(tree)
         if not nodes:
             return ["no AI calls: runs on DuckDB as is"]
@@ -118,6 +123,7 @@ class QueryRunner:
         """The columns ``query`` would return, resolved against the catalog without running
         it and without calling a model (AI calls count as their declared result type)."""
         tree, relations = rewrite_tables(query, namespace, self.views)
+        tree = translate(tree)
         for node in reversed(ai_calls(tree)):
             call = bind_ai_query(node)
             task = ai.task_of(call) if ai is not None else "chat"
@@ -153,7 +159,7 @@ class QueryRunner:
     def _duckdb(self, tree: exp.Expression | str) -> pa.Table:
         sql = tree if isinstance(tree, str) else tree.sql(dialect="duckdb")
         try:
-            return self.con.sql(sql).to_arrow_table()
+            return _with_bigint_sums(self.con.sql(sql))
         except duckdb.Error as exc:
             raise SqlError(_clean_duckdb_error(exc, tree)) from None
 
@@ -263,6 +269,26 @@ def _is_text(dtype: pa.DataType) -> bool:
         or pa.types.is_large_string(dtype)
         or pa.types.is_string_view(dtype)
     )
+
+
+def _with_bigint_sums(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """The rows, with DuckDB's 128-bit integer results (``sum`` of integers) as BIGINT, the type
+    Databricks gives them (a sum past BIGINT is an overflow error, as under ANSI mode)."""
+    names = relation.columns
+    if any(str(t) == "HUGEINT" for t in relation.types):
+        columns = [
+            f"CAST(#{i} AS BIGINT)" if str(t) == "HUGEINT" else f"#{i}"
+            for i, t in enumerate(relation.types, start=1)
+        ]
+        relation = relation.project(", ".join(columns))
+        try:
+            return relation.to_arrow_table().rename_columns(names)
+        except duckdb.ConversionException as exc:
+            detail = str(exc).split("\n")[0]
+            raise SqlError(
+                f"arithmetic overflow: an integer sum is past BIGINT ({detail})"
+            ) from None
+    return relation.to_arrow_table().rename_columns(names)
 
 
 def _duckdb_type(dtype: pa.DataType) -> str:

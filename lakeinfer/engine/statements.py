@@ -27,6 +27,7 @@ from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.errors import AnalysisError, SqlError
 from lakeinfer.settings import Settings, parse_set
+from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
 
@@ -542,6 +543,8 @@ class StatementExecutor:
                 ),
                 True,
             )
+        if "FUNCTIONS" in upper[:2]:
+            return StatementResult(show_functions(words), True)
         raise AnalysisError(f"unsupported statement: SHOW {' '.join(words)}")
 
 

@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.parse import position_of
+from lakeinfer.sql.response_format import response_format
 from lakeinfer.sql.types import ddl_to_arrow
 
 AI_QUERY = "ai_query"
@@ -175,21 +176,4 @@ def _plain(value: Any) -> Any:
 
 
 def _response_format(node: exp.Expression, where: str) -> dict[str, Any]:
-    text = _string_literal(node, "responseFormat", where)
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise AnalysisError(
-            f"ai_query{where}: responseFormat must be a JSON object such as "
-            '\'{"type": "json_object"}\''
-        ) from None
-    if not isinstance(value, dict) or value.get("type") not in (
-        "text",
-        "json_object",
-        "json_schema",
-    ):
-        raise AnalysisError(
-            f"ai_query{where}: unsupported responseFormat (AI_FUNCTION_UNSUPPORTED_RESPONSE_FORMAT): "
-            'use {"type": "text" | "json_object" | "json_schema", ...}'
-        )
-    return value
+    return response_format(_string_literal(node, "responseFormat", where), where)

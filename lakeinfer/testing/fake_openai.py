@@ -1,10 +1,11 @@
 """A small OpenAI-compatible server for tests, demos and benchmarks; it counts what it serves.
 
 It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` (as server-sent events, one
-word per chunk, under ``"stream": true``) and ``POST /v1/embeddings`` with a deterministic
-8-dimensional vector per input, after an optional fixed latency. A prompt
-containing ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise
-per-row failures.
+word per chunk, under ``"stream": true``; JSON that fits the request's ``response_format`` when
+it asks for ``json_object`` or ``json_schema``) and ``POST /v1/embeddings`` with a deterministic
+8-dimensional vector per input, after an optional fixed latency. A prompt containing
+``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
+failures.
 
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
@@ -147,6 +148,27 @@ async def _stream_chat(
     return response
 
 
+def _structured_answer(response_format: Any, prompt: str) -> str | None:
+    """The JSON answer to a request with a ``json_object`` / ``json_schema`` response format:
+    ``{"echo": prompt}``, or the smallest instance of the schema (strings hold the prompt)."""
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_object":
+        return json.dumps({"echo": prompt})
+    if response_format.get("type") == "json_schema":
+        return json.dumps(_instance(response_format["json_schema"]["schema"], prompt))
+    return None
+
+
+def _instance(schema: dict[str, Any], text: str) -> Any:
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: _instance(v, text) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items", {}), text)]
+    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), text)
+
+
 def build_app(
     latency_s: float = 0.0,
     keep_bodies: bool = True,
@@ -200,7 +222,7 @@ def build_app(
             return web.json_response(
                 {"error": {"message": f"injected failure {status}"}}, status=status
             )
-        content = f"echo: {prompt}"
+        content = _structured_answer(body.get("response_format"), prompt) or f"echo: {prompt}"
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):
