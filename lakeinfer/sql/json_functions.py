@@ -359,11 +359,14 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
             con.remove_function(name)
         except duckdb.InvalidInputException:
             pass  # not installed yet
-        con.create_function(
-            name,
-            udf,
-            parameters,
-            text,
-            type=PythonUDFType.ARROW,
-            null_handling=FunctionNullHandling.SPECIAL,
-        )
+        try:
+            con.create_function(
+                name,
+                udf,
+                parameters,
+                text,
+                type=PythonUDFType.ARROW,
+                null_handling=FunctionNullHandling.SPECIAL,
+            )
+        except duckdb.CatalogException:
+            pass  # installed through another cursor of the same database: the same function
