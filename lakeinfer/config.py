@@ -233,5 +233,6 @@ def _describe(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {where!r}")
         else:
-            parts.append(f"{where}: {err['msg']}")
+            message = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)

@@ -175,6 +175,11 @@ class Session:
         self.registry.register(provider)
 
     @property
+    def loop(self) -> BackgroundLoop:
+        """The background event loop the session's providers run on."""
+        return self._loop
+
+    @property
     def last_stats(self) -> StatementStats | None:
         """Cost of the last statement that called a model."""
         return self.history[-1] if self.history else None
