@@ -10,6 +10,7 @@ row, naming the missing and unexpected fields.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from lakeinfer.endpoints.base import Capabilities
@@ -80,7 +81,10 @@ class MlflowProvider(InProcessProvider):
 
     def load(self) -> None:
         if self._model is None:
-            self._model = _mlflow().pyfunc.load_model(self.model_uri)
+            with warnings.catch_warnings():
+                # MLflow's advice to model authors (type hints, input examples) is noise here
+                warnings.simplefilter("ignore", UserWarning)
+                self._model = _mlflow().pyfunc.load_model(self.model_uri)
 
     def predict(self, payloads: list[Any], parameters: dict[str, Any]) -> list[Any]:
         import pandas as pd
