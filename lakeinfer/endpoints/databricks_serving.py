@@ -9,6 +9,7 @@ Requests are batched into one ``POST {workspace}/serving-endpoints/{name}/invoca
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -53,6 +54,15 @@ class DatabricksServingProvider(OpenAIProvider):
         )
 
     async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:
+        outcomes = await self._invoke(batch)
+        if len(batch) > 1 and _refused(outcomes):
+            # the endpoint refused the batch (one bad record fails it whole): ask row by row
+            # so that only the rows at fault get the error
+            outcomes = await asyncio.gather(*(self._invoke([request]) for request in batch))
+            return [row[0] for row in outcomes]
+        return outcomes
+
+    async def _invoke(self, batch: Sequence[AIRequest]) -> list[Outcome]:
         payloads = [request.payload for request in batch]
         body: dict[str, Any]
         if payloads and all(isinstance(p, dict) for p in payloads):
@@ -76,6 +86,11 @@ class DatabricksServingProvider(OpenAIProvider):
             message = f"endpoint returned {len(predictions)} predictions for {len(batch)} rows"
             return [Outcome(error=message) for _ in batch]
         return [Outcome(value=value) for value in predictions]
+
+
+def _refused(outcomes: list[Outcome]) -> bool:
+    """Whether a whole batch failed with a non-retryable answer (HTTP 400 and the like)."""
+    return bool(outcomes) and all(not o.ok and not o.retryable for o in outcomes)
 
 
 def _copy_failure(failure: Outcome) -> Outcome:

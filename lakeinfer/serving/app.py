@@ -18,9 +18,11 @@ where the providers live. With a token, every route needs ``Authorization: Beare
 
 from __future__ import annotations
 
+import base64
 import hmac
 import itertools
 import json
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -161,12 +163,17 @@ def build_app(endpoints: ServedEndpoints, token: str | None = None) -> web.Appli
         texts = [given] if isinstance(given, str) else given
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise BadRequest("'input' must be a string or a non-empty list of strings")
-        if body.get("encoding_format") not in (None, "float"):
-            raise BadRequest("only encoding_format 'float' is supported")
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            raise BadRequest("encoding_format must be 'float' or 'base64'")
         outcomes = await endpoints.call(name, texts, {})
         _raise_failure(name, outcomes)
         data = [
-            {"object": "embedding", "index": i, "embedding": o.value}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": o.value if encoding == "float" else _base64(o.value),
+            }
             for i, o in enumerate(outcomes)
         ]
         return web.json_response(
@@ -281,6 +288,11 @@ def _raise_failure(name: str, outcomes: list[Outcome]) -> None:
         if not outcome.ok:
             where = f" (input {index})" if len(outcomes) > 1 else ""
             raise BadRequest(f"endpoint {name!r} failed{where}: {outcome.error}")
+
+
+def _base64(vector: list[float]) -> str:
+    """little-endian float32, base64: what the openai client asks for by default"""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _usage(outcomes: list[Outcome]) -> dict[str, int]:
