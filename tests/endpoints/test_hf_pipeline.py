@@ -75,8 +75,7 @@ def test_ner_answers_with_the_return_type_in_one_batch(session, models):
 
 def test_pipelines_have_a_default_return_type(session, models):
     row = session.sql(
-        "SELECT ai_query('sentiment', text) AS s, ai_query('ner', text) AS e FROM docs "
-        "WHERE id = 0"
+        "SELECT ai_query('sentiment', text) AS s, ai_query('ner', text) AS e FROM docs WHERE id = 0"
     ).to_pylist()[0]
     direct = load_pipeline("text-classification", str(models["sentiment"]), None)(TEXTS[0])
     assert row["s"]["label"] == direct[0]["label"]
@@ -110,8 +109,10 @@ def test_a_non_text_request_is_a_row_error(session):
 
 
 def test_unknown_task_is_refused_with_the_tasks_that_exist(models):
-    with pytest.raises(ConfigError, match="does not serve task 'chat'; use --task "
-                       "token-classification or text-classification"):
+    with pytest.raises(
+        ConfigError,
+        match="does not serve task 'chat'; use --task token-classification or text-classification",
+    ):
         make_endpoint(provider="transformers", task="chat", model=str(models["ner"]))
     with pytest.raises(ConfigError, match="task: Input should be"):
         make_endpoint(provider="transformers", task="summarization", model=str(models["ner"]))

@@ -22,9 +22,7 @@ def direct():
     return load_model(str(embedded_model_path()))
 
 
-def test_databricks_embedding_name_falls_back_to_minilm_with_a_notice(
-    home, direct, monkeypatch
-):
+def test_databricks_embedding_name_falls_back_to_minilm_with_a_notice(home, direct, monkeypatch):
     monkeypatch.delenv("DATABRICKS_HOST", raising=False)
     notices: list[str] = []
     with lakeinfer.connect(home, notice=notices.append, progress=False) as session:
@@ -49,9 +47,7 @@ def test_databricks_embedding_name_falls_back_to_minilm_with_a_notice(
 def test_configured_sentence_transformers_endpoint(home, direct):
     path = str(embedded_model_path())
     config = LakeinferConfig(
-        endpoints={
-            "emb": make_endpoint(provider="sentence-transformers", model=path, max_batch=8)
-        }
+        endpoints={"emb": make_endpoint(provider="sentence-transformers", model=path, max_batch=8)}
     )
     save_config(home, config)
     with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:

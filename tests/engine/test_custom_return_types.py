@@ -37,8 +37,7 @@ def test_failed_cast_fails_the_statement_naming_endpoint_and_row(session):
             "SELECT ai_query('model', k, returnType => 'DOUBLE') FROM t ORDER BY id"
         ).to_arrow()
     assert str(error.value) == (
-        "endpoint 'model' failed (row 2): cannot cast the model's answer 'not a number' "
-        "to DOUBLE"
+        "endpoint 'model' failed (row 2): cannot cast the model's answer 'not a number' to DOUBLE"
     )
 
 

@@ -159,6 +159,9 @@ def test_a_token_is_required_when_set_and_off_loopback(session):
         assert status == 401
         allowed = openai.OpenAI(base_url=server.url + "/v1", api_key="s3cret", max_retries=0)
         assert [m.id for m in allowed.models.list()] == ["chat"]
-        assert post(
-            server.url + "/serving-endpoints/chat/invocations", {"prompt": "x"}, "s3cret"
-        )[1]["choices"][0]["message"]["content"] == "echo: x"
+        assert (
+            post(server.url + "/serving-endpoints/chat/invocations", {"prompt": "x"}, "s3cret")[1][
+                "choices"
+            ][0]["message"]["content"]
+            == "echo: x"
+        )
