@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 from lakeinfer.config import EndpointConfig, LakeinferConfig
 from lakeinfer.endpoints.base import Provider
@@ -49,6 +50,8 @@ _KIND = {
     "text-classification": "custom",
     "custom": "custom",
 }
+#: providers that call a server over HTTP (the others run their model in this process)
+HTTP_PROVIDERS = frozenset({"openai", "databricks"})
 EMBEDDED_PARALLEL_FACTOR = 2
 HTTP_BACKSTOP_TIMEOUT_S = 3600.0  # keep the server's sequences busy while answers stream back
 
@@ -142,7 +145,19 @@ class EndpointRegistry:
         """The limits to drive endpoint ``name`` with (config.toml, else the provider's own)."""
         endpoint = self.config.endpoints.get(name)
         if endpoint is not None and name not in self._registered:
-            return endpoint.limits()
+            limits = endpoint.limits()
+            if endpoint.provider in HTTP_PROVIDERS:
+                return limits
+            # a model in this process: its own concurrency (one batch at a time), timeout and
+            # retries, unless config.toml says otherwise
+            provider = self.get(name)
+            own = {
+                "max_concurrency": provider.capabilities.max_concurrency,
+                "timeout_s": provider.timeout_s,
+                "max_retries": provider.max_retries,
+            }
+            given = endpoint.model_fields_set
+            return replace(limits, **{k: v for k, v in own.items() if k not in given})
         provider = self.get(name)
         return EndpointLimits(
             max_concurrency=provider.capabilities.max_concurrency,
