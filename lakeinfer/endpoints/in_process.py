@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
+from lakeinfer.errors import RuntimeUnavailableError
 
 
 class InProcessProvider(Provider):
@@ -45,7 +46,10 @@ class InProcessProvider(Provider):
 
     def _infer_sync(self, batch: list[AIRequest]) -> list[Outcome]:
         with self._lock:  # one model, one batch at a time
-            self.load()
+            try:
+                self.load()
+            except RuntimeUnavailableError as exc:
+                raise RuntimeUnavailableError(f"endpoint {self.name!r}: {exc}") from None
             parameters = batch[0].parameters if batch else {}
             payloads = [request.payload for request in batch]
             if self.row_at_a_time:

@@ -116,3 +116,16 @@ def test_unknown_task_is_refused_with_the_tasks_that_exist(models):
         make_endpoint(provider="transformers", task="chat", model=str(models["ner"]))
     with pytest.raises(ConfigError, match="task: Input should be"):
         make_endpoint(provider="transformers", task="summarization", model=str(models["ner"]))
+
+
+def test_a_directory_without_a_model_fails_naming_the_endpoint(home, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    endpoint = make_endpoint(provider="transformers", model=str(empty))
+    save_config(home, LakeinferConfig(endpoints={"nothing": endpoint}))
+    with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+        with pytest.raises(
+            lakeinfer.RuntimeUnavailableError,
+            match=r"endpoint 'nothing': cannot load a token-classification pipeline from",
+        ):
+            session.sql("SELECT ai_query('nothing', 'alice')").to_arrow()
