@@ -105,6 +105,11 @@ class EndpointRegistry:
             return None
         return self.get(name).return_ddl
 
+    def cacheable(self, name: str) -> bool:
+        """Whether answers of ``name`` may be kept in the persistent response cache: not those
+        of Python functions, whose code can change under the same name between sessions."""
+        return name not in self._registered
+
     def identity_of(self, name: str) -> str:
         """What really answers for ``name`` (base URL and model, or the embedded GGUF), so
         cached answers are never served for a different model under the same name."""

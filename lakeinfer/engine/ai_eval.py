@@ -239,6 +239,8 @@ class AiEvaluator:
     ) -> dict[Hashable, str]:
         if self._cache_factory is None or not self.settings.get("cache"):
             return {}
+        if not self.registry.cacheable(call.endpoint):
+            return {}
         temperature = call.parameters.get("temperature", 0.0)
         if temperature and not self.settings.get("cache_nonzero_temperature"):
             return {}

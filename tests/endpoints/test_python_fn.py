@@ -88,3 +88,10 @@ def test_register_function_checks_its_arguments(session):
         session.register_function("f", str, return_type="NOT A TYPE<")
     with pytest.raises(ConfigError, match="invalid endpoint name"):
         session.register_function("bad name", str)
+
+
+def test_function_answers_are_not_kept_across_sessions(home):
+    for version in (1, 2):
+        with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+            session.register_function("v", lambda _, v=version: v, return_type="INT")
+            assert session.sql("SELECT ai_query('v', 'x') AS r").to_pylist() == [{"r": version}]

@@ -165,3 +165,23 @@ def test_a_token_is_required_when_set_and_off_loopback(session):
             ][0]["message"]["content"]
             == "echo: x"
         )
+
+
+def test_databricks_names_route_to_a_workspace_when_credentials_are_set(
+    session, server, tmp_path, monkeypatch
+):
+    """With DATABRICKS_HOST/TOKEN, the embedding name goes over HTTP to the workspace (here a
+    lakeinfer server standing in for one) instead of the embedded model."""
+    session.registry.get(EMBEDDINGS)  # the serving side answers with its own embedded model
+    monkeypatch.setenv("DATABRICKS_HOST", server.url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-test")
+    notices: list[str] = []
+    with lakeinfer.connect(tmp_path / "client", notice=notices.append, progress=False) as client:
+        row = client.sql(f"SELECT ai_query('{EMBEDDINGS}', 'hello') AS v").to_pylist()[0]
+        stats = client.last_stats
+    expected = load_model(str(embedded_model_path())).encode(["hello"])[0]
+    np.testing.assert_allclose(row["v"], expected, atol=1e-5)
+    assert notices == [
+        f"endpoint '{EMBEDDINGS}' is answered by the Databricks workspace {server.url}"
+    ]
+    assert stats is not None and stats.ai.calls == 1
