@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from lakeinfer.config import EndpointConfig, LakeinferConfig
 from lakeinfer.endpoints.base import Provider
+from lakeinfer.endpoints.embedded_chat import EMBEDDED_PARALLEL_FACTOR  # noqa: F401 (re-export)
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.runtime.limits import EndpointLimits
@@ -52,7 +53,6 @@ _KIND = {
 }
 #: providers that call a server over HTTP (the others run their model in this process)
 HTTP_PROVIDERS = frozenset({"openai", "databricks"})
-EMBEDDED_PARALLEL_FACTOR = 2
 HTTP_BACKSTOP_TIMEOUT_S = 3600.0  # keep the server's sequences busy while answers stream back
 
 
@@ -281,24 +281,15 @@ class EndpointRegistry:
         )
 
     def _embedded(self, name: str) -> Provider:
-        from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME, shared_server
+        from lakeinfer.endpoints.embedded_chat import EmbeddedChatProvider
+        from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME
 
-        server = shared_server()
+        provider = EmbeddedChatProvider(name)
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
             f"(configure an endpoint of that name to use another model)"
         )
-        return OpenAIProvider(
-            name,
-            base_url=server.base_url,
-            model="embedded",
-            api_key=server.api_key,
-            max_concurrency=server.settings.parallel * EMBEDDED_PARALLEL_FACTOR,
-            timeout_s=600.0,
-            description=EMBEDDED_MODEL_NAME,
-            prefix_caching=True,
-            extra_body={"cache_prompt": True},
-        )
+        return provider
 
     async def aclose(self) -> None:
         providers, self._providers = list(self._providers.values()), {}
