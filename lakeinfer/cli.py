@@ -280,22 +280,37 @@ def _endpoint_options(creating: bool) -> Callable[[Callable[..., Any]], Callable
     options = [
         click.option(
             "--provider",
-            type=click.Choice(["openai"]),
             default="openai" if creating else None,
-            help="openai: any OpenAI-compatible server (vLLM, llama.cpp, Ollama, "
-            "OpenAI, Databricks serving).",
+            help="openai: any OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI); "
+            "databricks: a Databricks serving endpoint; sentence-transformers, transformers, "
+            "mlflow: a local model; or an installed third-party provider.",
         ),
         click.option(
             "--base-url",
-            required=creating,
-            help="Base URL including the version, e.g. http://127.0.0.1:8000/v1",
+            help="openai: base URL with the version, e.g. http://127.0.0.1:8000/v1; "
+            "databricks: the workspace URL.",
         ),
-        click.option("--model", required=creating, help="Model name sent in each request."),
+        click.option(
+            "--model",
+            help="Model name sent in each request (databricks: the serving endpoint; "
+            "sentence-transformers, transformers: the model directory).",
+        ),
+        click.option("--model-uri", help="mlflow: the model URI (path, runs:/..., models:/...)."),
         click.option(
             "--task",
-            type=click.Choice(["chat", "embeddings"]),
-            default="chat" if creating else None,
-            help="chat: ai_query returns STRING; embeddings: ARRAY<FLOAT>.",
+            type=click.Choice(
+                ["chat", "embeddings", "token-classification", "text-classification", "custom"]
+            ),
+            help="chat: ai_query returns STRING; embeddings: ARRAY<FLOAT>; "
+            "token-classification, text-classification: transformers pipelines; custom: "
+            "a custom model (default: the provider's first task).",
+        ),
+        click.option("--max-batch", type=int, help="Requests per model call (batch size)."),
+        click.option(
+            "--option",
+            "options",
+            multiple=True,
+            help="Provider setting KEY=VALUE (repeatable), e.g. aggregation_strategy=simple.",
         ),
         click.option(
             "--api-key-env",
@@ -369,11 +384,30 @@ def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> 
     validate_endpoint_name(name)
     if name in config.endpoints and not replace:
         raise ConfigError(f"endpoint {name!r} already exists (use --replace to overwrite it)")
-    config.endpoints[name] = make_endpoint(**fields)
+    fields["options"] = _options(fields.get("options"))
+    endpoint = make_endpoint(**fields)
+    config.endpoints[name] = endpoint
     save_config(home, config)
-    click.echo(
-        f"created endpoint {name!r} ({fields['task']}, {fields['model']} at {fields['base_url']})"
-    )
+    where = endpoint.model_uri or endpoint.model
+    if endpoint.base_url:
+        where = f"{where} at {endpoint.base_url}"
+    click.echo(f"created endpoint {name!r} ({endpoint.provider}, {endpoint.task}, {where})")
+
+
+def _options(pairs: tuple[str, ...] | None) -> dict[str, Any] | None:
+    """``KEY=VALUE`` pairs as a dict (values parsed as JSON where they are, else text)."""
+    if not pairs:
+        return None
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 @endpoints.command("update")
@@ -390,6 +424,7 @@ def endpoints_update(ctx: _Context, name: str, **fields: Any) -> None:
     config = load_config(home)
     if name not in config.endpoints:
         raise UnknownEndpointError(name, config.endpoints)
+    fields["options"] = _options(fields.get("options"))
     changes = {k: v for k, v in fields.items() if v is not None}
     merged = {**config.endpoints[name].model_dump(), **changes}
     config.endpoints[name] = make_endpoint(**merged)
@@ -587,12 +622,14 @@ def _register_commands() -> None:
     from lakeinfer.bench.cli import bench, size_command
     from lakeinfer.evaluation.cli import eval_command
     from lakeinfer.pipelines.cli import jobs, stream
+    from lakeinfer.serving.cli import serve
 
     main.add_command(eval_command)
     main.add_command(bench)
     main.add_command(size_command)
     main.add_command(stream)
     main.add_command(jobs)
+    main.add_command(serve)
 
 
 _register_commands()

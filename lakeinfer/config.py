@@ -15,11 +15,35 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lakeinfer.errors import ConfigError
 from lakeinfer.runtime.limits import EndpointLimits
 
+Task = Literal["chat", "embeddings", "token-classification", "text-classification", "custom"]
+#: What each built-in provider needs to be set.
+PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
+    "openai": ("base_url", "model"),
+    "databricks": ("base_url", "model"),
+    "sentence-transformers": ("model",),
+    "transformers": ("model",),
+    "mlflow": ("model_uri",),
+}
+#: The tasks each built-in provider serves (the first is its default).
+PROVIDER_TASKS: dict[str, tuple[str, ...]] = {
+    "openai": ("chat", "embeddings"),
+    "databricks": ("custom", "chat", "embeddings"),
+    "sentence-transformers": ("embeddings",),
+    "transformers": ("token-classification", "text-classification"),
+    "mlflow": ("custom",),
+}
 HOME_ENV = "LAKEINFER_HOME"
 CONFIG_FILE = "config.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -34,19 +58,38 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
 class EndpointConfig(BaseModel):
     """One named model endpoint.
 
-    ``provider`` picks the implementation (``openai``: any OpenAI-compatible HTTP server).
+    ``provider`` picks the implementation:
+
+    * ``openai``: any OpenAI-compatible HTTP server (``base_url``, ``model``);
+    * ``databricks``: a Databricks Model Serving endpoint over HTTP (``base_url`` is the
+      workspace URL, ``model`` the serving endpoint's name), sent ``dataframe_records`` or
+      ``inputs`` and answering ``predictions``;
+    * ``sentence-transformers``: an in-process embedding model (``model`` is a directory);
+    * ``transformers``: a Hugging Face pipeline (``task`` token-classification or
+      text-classification, ``model`` a directory);
+    * ``mlflow``: an MLflow pyfunc model (``model_uri``);
+    * any other name: a provider installed as a package under the ``lakeinfer.providers``
+      entry point group (its settings go in ``options``).
+
     ``task`` decides the request shape and the default return type of ``ai_query``: ``chat``
-    gives STRING, ``embeddings`` gives ARRAY<FLOAT>. The limits (``max_concurrency``, the
-    per-minute rates, ``timeout_s``, ``max_retries``) are described in
+    gives STRING, ``embeddings`` ARRAY<FLOAT>; ``custom`` models take any value or struct and
+    answer the type of their signature (else ``returnType`` is required). The limits
+    (``max_concurrency``, the per-minute rates, ``timeout_s``, ``max_retries``) are described in
     :class:`lakeinfer.runtime.limits.EndpointLimits`.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["openai"] = "openai"
-    base_url: str
-    model: str
-    task: Literal["chat", "embeddings"] = "chat"
+    provider: str = "openai"
+    base_url: str | None = None
+    model: str | None = None
+    model_uri: str | None = None
+    #: Defaults to the provider's first task (``chat`` for openai, ``custom`` for plugins).
+    task: Task = None  # type: ignore[assignment]  # filled in by the validator
+    #: Requests per call to the model (batch size); the provider's own default when unset.
+    max_batch: int | None = Field(default=None, ge=1, le=100_000)
+    #: Provider-specific settings (third-party providers; ``aggregation_strategy`` for NER).
+    options: dict[str, Any] = Field(default_factory=dict)
     api_key_env: str | None = None
     max_concurrency: int = Field(default=64, ge=1, le=4096)
     requests_per_minute: float | None = Field(default=None, gt=0)
@@ -62,10 +105,43 @@ class EndpointConfig(BaseModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _fields_of_provider(self) -> EndpointConfig:
+        needs = PROVIDER_FIELDS.get(self.provider)
+        if needs is None:
+            from lakeinfer.endpoints.plugins import provider_names
+
+            installed = provider_names()
+            if self.provider not in installed:
+                known = sorted(set(PROVIDER_FIELDS) | set(installed))
+                raise ValueError(
+                    f"unknown provider {self.provider!r}; available: {', '.join(known)} "
+                    f"(third-party providers register the entry point group "
+                    f"'lakeinfer.providers')"
+                )
+            if self.task is None:
+                self.task = "custom"
+            return self
+        missing = [f for f in needs if getattr(self, f) is None]
+        if missing:
+            flags = ", ".join("--" + f.replace("_", "-") for f in missing)
+            raise ValueError(f"provider {self.provider!r} needs {flags}")
+        tasks = PROVIDER_TASKS[self.provider]
+        if self.task is None:
+            self.task = tasks[0]  # type: ignore[assignment]
+        if self.task not in tasks:
+            raise ValueError(
+                f"provider {self.provider!r} does not serve task {self.task!r}; "
+                f"use --task {' or '.join(tasks)}"
+            )
+        return self
 
     def limits(self) -> EndpointLimits:
         return EndpointLimits(
@@ -157,5 +233,6 @@ def _describe(exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {where!r}")
         else:
-            parts.append(f"{where}: {err['msg']}")
+            message = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)

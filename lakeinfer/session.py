@@ -172,6 +172,36 @@ class Session:
 
     read_stream = readStream
 
+    def register_function(
+        self,
+        name: str,
+        fn: Callable[[Any], Any],
+        *,
+        return_type: str | None = None,
+        batched: bool = False,
+        task: str = "custom",
+    ) -> None:
+        """Serve the Python function ``fn`` as endpoint ``name`` in this session.
+
+        ``ai_query(name, request)`` calls ``fn(value)`` once per distinct request; a
+        ``named_struct(...)`` request arrives as a dict. With ``batched=True``, ``fn`` gets a
+        list of requests and returns a list of answers in the same order. ``return_type``
+        (Databricks DDL, e.g. ``'DOUBLE'`` or ``'STRUCT<label: STRING, score: FLOAT>'``) is
+        the type of the answers when the query gives no ``returnType``; without either, the
+        query is refused. An exception raised by ``fn`` is that row's error.
+        """
+        from lakeinfer.config import validate_endpoint_name
+        from lakeinfer.endpoints.python_fn import FunctionProvider
+
+        validate_endpoint_name(name)
+        provider = FunctionProvider(name, fn, return_type=return_type, batched=batched, task=task)
+        self.registry.register(provider)
+
+    @property
+    def loop(self) -> BackgroundLoop:
+        """The background event loop the session's providers run on."""
+        return self._loop
+
     @property
     def last_stats(self) -> StatementStats | None:
         """Cost of the last statement that called a model."""

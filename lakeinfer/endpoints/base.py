@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Task = Literal["chat", "embeddings"]
+#: ``chat``: a STRING prompt, a STRING answer. ``embeddings``: a STRING, an ARRAY<FLOAT>.
+#: ``custom``: any value or a record (from ``named_struct``), answered with any value; the
+#: answer's type comes from ``returnType`` or the provider's :attr:`Provider.return_ddl`.
+Task = Literal["chat", "embeddings", "custom"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class Provider(ABC):
     timeout_s: float = 120.0
     #: Who really answers, for notices ("SmolLM2-135M-Instruct via llama.cpp").
     description: str = ""
+    #: The Databricks type of the answers when ``ai_query`` has no ``returnType`` (a model
+    #: signature's output, a pipeline's fixed shape); None: chat/embeddings defaults, or
+    #: ``returnType`` is required.
+    return_ddl: str | None = None
 
     @abstractmethod
     async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:

@@ -39,6 +39,7 @@ class OpenAIProvider(Provider):
         description: str = "",
         prefix_caching: bool = False,
         extra_body: dict[str, Any] | None = None,
+        max_batch: int | None = None,
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -49,7 +50,7 @@ class OpenAIProvider(Provider):
         self.description = description or f"{model} at {self.base_url}"
         self.capabilities = Capabilities(
             task=task,
-            max_batch=EMBEDDING_BATCH if task == "embeddings" else 1,
+            max_batch=(max_batch or EMBEDDING_BATCH) if task == "embeddings" else 1,
             max_concurrency=max_concurrency,
             prefix_caching=prefix_caching,
         )
@@ -86,9 +87,13 @@ class OpenAIProvider(Provider):
         return [await self._chat(request) for request in batch]
 
     async def _chat(self, request: AIRequest) -> Outcome:
+        # a list is a whole conversation (lakeinfer serve passes clients' messages through)
+        messages = request.payload
+        if not isinstance(messages, list):
+            messages = [{"role": "user", "content": messages}]
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": request.payload}],
+            "messages": messages,
             **self._extra_body,
             **request.parameters,
         }

@@ -1,20 +1,23 @@
 """Turns an endpoint name from ``ai_query`` into a provider.
 
-Precedence: an endpoint configured in ``config.toml`` > a Databricks workspace (for the
-pre-provisioned ``databricks-*`` names, when ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` are
-set) > the embedded stand-in model. Whenever something other than the named model answers, a
-one-line notice says which model really did.
+Precedence: a Python function registered in the session > an endpoint configured in
+``config.toml`` > a Databricks workspace (for the pre-provisioned ``databricks-*`` names, when
+``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` are set) > the embedded stand-in models (SmolLM2
+for chat, all-MiniLM-L6-v2 for embeddings). Whenever something other than the named model
+answers, a one-line notice says which model really did.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
-from lakeinfer.config import LakeinferConfig
+from lakeinfer.config import EndpointConfig, LakeinferConfig
 from lakeinfer.endpoints.base import Provider
+from lakeinfer.endpoints.embedded_chat import EMBEDDED_PARALLEL_FACTOR  # noqa: F401 (re-export)
 from lakeinfer.endpoints.openai_http import OpenAIProvider
-from lakeinfer.errors import UnknownEndpointError
+from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.runtime.limits import EndpointLimits
 
 #: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
@@ -34,7 +37,22 @@ PREPROVISIONED_CHAT = (
     "databricks-dbrx-instruct",
     "databricks-mixtral-8x7b-instruct",
 )
-EMBEDDED_PARALLEL_FACTOR = 2
+#: Databricks' pre-provisioned embedding endpoints; without a workspace, the embedded MiniLM.
+PREPROVISIONED_EMBEDDINGS = (
+    "databricks-gte-large-en",
+    "databricks-bge-large-en",
+    "databricks-qwen3-embedding-0-6b",
+)
+#: config.toml tasks -> the request/answer kind ai_query uses
+_KIND = {
+    "chat": "chat",
+    "embeddings": "embeddings",
+    "token-classification": "custom",
+    "text-classification": "custom",
+    "custom": "custom",
+}
+#: providers that call a server over HTTP (the others run their model in this process)
+HTTP_PROVIDERS = frozenset({"openai", "databricks"})
 HTTP_BACKSTOP_TIMEOUT_S = 3600.0  # keep the server's sequences busy while answers stream back
 
 
@@ -45,32 +63,76 @@ class EndpointRegistry:
         self.config = config
         self._notice = notice
         self._providers: dict[str, Provider] = {}
+        #: providers registered from the Python API (functions), by name
+        self._registered: dict[str, Provider] = {}
+        self._retired: list[Provider] = []
 
     def names(self) -> list[str]:
-        return sorted(set(self.config.endpoints) | set(PREPROVISIONED_CHAT))
+        return sorted(
+            set(self._registered)
+            | set(self.config.endpoints)
+            | set(PREPROVISIONED_CHAT)
+            | set(PREPROVISIONED_EMBEDDINGS)
+        )
+
+    def register(self, provider: Provider) -> None:
+        """Serve ``provider`` under ``provider.name`` in this session (over any configured
+        endpoint of the same name)."""
+        self._registered[provider.name] = provider
+        old = self._providers.pop(provider.name, None)
+        if old is not None and old is not provider:
+            self._retired.append(old)
+        self._providers[provider.name] = provider
 
     def task_of(self, name: str) -> str:
-        """``chat`` or ``embeddings``, without starting anything."""
+        """``chat``, ``embeddings`` or ``custom``, without starting anything."""
+        registered = self._registered.get(name)
+        if registered is not None:
+            return registered.capabilities.task
         endpoint = self.config.endpoints.get(name)
         if endpoint is not None:
-            return endpoint.task
+            return _KIND.get(endpoint.task, "custom")
         if name in PREPROVISIONED_CHAT:
             return "chat"
+        if name in PREPROVISIONED_EMBEDDINGS:
+            return "embeddings"
         raise UnknownEndpointError(name, self.names())
+
+    def return_ddl_of(self, name: str) -> str | None:
+        """The type a custom endpoint answers without ``returnType`` (its model signature or
+        its pipeline's shape); None when it declares none. Loads the provider."""
+        if self.task_of(name) != "custom":
+            return None
+        return self.get(name).return_ddl
+
+    def cacheable(self, name: str) -> bool:
+        """Whether answers of ``name`` may be kept in the persistent response cache: not those
+        of Python functions, whose code can change under the same name between sessions."""
+        return name not in self._registered
 
     def identity_of(self, name: str) -> str:
         """What really answers for ``name`` (base URL and model, or the embedded GGUF), so
         cached answers are never served for a different model under the same name."""
+        registered = self._registered.get(name)
+        if registered is not None:
+            return f"function|{registered.description}|{id(registered)}"
         endpoint = self.config.endpoints.get(name)
         if endpoint is not None:
-            return f"{endpoint.provider}|{endpoint.base_url}|{endpoint.model}|{endpoint.task}"
+            return f"{endpoint.provider}|{endpoint.base_url}|{endpoint.model}|{endpoint.task}" + (
+                f"|{endpoint.model_uri}" if endpoint.model_uri else ""
+            )
         host = os.environ.get("DATABRICKS_HOST")
-        if name in PREPROVISIONED_CHAT and host and os.environ.get("DATABRICKS_TOKEN"):
+        preprovisioned = name in PREPROVISIONED_CHAT or name in PREPROVISIONED_EMBEDDINGS
+        if preprovisioned and host and os.environ.get("DATABRICKS_TOKEN"):
             return f"databricks|{host}|{name}"
         if name in PREPROVISIONED_CHAT:
             from lakeinfer.endpoints.llama_server import default_model_path
 
             return f"embedded|{default_model_path().name}"
+        if name in PREPROVISIONED_EMBEDDINGS:
+            from lakeinfer.endpoints.sentence_transformers import EMBEDDED_EMBEDDING_MODEL
+
+            return f"embedded|{EMBEDDED_EMBEDDING_MODEL}"
         raise UnknownEndpointError(name, self.names())
 
     def prices_of(self, name: str) -> tuple[float | None, float | None]:
@@ -87,8 +149,20 @@ class EndpointRegistry:
     def limits_of(self, name: str) -> EndpointLimits:
         """The limits to drive endpoint ``name`` with (config.toml, else the provider's own)."""
         endpoint = self.config.endpoints.get(name)
-        if endpoint is not None:
-            return endpoint.limits()
+        if endpoint is not None and name not in self._registered:
+            limits = endpoint.limits()
+            if endpoint.provider in HTTP_PROVIDERS:
+                return limits
+            # a model in this process: its own concurrency (one batch at a time), timeout and
+            # retries, unless config.toml says otherwise
+            provider = self.get(name)
+            own = {
+                "max_concurrency": provider.capabilities.max_concurrency,
+                "timeout_s": provider.timeout_s,
+                "max_retries": provider.max_retries,
+            }
+            given = endpoint.model_fields_set
+            return replace(limits, **{k: v for k, v in own.items() if k not in given})
         provider = self.get(name)
         return EndpointLimits(
             max_concurrency=provider.capabilities.max_concurrency,
@@ -106,18 +180,9 @@ class EndpointRegistry:
     def _create(self, name: str) -> Provider:
         endpoint = self.config.endpoints.get(name)
         if endpoint is not None:
-            return OpenAIProvider(
-                name,
-                base_url=endpoint.base_url,
-                model=endpoint.model,
-                task=endpoint.task,
-                api_key=endpoint.api_key(),
-                max_concurrency=endpoint.max_concurrency,
-                # the scheduler enforces timeout_s (a session may SET it); this is a backstop
-                timeout_s=max(endpoint.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
-                max_retries=endpoint.max_retries,
-            )
-        if name in PREPROVISIONED_CHAT:
+            return self._configured(name, endpoint)
+        preprovisioned = name in PREPROVISIONED_CHAT or name in PREPROVISIONED_EMBEDDINGS
+        if preprovisioned:
             host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
             if host and token:
                 host = host if host.startswith("http") else f"https://{host}"
@@ -126,33 +191,123 @@ class EndpointRegistry:
                     name,
                     base_url=f"{host.rstrip('/')}/serving-endpoints",
                     model=name,
+                    task="embeddings" if name in PREPROVISIONED_EMBEDDINGS else "chat",
                     api_key=token,
                     max_concurrency=64,
                 )
+            if name in PREPROVISIONED_EMBEDDINGS:
+                return self._embedded_embeddings(name)
             return self._embedded(name)
         raise UnknownEndpointError(name, self.names())
 
-    def _embedded(self, name: str) -> Provider:
-        from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME, shared_server
+    def _configured(self, name: str, endpoint: EndpointConfig) -> Provider:
+        """The provider of an endpoint configured in config.toml."""
+        batch = {"max_batch": endpoint.max_batch} if endpoint.max_batch else {}
+        if endpoint.provider == "openai" or (
+            endpoint.provider == "databricks" and endpoint.task in ("chat", "embeddings")
+        ):
+            assert endpoint.base_url is not None and endpoint.model is not None
+            base_url = endpoint.base_url
+            if endpoint.provider == "databricks":
+                base_url = f"{base_url}/serving-endpoints"
+            return OpenAIProvider(
+                name,
+                base_url=base_url,
+                model=endpoint.model,
+                task="embeddings" if endpoint.task == "embeddings" else "chat",
+                api_key=_api_key(endpoint),
+                max_concurrency=endpoint.max_concurrency,
+                # the scheduler enforces timeout_s (a session may SET it); this is a backstop
+                timeout_s=max(endpoint.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
+                max_retries=endpoint.max_retries,
+                **batch,
+            )
+        if endpoint.provider == "databricks":
+            from lakeinfer.endpoints.databricks_serving import DatabricksServingProvider
 
-        server = shared_server()
+            assert endpoint.base_url is not None and endpoint.model is not None
+            return DatabricksServingProvider(
+                name,
+                host=endpoint.base_url,
+                endpoint=endpoint.model,
+                api_key=_api_key(endpoint),
+                max_concurrency=endpoint.max_concurrency,
+                timeout_s=max(endpoint.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
+                max_retries=endpoint.max_retries,
+                **batch,
+            )
+        if endpoint.provider == "sentence-transformers":
+            from lakeinfer.endpoints.sentence_transformers import SentenceTransformerProvider
+
+            assert endpoint.model is not None
+            return SentenceTransformerProvider(
+                name, endpoint.model, normalize=bool(endpoint.options.get("normalize")), **batch
+            )
+        if endpoint.provider == "transformers":
+            from lakeinfer.endpoints.hf_pipeline import PipelineProvider
+
+            assert endpoint.model is not None
+            return PipelineProvider(
+                name,
+                endpoint.task,
+                endpoint.model,
+                aggregation_strategy=endpoint.options.get("aggregation_strategy"),
+                **batch,
+            )
+        if endpoint.provider == "mlflow":
+            from lakeinfer.endpoints.mlflow_pyfunc import MlflowProvider
+
+            assert endpoint.model_uri is not None
+            return MlflowProvider(name, endpoint.model_uri, **batch)
+        from lakeinfer.endpoints.plugins import create_provider
+
+        return create_provider(name, endpoint)
+
+    def _embedded_embeddings(self, name: str) -> Provider:
+        from lakeinfer.endpoints.sentence_transformers import (
+            EMBEDDED_EMBEDDING_MODEL,
+            SentenceTransformerProvider,
+            embedded_model_path,
+        )
+
+        path = embedded_model_path()
+        self._notice(
+            f"endpoint {name!r} is answered by the embedded model {EMBEDDED_EMBEDDING_MODEL} "
+            f"(384 dimensions; set DATABRICKS_HOST and DATABRICKS_TOKEN, or configure an "
+            f"endpoint of that name, to use another model)"
+        )
+        return SentenceTransformerProvider(
+            name, path, description=f"{EMBEDDED_EMBEDDING_MODEL} (embedded)"
+        )
+
+    def _embedded(self, name: str) -> Provider:
+        from lakeinfer.endpoints.embedded_chat import EmbeddedChatProvider
+        from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME
+
+        provider = EmbeddedChatProvider(name)
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
             f"(configure an endpoint of that name to use another model)"
         )
-        return OpenAIProvider(
-            name,
-            base_url=server.base_url,
-            model="embedded",
-            api_key=server.api_key,
-            max_concurrency=server.settings.parallel * EMBEDDED_PARALLEL_FACTOR,
-            timeout_s=600.0,
-            description=EMBEDDED_MODEL_NAME,
-            prefix_caching=True,
-            extra_body={"cache_prompt": True},
-        )
+        return provider
 
     async def aclose(self) -> None:
         providers, self._providers = list(self._providers.values()), {}
+        providers += self._retired
+        self._retired = []
         for provider in providers:
             await provider.aclose()
+
+
+def _api_key(endpoint: EndpointConfig) -> str | None:
+    """The endpoint's key; a ``databricks`` endpoint without ``api_key_env`` uses
+    ``DATABRICKS_TOKEN``."""
+    key = endpoint.api_key()
+    if key is None and endpoint.provider == "databricks":
+        key = os.environ.get("DATABRICKS_TOKEN")
+        if not key:
+            raise ConfigError(
+                "environment variable DATABRICKS_TOKEN is not set (it holds the token of "
+                "Databricks serving endpoints; or name another with --api-key-env)"
+            )
+    return key

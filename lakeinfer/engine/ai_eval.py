@@ -30,6 +30,7 @@ from lakeinfer.runtime.progress import Progress
 from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import AiQueryCall
+from lakeinfer.sql.types import ddl_to_arrow
 
 CHARS_PER_TOKEN = 4
 
@@ -82,20 +83,50 @@ class AiEvaluator:
     def task_of(self, call: AiQueryCall) -> str:
         return self.registry.task_of(call.endpoint)
 
+    def result_type(self, call: AiQueryCall) -> pa.DataType:
+        """The Arrow type of a successful answer: ``returnType``, else STRING for chat and
+        ARRAY<FLOAT> for embeddings, else the custom endpoint's own (its model signature)."""
+        task = self.task_of(call)
+        if call.return_ddl is not None or task != "custom":
+            return call.result_type(task)
+        ddl = self.registry.return_ddl_of(call.endpoint)
+        if ddl is None:
+            raise AnalysisError(
+                f"ai_query: endpoint {call.endpoint!r} serves a custom model without a "
+                f"signature, so returnType is required, e.g. "
+                f"ai_query('{call.endpoint}', request, returnType => 'DOUBLE')"
+            )
+        return ddl_to_arrow(ddl)
+
+    def output_type(self, call: AiQueryCall) -> pa.DataType:
+        """The SQL type of the call: the result, or STRUCT<result, errorMessage>."""
+        result = self.result_type(call)
+        if call.fail_on_error:
+            return result
+        return pa.struct([pa.field("result", result), pa.field("errorMessage", pa.string())])
+
     # -- answering -------------------------------------------------------------------------
     def answer(
-        self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray, row_offset: int = 0
+        self,
+        call: AiQueryCall,
+        requests: pa.Array | pa.ChunkedArray,
+        row_offset: int = 0,
+        json_requests: bool = False,
     ) -> pa.Array:
-        """Answer each element of ``requests``; returns an array of ``call.output_type``.
+        """Answer each element of ``requests``; returns an array of :meth:`output_type`.
 
         Only the distinct requests become Python objects (dictionary encoding); answers are
         mapped back to rows in Arrow, so repeated requests cost neither calls nor memory.
+        ``json_requests``: the requests are JSON texts of the real values (structs passed
+        through DuckDB functions), decoded before they are sent.
         """
         task = self.task_of(call)
+        self.result_type(call)  # a custom model without signature or returnType fails here
         if isinstance(requests, pa.ChunkedArray):
             requests = requests.combine_chunks()
-        encoded = pc.dictionary_encode(requests)
-        distinct = encoded.dictionary.to_pylist()
+        distinct, indices = _distinct(requests)
+        if json_requests:
+            distinct = [None if v is None else json.loads(v) for v in distinct]
         prefix = call.cache_key_prefix()
         keys = [(prefix, _request_key(value)) for value in distinct]
         # DuckDB may call from several threads; one batch at a time keeps dedup exact
@@ -107,7 +138,7 @@ class AiEvaluator:
             if missing:
                 self._resolve(call, missing)
             outcomes = [self._memo[key] for key in keys]
-        return self._to_array(call, task, outcomes, encoded.indices, row_offset)
+        return self._to_array(call, task, outcomes, indices, row_offset)
 
     def _resolve(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]) -> None:
         endpoint = call.endpoint
@@ -198,6 +229,8 @@ class AiEvaluator:
     ) -> dict[Hashable, str]:
         if self._cache_factory is None or not self.settings.get("cache"):
             return {}
+        if not self.registry.cacheable(call.endpoint):
+            return {}
         temperature = call.parameters.get("temperature", 0.0)
         if temperature and not self.settings.get("cache_nonzero_temperature"):
             return {}
@@ -239,7 +272,7 @@ class AiEvaluator:
         row_offset: int,
     ) -> pa.Array:
         """Answers of the distinct requests, ``take``n into row order (NULL rows stay NULL)."""
-        result_type = call.result_type(task)
+        result_type = self.result_type(call)
         results: list[Any] = []
         errors: list[str | None] = []
         for index, outcome in enumerate(outcomes):
@@ -307,12 +340,51 @@ def _request_key(value: Any) -> Hashable:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _distinct(requests: pa.Array) -> tuple[list[Any], pa.Array]:
+    """The distinct values of ``requests`` and, per row, the index of its value (NULL rows get
+    a NULL index). Dictionary encoding where Arrow has it; structs and lists by their JSON."""
+    try:
+        encoded = pc.dictionary_encode(requests)
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        values: list[Any] = []
+        seen: dict[Hashable, int] = {}
+        indices: list[int | None] = []
+        for value in requests.to_pylist():
+            if value is None:
+                indices.append(None)
+                continue
+            key = _request_key(value)
+            if key not in seen:
+                seen[key] = len(values)
+                values.append(value)
+            indices.append(seen[key])
+        return values, pa.array(indices, type=pa.int32())
+    return encoded.dictionary.to_pylist(), encoded.indices
+
+
 def _payload(value: Any, task: str) -> Any:
-    if isinstance(value, str):
-        return value
+    if isinstance(value, str) or task == "custom":
+        return _plain_request(value)
     raise AnalysisError(
         f"the request of a {task} endpoint must be a STRING, got {type(value).__name__}"
     )
+
+
+def _plain_request(value: Any) -> Any:
+    """Decimals as floats, dates and times as ISO text: what a model and JSON can take."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain_request(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_request(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
 
 
 def _convert(value: Any, target: pa.DataType, ddl: str | None) -> tuple[Any, str | None]:

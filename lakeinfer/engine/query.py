@@ -103,7 +103,7 @@ class QueryRunner:
                         f"{name}: its requests depend on other AI answers (nested); not estimated"
                     )
                     continue
-                requests = self._requests(staged, stage)
+                requests = self._requests(staged, stage, ai)
                 p = ai.preview(staged.call, requests)
                 to_call = p["distinct"] - p["cached"]
                 tokens = p["input_tokens"] + p["output_tokens"]
@@ -169,7 +169,7 @@ class QueryRunner:
         visible = base.num_columns - len(plan.hidden)
         stage = self._stage_table(plan, base)
         for staged in plan.calls:
-            requests = self._requests(staged, stage)
+            requests = self._requests(staged, stage, ai)
             stage = stage.append_column(staged.result_column, ai.answer(staged.call, requests))
         filled = {
             out.placeholder: (out.name, self._evaluate(out.expression, stage))
@@ -186,10 +186,13 @@ class QueryRunner:
             columns.append(column)
         return pa.Table.from_arrays(columns, names=names)
 
-    def _requests(self, staged: StagedCall, stage: pa.Table) -> pa.ChunkedArray:
-        """The request text of every staged row (a hidden string column is used as it is)."""
+    def _requests(
+        self, staged: StagedCall, stage: pa.Table, ai: AiEvaluator | None = None
+    ) -> pa.ChunkedArray:
+        """The request text of every staged row (a hidden string column is used as it is);
+        custom models get their values as they are (a struct stays a struct)."""
         requests = self._evaluate(staged.request, stage)
-        if _is_text(requests.type):
+        if _is_text(requests.type) or (ai is not None and ai.task_of(staged.call) == "custom"):
             return requests
         return self._evaluate(exp.cast(staged.request, "VARCHAR"), stage)
 
@@ -221,11 +224,12 @@ class QueryRunner:
             # innermost calls first, so an outer call's request already holds the inner function
             for node in reversed(ai_calls(tree)):
                 call = bind_ai_query(node)
-                task = ai.task_of(call)
+                # custom models take any value: it travels through DuckDB as JSON text
+                as_json = ai.task_of(call) == "custom"
                 name = f"__li_ai_{next(_ids)}"
-                return_type = _duckdb_type(call.output_type(task))
+                return_type = _duckdb_type(ai.output_type(call))
 
-                udf = _ai_function(ai, call, failures)
+                udf = _ai_function(ai, call, failures, as_json)
                 self.con.create_function(
                     name,
                     udf,
@@ -236,9 +240,12 @@ class QueryRunner:
                     exception_handling=duckdb.PythonExceptionHandling.DEFAULT,
                 )
                 registered.append(name)
-                node.replace(
-                    exp.Anonymous(this=name, expressions=[exp.cast(call.request, "VARCHAR")])
+                request = (
+                    exp.Anonymous(this="to_json", expressions=[call.request])
+                    if as_json
+                    else exp.cast(call.request, "VARCHAR")
                 )
+                node.replace(exp.Anonymous(this=name, expressions=[exp.cast(request, "VARCHAR")]))
             try:
                 return self.con.sql(tree.sql(dialect="duckdb")).to_arrow_table()
             except duckdb.Error as exc:
@@ -251,11 +258,11 @@ class QueryRunner:
 
 
 def _ai_function(
-    ai: AiEvaluator, call: AiQueryCall, failures: list[LakeinferError]
+    ai: AiEvaluator, call: AiQueryCall, failures: list[LakeinferError], as_json: bool = False
 ) -> Callable[[pa.Array], pa.Array]:
     def udf(requests: pa.Array) -> pa.Array:
         try:
-            return ai.answer(call, requests)
+            return ai.answer(call, requests, json_requests=as_json)
         except LakeinferError as error:
             failures.append(error)  # DuckDB re-raises it as its own error type
             raise

@@ -1,0 +1,61 @@
+"""The embedded chat model as a provider: llama.cpp's server, restarted if it dies.
+
+The server (:func:`lakeinfer.endpoints.llama_server.shared_server`) is started on demand and
+health-checked. Before each call the provider checks that its process is still alive; if it
+died (killed, out of memory), a new one is started on a new port with a new token, and the
+requests that failed meanwhile are retried by the scheduler like any connection failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from lakeinfer.endpoints.base import AIRequest, Outcome
+from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME, LlamaServer, shared_server
+from lakeinfer.endpoints.openai_http import OpenAIProvider
+
+EMBEDDED_PARALLEL_FACTOR = 2
+
+
+class EmbeddedChatProvider(OpenAIProvider):
+    """Chat completions from the managed ``llama-server``, with prompt caching."""
+
+    def __init__(self, name: str, server_factory: Callable[[], LlamaServer] = shared_server):
+        server = server_factory()
+        super().__init__(
+            name,
+            base_url=server.base_url,
+            model="embedded",
+            api_key=server.api_key,
+            # more requests in flight than slots, so a slot never idles between two rows
+            max_concurrency=server.settings.parallel * EMBEDDED_PARALLEL_FACTOR,
+            timeout_s=600.0,
+            description=EMBEDDED_MODEL_NAME,
+            prefix_caching=True,
+            extra_body={"cache_prompt": True},
+        )
+        self.server = server
+        self.restarts = 0
+        self._factory = server_factory
+        self._restart_lock: asyncio.Lock | None = None
+
+    async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:
+        if not self.server.running:
+            await self._restart()
+        return await super().infer(batch)
+
+    async def _restart(self) -> None:
+        if self._restart_lock is None:
+            self._restart_lock = asyncio.Lock()
+        async with self._restart_lock:
+            if self.server.running:  # another worker restarted it meanwhile
+                return
+            server = await asyncio.to_thread(self._factory)
+            self.server = server
+            self.base_url = server.base_url.rstrip("/")
+            self._headers["Authorization"] = f"Bearer {server.api_key}"
+            session, self._session = self._session, None  # the next call opens a new one
+            if session is not None and not session.closed:
+                await session.close()
+            self.restarts += 1

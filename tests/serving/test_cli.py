@@ -1,0 +1,57 @@
+"""`lakeinfer serve` as a real process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import openai
+
+from lakeinfer.config import LakeinferConfig, make_endpoint, save_config
+
+TOKEN = "tok-9f2c"
+
+
+def serve(home, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lakeinfer.cli", "--home", str(home), "serve", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_serve_binds_loopback_answers_and_stops_on_sigterm(home, fake_server):
+    save_config(
+        home,
+        LakeinferConfig(
+            endpoints={"chat": make_endpoint(base_url=fake_server.base_url, model="fake")}
+        ),
+    )
+    process = serve(home, "--port", "0", "--endpoint", "chat", "--token-env", "T", env={"T": TOKEN})
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+)/v1 .*\(bearer token required\)", line)
+        assert match, line
+        assert TOKEN not in line  # the token itself is never printed
+        client = openai.OpenAI(base_url=match.group(1) + "/v1", api_key=TOKEN, max_retries=0)
+        answer = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "ping"}]
+        )
+        assert answer.choices[0].message.content == "echo: ping"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def test_serve_refuses_a_public_address_without_a_token(home):
+    process = serve(home, "--host", "0.0.0.0", "--port", "0")
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "refusing to serve on 0.0.0.0 without a bearer token" in err
