@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import sys
 from pathlib import Path
 
@@ -60,12 +61,15 @@ def test_shell_runs_multiline_statements_keeps_going_after_errors_and_keeps_hist
     # a new shell recalls earlier statements with the up arrow (.quit was the last entry)
     again = _spawn(home, "sql", "--format", "csv")
     again.expect("lakeinfer>")
-    again.send("\x1b[A")
-    again.send("\x1b[A")
+    for _ in range(2):
+        time.sleep(0.3)  # let the prompt switch the terminal to raw input first
+        again.send("\x10")  # Ctrl-P: previous history entry (the up arrow's key binding)
     again.send("\r")
     again.expect("next")
     again.expect("43")
-    again.sendeof()
+    again.expect("lakeinfer>")
+    time.sleep(0.3)
+    again.send("\x04")  # Ctrl-D leaves
     again.expect(pexpect.EOF)
 
 
