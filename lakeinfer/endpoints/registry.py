@@ -96,6 +96,8 @@ class EndpointRegistry:
             return "chat"
         if name in PREPROVISIONED_EMBEDDINGS:
             return "embeddings"
+        if _workspace() is not None:
+            return "custom"  # any other name: a custom model serving endpoint of the workspace
         raise UnknownEndpointError(name, self.names())
 
     def return_ddl_of(self, name: str) -> str | None:
@@ -133,6 +135,8 @@ class EndpointRegistry:
             from lakeinfer.endpoints.sentence_transformers import EMBEDDED_EMBEDDING_MODEL
 
             return f"embedded|{EMBEDDED_EMBEDDING_MODEL}"
+        if host and os.environ.get("DATABRICKS_TOKEN"):
+            return f"databricks|{host}|{name}|invocations"
         raise UnknownEndpointError(name, self.names())
 
     def prices_of(self, name: str) -> tuple[float | None, float | None]:
@@ -183,9 +187,9 @@ class EndpointRegistry:
             return self._configured(name, endpoint)
         preprovisioned = name in PREPROVISIONED_CHAT or name in PREPROVISIONED_EMBEDDINGS
         if preprovisioned:
-            host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
-            if host and token:
-                host = host if host.startswith("http") else f"https://{host}"
+            workspace = _workspace()
+            if workspace is not None:
+                host, token = workspace
                 self._notice(f"endpoint {name!r} is answered by the Databricks workspace {host}")
                 return OpenAIProvider(
                     name,
@@ -198,6 +202,18 @@ class EndpointRegistry:
             if name in PREPROVISIONED_EMBEDDINGS:
                 return self._embedded_embeddings(name)
             return self._embedded(name)
+        workspace = _workspace()
+        if workspace is not None:
+            from lakeinfer.endpoints.databricks_serving import DatabricksServingProvider
+
+            host, token = workspace
+            self._notice(
+                f"endpoint {name!r} is a custom model serving endpoint of the Databricks "
+                f"workspace {host}"
+            )
+            return DatabricksServingProvider(
+                name, host=host, endpoint=name, api_key=token, max_concurrency=64
+            )
         raise UnknownEndpointError(name, self.names())
 
     def _configured(self, name: str, endpoint: EndpointConfig) -> Provider:
@@ -311,3 +327,11 @@ def _api_key(endpoint: EndpointConfig) -> str | None:
                 "Databricks serving endpoints; or name another with --api-key-env)"
             )
     return key
+
+
+def _workspace() -> tuple[str, str] | None:
+    """``(https://host, token)`` when ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` are set."""
+    host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
+    if not host or not token:
+        return None
+    return (host if host.startswith("http") else f"https://{host}"), token

@@ -80,3 +80,75 @@ def test_unknown_endpoint_suggests_close_names(home, fake_server):
     result = run(home, "sql", "SELECT ai_query('my-sumarizer', 'x')")
     assert result.returncode == 1
     assert "my-sumarizer" in result.stderr and "did you mean 'my-summarizer'" in result.stderr
+
+
+class _Invocations:
+    """A fake workspace's custom model endpoint: doubles ``x`` of each record."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict]] = []
+
+    def __enter__(self) -> _Invocations:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        async def invoke(request: web.Request) -> web.Response:
+            body = await request.json()
+            self.seen.append((request.path, request.headers.get("Authorization", ""), body))
+            if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return web.json_response({"message": "bad token"}, status=401)
+            records = body.get("dataframe_records") or []
+            return web.json_response({"predictions": [r["x"] * 2 for r in records]})
+
+        app = web.Application()
+        app.router.add_post("/serving-endpoints/{name}/invocations", invoke)
+        self.loop = asyncio.new_event_loop()
+        runner = web.AppRunner(app)
+        self.loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self._runner = runner
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def test_other_names_are_workspace_custom_models_through_invocations(home):
+    with _Invocations() as workspace:
+        result = run(
+            home,
+            "sql",
+            "SELECT x, ai_query('fraud-model', named_struct('x', x), returnType => 'INT') AS y "
+            "FROM VALUES (1), (2), (3) AS t(x) ORDER BY x",
+            "--format",
+            "json",
+            env={"DATABRICKS_HOST": workspace.url, "DATABRICKS_TOKEN": TOKEN},
+        )
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"x": 1, "y": 2},
+        {"x": 2, "y": 4},
+        {"x": 3, "y": 6},
+    ]
+    paths = {path for path, _, _ in workspace.seen}
+    assert paths == {"/serving-endpoints/fraud-model/invocations"}
+    assert {auth for _, auth, _ in workspace.seen} == {f"Bearer {TOKEN}"}
+    assert sorted(r["x"] for _, _, body in workspace.seen for r in body["dataframe_records"]) == [
+        1,
+        2,
+        3,
+    ]
+    assert "custom model serving endpoint of the Databricks workspace" in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
