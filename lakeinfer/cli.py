@@ -583,5 +583,9 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+from lakeinfer.ui.cli import ui  # noqa: E402
+
+main.add_command(ui)
+
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,11 @@ from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
+from lakeinfer.errors import StatementCancelledError
 from lakeinfer.runtime.cache import ResponseCache, cache_path
+from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
+from lakeinfer.runtime.progress import ProgressObserver
 from lakeinfer.settings import Settings
 from lakeinfer.sql.parse import Parameters, bind_parameters, parse_statements
 
@@ -117,6 +121,8 @@ class Session:
         self._notice = notice
         self._cache: ResponseCache | None = None
         self._closed = False
+        self._observer: ProgressObserver | None = None
+        self._cancel: CancelToken | None = None
 
     # -- public API ----------------------------------------------------------------------
     def sql(self, text: str, args: Parameters | None = None) -> Result:
@@ -150,6 +156,21 @@ class Session:
             result = self._execute(statement)
             stats = self.history[-1] if len(self.history) > before else None
             yield result.table, result.is_query, stats
+
+    @contextmanager
+    def monitored(
+        self, observer: ProgressObserver | None = None, cancel: CancelToken | None = None
+    ) -> Iterator[None]:
+        """Within the block, statements report their model calls to ``observer`` and stop
+        (raising :class:`~lakeinfer.errors.StatementCancelledError`, writing nothing) once
+        ``cancel`` is set. A session runs one statement at a time: callers on several
+        threads must serialise their use of it."""
+        previous = self._observer, self._cancel
+        self._observer, self._cancel = observer, cancel
+        try:
+            yield
+        finally:
+            self._observer, self._cancel = previous
 
     def table(self, name: str) -> Result:
         """All rows of a table, e.g. ``session.table("main.default.reviews")``."""
@@ -192,6 +213,8 @@ class Session:
             self.settings,
             cache=self._response_cache,
             progress=self.progress,
+            observer=self._observer,
+            cancel=self._cancel,
         )
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         status, error = "FINISHED", None
@@ -199,6 +222,9 @@ class Session:
             return self._executor.execute(statement, ai)
         except KeyboardInterrupt:
             status, error = "CANCELLED", "interrupted"
+            raise
+        except StatementCancelledError:
+            status, error = "CANCELLED", "cancelled"
             raise
         except Exception as exc:
             status, error = "FAILED", str(exc)
