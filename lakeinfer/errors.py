@@ -90,7 +90,13 @@ class BudgetExceededError(LakeinferError):
 class StatementCancelledError(LakeinferError):
     """A statement was cancelled while it ran (its calls stopped); nothing was written."""
 
-    def __init__(self, message: str = "the statement was cancelled; nothing was written"):
+    def __init__(
+        self,
+        message: str = "the statement was cancelled; nothing was written",
+        stats: object = None,
+    ):
+        #: what the calls made before the cancel cost (a ``CallStats``), when known
+        self.stats = stats
         super().__init__(message)
 
 

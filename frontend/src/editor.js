@@ -72,7 +72,7 @@ export function createEditor(parent, options = {}) {
       doc: options.doc || "",
       extensions: [
         lineNumbers(), highlightActiveLineGutter(), history(), drawSelection(), indentOnInput(),
-        bracketMatching(), closeBrackets(), autocompletion(), highlightActiveLine(),
+        bracketMatching(), closeBrackets(), autocompletion({ icons: false }), highlightActiveLine(),
         highlightSelectionMatches(), lintGutter(), syntaxHighlighting(defaultHighlightStyle),
         placeholder("SELECT ... — Ctrl+Enter runs"),
         completion.of(language(options.tables)),

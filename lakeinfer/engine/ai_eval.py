@@ -23,7 +23,12 @@ import pyarrow.compute as pc
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.errors import AnalysisError, BudgetExceededError, EndpointError
+from lakeinfer.errors import (
+    AnalysisError,
+    BudgetExceededError,
+    EndpointError,
+    StatementCancelledError,
+)
 from lakeinfer.runtime.cache import ResponseCache, cache_key
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
@@ -171,6 +176,9 @@ class AiEvaluator:
             stats = self.loop.run(
                 run_requests(provider, feed(), record, limits=limits, cancel=self.cancel)
             )
+        except StatementCancelledError as exc:
+            usage.stats.add(exc.stats or CallStats())  # the calls made before still count
+            raise
         finally:
             bar.close()
             if self.cache is not None:

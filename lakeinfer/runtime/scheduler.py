@@ -150,7 +150,7 @@ async def run_requests(
     except asyncio.CancelledError:
         if cancel is None or not cancel.cancelled:
             raise
-        raise StatementCancelledError() from None
+        raise StatementCancelledError(stats=stats) from None
     finally:
         if unregister is not None:
             unregister()

@@ -147,30 +147,33 @@ class RunManager:
             run.done.set()
 
 
-def statement_spans(text: str) -> list[tuple[int, int]]:
-    """Start and end offsets of the statements of ``text`` (as the session splits it)."""
+def statement_spans(text: str) -> list[tuple[int, int, int]]:
+    """``(chunk start, first token, end)`` offsets of each statement of ``text``, split as the
+    session splits it: the chunk starts after the previous ``;`` (positions the parser reports
+    are relative to it); the first token skips leading blanks and comments."""
     try:
         tokens = tokenize(text)
     except Exception:
-        return [(0, len(text))]
-    spans, start, seen = [], 0, False
+        return [(0, 0, len(text))]
+    spans: list[tuple[int, int, int]] = []
+    start, first = 0, None
     for token in tokens:
         if token.token_type.name == "SEMICOLON":
-            if seen:
-                spans.append((start, token.start))
-            start, seen = token.end + 1, False
-        else:
-            seen = True
-    if seen:
-        spans.append((start, len(text)))
+            if first is not None:
+                spans.append((start, first, token.start))
+            start, first = token.end + 1, None
+        elif first is None:
+            first = token.start
+    if first is not None:
+        spans.append((start, first, len(text)))
     return spans
 
 
 def _statement_text(sql: str, index: int) -> str:
     spans = statement_spans(sql)
     if index < len(spans):
-        start, end = spans[index]
-        return sql[start:end].strip()
+        _, first, end = spans[index]
+        return sql[first:end].strip()
     return ""
 
 
@@ -186,19 +189,26 @@ def error_of(exc: Exception, sql: str, index: int) -> dict[str, Any]:
     spans = statement_spans(sql)
     if index >= len(spans):
         return error
-    start, _ = spans[index]
-    before = sql[:start]
-    base_line, line_start = before.count("\n") + 1, before.rfind("\n") + 1
+    start, first, _ = spans[index]
     found = _POSITION.search(message)
     if found:
+        before = sql[:start]
         line, column = int(found.group(1)), int(found.group(2))
         if line == 1:
-            column += start - line_start
-        error.update(line=base_line + line - 1, column=column)
-    else:
-        # the first non-blank character of the failed statement
-        offset = start + len(sql[start:]) - len(sql[start:].lstrip())
+            column += start - (before.rfind("\n") + 1)
+        line = before.count("\n") + line
+        # the message names the place in the whole text, as the marker in the editor does
         error.update(
-            line=sql[:offset].count("\n") + 1, column=offset - (sql[:offset].rfind("\n") + 1) + 1
+            line=line, column=column, message=_POSITION.sub(_at(line, column), message, count=1)
         )
+    else:
+        error.update(line=_line(sql, first), column=first - (sql.rfind("\n", 0, first) + 1) + 1)
     return error
+
+
+def _at(line: int, column: int) -> str:
+    return f"at line {line}, column {column}"
+
+
+def _line(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1

@@ -1,12 +1,13 @@
 """Serving the workspace: a free port on 127.0.0.1 by default, a token when exposed, a browser.
 
-:func:`serve` blocks until interrupted; :class:`WorkspaceServer` runs the same server on a
-background thread (tests, notebooks) and stops it on :meth:`WorkspaceServer.stop`.
+:class:`WorkspaceServer` runs the server on a background thread (tests, notebooks) until
+:meth:`WorkspaceServer.stop`; :func:`serve` runs one until interrupted.
 """
 
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -89,9 +90,9 @@ class WorkspaceServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def serve_forever(self) -> None:
-        """Run in the calling thread until Ctrl-C."""
-        self._server.run()
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def __enter__(self) -> WorkspaceServer:
         return self.start()
@@ -109,9 +110,22 @@ def serve(
     report_dirs: list[Path] | None = None,
     say=print,
 ) -> None:
-    """Serve the workspace until interrupted, printing its address (and opening it)."""
-    server = WorkspaceServer(session, host, port, token, report_dirs)
+    """Serve the workspace until interrupted (Ctrl-C or SIGTERM), printing its address once it
+    listens (and opening it in a browser)."""
+    server = WorkspaceServer(session, host, port, token, report_dirs).start()
     say(f"lakeinfer workspace on {server.url} (lakehouse {session.home}); Ctrl-C stops it")
     if open_browser:
-        threading.Timer(0.5, webbrowser.open, args=(server.url,)).start()
-    server.serve_forever()
+        webbrowser.open(server.url)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while server.running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

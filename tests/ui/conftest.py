@@ -33,9 +33,14 @@ def call(
         request.add_header(key, value)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw, kind = response.status, response.read(), response.headers.get_content_type()
+            status, raw, kind = (
+                response.status,
+                response.read(),
+                response.headers.get_content_type(),
+            )
     except urllib.error.HTTPError as exc:
-        status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
+        with exc:
+            status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
     return status, json.loads(raw) if kind == "application/json" else raw.decode()
 
 

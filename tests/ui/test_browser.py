@@ -147,17 +147,41 @@ def _type_sql(driver: Any, text: str) -> None:
     content.send_keys(Keys.CONTROL, "a")
     content.send_keys(Keys.DELETE)
     content.send_keys(text)
+    content.send_keys(Keys.ESCAPE)  # close the completion list
     # closing brackets and quotes are inserted by the editor as you type; it must end up exact
-    _wait(driver, lambda d: d.execute_script("return window.lakeinferEditor.getValue()") == text,
-          what=f"editor text {text!r}")
+    _wait(
+        driver,
+        lambda d: d.execute_script("return window.lakeinferEditor.getValue()") == text,
+        what=f"editor text {text!r}",
+    )
 
 
 def _run_and_wait(driver: Any, state: str = "finished") -> None:
+    """Run the editor's text with Ctrl+Enter; wait for the new run to reach ``state`` (and,
+    once over, for its results to be drawn)."""
     from selenium.webdriver.common.keys import Keys
 
+    before = driver.execute_script("return document.body.dataset.run || ''")
     _css(driver, ".cm-content").send_keys(Keys.CONTROL, Keys.ENTER)
-    _wait(driver, lambda d: _css(d, "[data-testid=run-state]").text.startswith(state),
-          what=f"run state {state}")
+    run = _wait(
+        driver,
+        lambda d: (
+            (d.execute_script("return document.body.dataset.run") or before) != before
+            and d.execute_script("return document.body.dataset.run")
+        ),
+        what="a new run",
+    )
+    if state != "running":
+        _wait(
+            driver,
+            lambda d: d.execute_script("return document.body.dataset.finished") == run,
+            what="the run to finish",
+        )
+    _wait(
+        driver,
+        lambda d: _css(d, "[data-testid=run-state]").text.startswith(state),
+        what=f"run state {state}",
+    )
 
 
 def _grid(driver: Any) -> tuple[list[str], list[list[str]]]:
@@ -179,8 +203,13 @@ def test_type_a_query_run_it_and_read_the_grid(browser, workspace, screenshots):
     )
     _run_and_wait(browser)
     headers, rows = _grid(browser)
-    assert headers == ["id\nINT", "missing\nINT", "s\nSTRUCT<a: INT, b: STRING>",
-                       "xs\nARRAY<INT>", "text\nSTRING"] or headers[0].startswith("id")
+    assert headers == [
+        "id\nINT",
+        "missing\nINT",
+        "s\nSTRUCT<a: INT, b: STRING>",
+        "xs\nARRAY<INT>",
+        "text\nSTRING",
+    ] or headers[0].startswith("id")
     assert rows == [["1", "NULL", '{a: 2, b: "x"}', "[1, 2]", "NULL"]]
     cells = _all(browser, "[data-testid=results] tbody td")
     # SQL NULL is drawn apart from the string 'NULL'
@@ -193,15 +222,21 @@ def test_type_a_query_run_it_and_read_the_grid(browser, workspace, screenshots):
 
 
 def test_results_page_through_a_large_result(browser, workspace, screenshots):
-    _type_sql(browser, "SELECT n, label, CASE WHEN n % 7 = 0 THEN NULL ELSE n * 2 END AS twice "
-                       "FROM nums ORDER BY n")
+    _type_sql(
+        browser,
+        "SELECT n, label, CASE WHEN n % 7 = 0 THEN NULL ELSE n * 2 END AS twice "
+        "FROM nums ORDER BY n",
+    )
     _run_and_wait(browser)
     assert _css(browser, "[data-testid=row-range]").text == "Rows 1–100 of 250"
     assert len(_all(browser, "[data-testid=results] tbody tr")) == 100
     screenshots(browser, "01-sql-editor-results")
     _css(browser, "[data-testid=next-page]").click()
-    _wait(browser, lambda d: _css(d, "[data-testid=row-range]").text == "Rows 101–200 of 250",
-          what="second page")
+    _wait(
+        browser,
+        lambda d: _css(d, "[data-testid=row-range]").text == "Rows 101–200 of 250",
+        what="second page",
+    )
     assert _grid(browser)[1][0][:2] == ["101", "n101"]
 
 
@@ -238,15 +273,19 @@ def test_ai_query_progress_advances_and_cancel_writes_nothing(browser, workspace
     slow.reset()
     _type_sql(browser, "INSERT INTO summaries SELECT id, ai_query('slow-llm', text) FROM reviews")
     _run_and_wait(browser, "running")
-    first = _wait(browser, lambda d: _done(d) >= 2, what="first answers")
+    _wait(browser, lambda d: _done(d) >= 2, what="first answers")
+    first = _done(browser)
     assert _css(browser, "[data-testid=m-rows]").text.endswith("/ 40")
-    _wait(browser, lambda d: _done(d) > first, what="progress to advance")
+    _wait(browser, lambda d: _done(d) >= first + 6, what="progress to advance")
     assert float(_css(browser, "[data-testid=m-rate]").text) > 0
     assert _css(browser, "[data-testid=m-tokens]").text != "0 / 0"
     screenshots(browser, "03-ai-query-progress")
     _css(browser, "[data-testid=cancel]").click()
-    _wait(browser, lambda d: _css(d, "[data-testid=run-state]").text.startswith("cancelled"),
-          what="cancelled")
+    _wait(
+        browser,
+        lambda d: _css(d, "[data-testid=run-state]").text.startswith("cancelled"),
+        what="cancelled",
+    )
     calls = slow.stats()["chat"]
     time.sleep(0.8)  # longer than one answer takes: no call may follow the cancel
     assert slow.stats()["chat"] == calls < 40
@@ -268,8 +307,11 @@ def test_history_shows_cost_and_reopens_a_query(browser, workspace, screenshots)
     assert "FINISHED" in rows[1] and "$" in rows[1]
     screenshots(browser, "05-query-history")
     _all(browser, "[data-testid=reopen]")[1].click()
-    _wait(browser, lambda d: not _css(d, "[data-testid=view-sql]").get_attribute("hidden"),
-          what="editor view")
+    _wait(
+        browser,
+        lambda d: not _css(d, "[data-testid=view-sql]").get_attribute("hidden"),
+        what="editor view",
+    )
     text = browser.execute_script("return window.lakeinferEditor.getValue()")
     assert text.startswith("SELECT id, ai_query('fast-llm', text) AS answer FROM reviews LIMIT 5")
 
@@ -278,8 +320,11 @@ def test_open_a_table_in_the_catalog(browser, workspace, screenshots):
     _open(browser, workspace["url"], "catalog")
     _wait(browser, lambda d: _all(d, "[data-table='main.default.nums']"), what="tree")
     _css(browser, "[data-table='main.default.nums']").click()
-    _wait(browser, lambda d: _css(d, "[data-testid=table-name]").text == "main.default.nums",
-          what="table detail")
+    _wait(
+        browser,
+        lambda d: _css(d, "[data-testid=table-name]").text == "main.default.nums",
+        what="table detail",
+    )
     assert _css(browser, "[data-testid=row-count]").text == "250 rows"
     assert _css(browser, "[data-testid=table-version]").text == "version 1"
     columns = [r.text for r in _all(browser, "[data-testid=columns] tbody tr")]
@@ -289,15 +334,23 @@ def test_open_a_table_in_the_catalog(browser, workspace, screenshots):
     versions = _wait(browser, lambda d: _all(d, "[data-testid=versions] tbody tr"), what="versions")
     assert [v.text.split()[0] for v in versions] == ["1", "0"]
     _css(browser, "[data-tab=preview]").click()
-    _wait(browser, lambda d: _all(d, "[data-testid=table-tab] [data-testid=grid] tbody tr"),
-          what="preview rows")
-    assert "Rows 1–50 of 50" in _css(browser, "[data-testid=table-tab] [data-testid=row-range]").text
+    _wait(
+        browser,
+        lambda d: _all(d, "[data-testid=table-tab] [data-testid=grid] tbody tr"),
+        what="preview rows",
+    )
+    assert (
+        "Rows 1–50 of 50" in _css(browser, "[data-testid=table-tab] [data-testid=row-range]").text
+    )
     # time travel to version 0: the table was empty then
     from selenium.webdriver.support.ui import Select
 
     Select(_css(browser, "[data-testid=version]")).select_by_value("0")
-    _wait(browser, lambda d: "of 0" in _css(d, "[data-testid=table-tab] [data-testid=row-range]").text,
-          what="version 0 preview")
+    _wait(
+        browser,
+        lambda d: "of 0" in _css(d, "[data-testid=table-tab] [data-testid=row-range]").text,
+        what="version 0 preview",
+    )
 
 
 def test_endpoints_list_and_health_check(browser, workspace, screenshots):
@@ -305,8 +358,11 @@ def test_endpoints_list_and_health_check(browser, workspace, screenshots):
     card = _wait(browser, lambda d: _css(d, "[data-endpoint='fast-llm']"), what="endpoint card")
     assert "openai" in card.text and "$0.5 in / $1.5 out" in card.text
     card.find_element("css selector", "[data-testid=check]").click()
-    _wait(browser, lambda d: "healthy" in card.find_element("css selector", "[data-testid=health]").text,
-          what="health result")
+    _wait(
+        browser,
+        lambda d: "healthy" in card.find_element("css selector", "[data-testid=health]").text,
+        what="health result",
+    )
     assert "ms" in card.find_element("css selector", "[data-testid=health]").text
     screenshots(browser, "07-endpoints")
 

@@ -45,7 +45,7 @@ const fmt = {
   cost: (n) => (n === null || n === undefined ? "–" : `$${Number(n).toFixed(n < 0.01 ? 5 : 4)}`),
   secs: (n) => (n === null || n === undefined ? "–" : n < 60 ? `${Number(n).toFixed(1)} s` :
     `${Math.floor(n / 60)} min ${Math.round(n % 60)} s`),
-  when: (text) => (text ? String(text).replace("T", " ").replace(/(\.\d+)?(\+00:00|Z)$/, " UTC") : "–"),
+  when: (text) => (text ? String(text).replace("T", " ").replace(/(\.\d+)?(\+00:00|Z)$/, "") : "–"),
 };
 
 const NUMERIC = /^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL)/;
@@ -91,7 +91,7 @@ function renderGrid(container, page, fetchPage) {
     return;
   }
   const head = el("tr", {}, el("th", { class: "rownum" }, "#"),
-    page.columns.map((c) => el("th", { title: `${c.name} ${c.type}` }, c.name, el("span", { class: "type" }, c.type))));
+    page.columns.map((c) => el("th", { title: `${c.name} ${c.type}`, class: NUMERIC.test(c.type) ? "num" : "" }, c.name, el("span", { class: "type" }, c.type))));
   const body = el("tbody");
   page.rows.forEach((row, r) => {
     body.append(el("tr", {}, el("td", { class: "rownum" }, page.offset + r + 1),
@@ -126,7 +126,7 @@ function renderRecords(container, rows, columns, { onRow, emptyText, testid } = 
     container.append(el("p", { class: "empty", "data-testid": "empty" }, emptyText || "Nothing yet."));
     return;
   }
-  const head = el("tr", {}, columns.map((c) => el("th", {}, c.label)));
+  const head = el("tr", {}, columns.map((c) => el("th", { class: c.num ? "num" : "" }, c.label)));
   const body = el("tbody", {}, rows.map((row) => el("tr", {
     class: onRow ? "clickable" : "", onclick: onRow ? (e) => onRow(row, e.currentTarget) : undefined,
   }, columns.map((c) => {
@@ -170,6 +170,7 @@ const sqlView = {
   },
   watch(run) {
     this.run = run;
+    document.body.dataset.run = run.id;
     this.selected = null;
     $("#run").disabled = true;
     $("#cancel").hidden = false;
@@ -244,7 +245,8 @@ const sqlView = {
     // the last statement that returned rows, else the last one
     let pick = statements.length - 1;
     for (let i = statements.length - 1; i >= 0; i--) if (statements[i].columns) { pick = i; break; }
-    if (pick >= 0) this.select(pick);
+    if (pick >= 0) this.select(pick).then(() => { document.body.dataset.finished = snapshot.id; });
+    else document.body.dataset.finished = snapshot.id;
     if (snapshot.statements.some((s) => /^\s*(create|drop|use|alter)\b/i.test(s.sql))) refreshCompletion();
   },
   async select(index, offset = 0) {
@@ -339,7 +341,7 @@ views.catalog = {
     ], { testid: "columns" });
     const historyTab = () => renderRecords(body, data.history, [
       { label: "Version", key: "version", num: true },
-      { label: "Committed", value: (h) => fmt.when(h.timestamp) },
+      { label: "Committed (UTC)", value: (h) => fmt.when(h.timestamp) },
       { label: "Operation", key: "operation" },
       { label: "Rows added", value: (h) => fmt.int(h.metrics.num_added_rows ?? h.metrics.num_inserted_rows ?? null), num: true },
       { label: "Files +/−", value: (h) => `${h.metrics.num_added_files ?? 0} / ${h.metrics.num_removed_files ?? 0}` },
@@ -378,50 +380,60 @@ views.history = {
   async open() {
     const rows = await api("/api/history");
     renderRecords($("#history"), rows, [
-      { label: "Started", value: (r) => fmt.when(r.started_at) },
-      { label: "Status", value: (r) => badge(r.status) },
-      { label: "Statement", value: (r) => r.statement, class: "stmt", title: (r) => r.error ? `${r.statement}\n\n${r.error}` : r.statement },
-      { label: "Duration", value: (r) => fmt.secs(r.duration_s), num: true },
-      { label: "Requests", value: (r) => fmt.int(r.requests), num: true },
-      { label: "Calls", value: (r) => fmt.int(r.calls), num: true },
-      { label: "Cached", value: (r) => fmt.int(r.cache_hits), num: true },
-      { label: "Tokens in / out", value: (r) => `${fmt.int(r.prompt_tokens)} / ${fmt.int(r.completion_tokens)}`, num: true },
-      { label: "Cost", value: (r) => fmt.cost(r.estimated_cost_usd), num: true },
-      { label: "Endpoints", value: (r) => (r.endpoints || []).join(", ") },
       { label: "", value: (r) => el("button", { class: "small", "data-testid": "reopen", onclick: (e) => {
         e.stopPropagation();
         editor.setValue(`${r.statement.trim()}${r.statement.trim().endsWith(";") ? "" : ";"}\n`);
         location.hash = "#sql";
       } }, "Open") },
+      { label: "Started (UTC)", value: (r) => fmt.when(r.started_at) },
+      { label: "Status", value: (r) => badge(r.status) },
+      { label: "Statement", value: (r) => r.statement, class: "stmt", title: (r) => r.error ? `${r.statement}\n\n${r.error}` : r.statement },
+      { label: "Duration", value: (r) => fmt.secs(r.duration_s), num: true },
+      { label: "Cost", value: (r) => fmt.cost(r.estimated_cost_usd), num: true },
+      { label: "Tokens in / out", value: (r) => `${fmt.int(r.prompt_tokens)} / ${fmt.int(r.completion_tokens)}`, num: true },
+      { label: "Requests", value: (r) => fmt.int(r.requests), num: true },
+      { label: "Calls", value: (r) => fmt.int(r.calls), num: true },
+      { label: "Cached", value: (r) => fmt.int(r.cache_hits), num: true },
+      { label: "Errors", value: (r) => fmt.int(r.errors), num: true },
+      { label: "Endpoints", value: (r) => (r.endpoints || []).join(", ") },
     ], { testid: "history", emptyText: "No AI statements yet: statements that call a model are recorded here with their cost." });
   },
 };
 
 // Endpoints
+function healthCheck(name) {
+  const status = el("span", { class: "health", "data-testid": "health" });
+  const check = el("button", { class: "small", "data-testid": "check", onclick: async () => {
+    check.disabled = true;
+    status.replaceChildren("checking…");
+    try {
+      const result = await api(`/api/endpoints/${encodeURIComponent(name)}/health`, { body: {} });
+      status.replaceChildren(result.ok ? el("span", { class: "badge ok" }, `healthy · ${fmt.num(result.latency_ms, 0)} ms`)
+        : el("span", { class: "badge bad", title: result.error }, `unhealthy: ${result.error}`));
+    } catch (error) {
+      status.replaceChildren(el("span", { class: "badge bad" }, error.message));
+    }
+    check.disabled = false;
+  } }, "Check health");
+  return [check, status];
+}
+
 views.endpoints = {
   async open() {
     const rows = await api("/api/endpoints");
     const container = $("#endpoints");
     container.replaceChildren();
+    const configured = rows.filter((r) => r.configured);
     const cards = el("div", { class: "cards" });
-    for (const row of rows) {
-      const status = el("span", { class: "health", "data-testid": "health" });
-      const check = el("button", { class: "small", "data-testid": "check", onclick: async () => {
-        check.disabled = true;
-        status.replaceChildren("checking…");
-        try {
-          const result = await api(`/api/endpoints/${encodeURIComponent(row.name)}/health`, { body: {} });
-          status.replaceChildren(result.ok ? el("span", { class: "badge ok" }, `healthy · ${fmt.num(result.latency_ms, 0)} ms`)
-            : el("span", { class: "badge bad", title: result.error }, `unhealthy: ${result.error}`));
-        } catch (error) {
-          status.replaceChildren(el("span", { class: "badge bad" }, error.message));
-        }
-        check.disabled = false;
-      } }, "Check health");
+    if (!configured.length) {
+      container.append(el("p", { class: "empty" }, "No endpoints configured. Create one with ",
+        el("code", {}, "lakeinfer endpoints create NAME --provider openai --base-url URL --model MODEL"), "."));
+    }
+    for (const row of configured) {
       const limits = Object.entries(row.limits || {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(" · ");
       const price = row.price_input_per_million != null || row.price_output_per_million != null
         ? `$${row.price_input_per_million ?? 0} in / $${row.price_output_per_million ?? 0} out per 1M tokens` : null;
-      cards.append(el("div", { class: `card ${row.configured ? "" : "dim"}`, "data-endpoint": row.name },
+      cards.append(el("div", { class: "card", "data-endpoint": row.name },
         el("h3", {}, row.name),
         el("dl", { class: "kv" },
           el("dt", {}, "provider"), el("dd", {}, row.provider, " · ", row.task),
@@ -430,9 +442,21 @@ views.endpoints = {
           limits ? [el("dt", {}, "limits"), el("dd", {}, limits)] : null,
           price ? [el("dt", {}, "price"), el("dd", {}, price)] : null,
           row.api_key_env ? [el("dt", {}, "key from"), el("dd", { class: "mono" }, `$${row.api_key_env}`)] : null),
-        el("div", { class: "row-actions" }, check, status)));
+        el("div", { class: "row-actions" }, healthCheck(row.name))));
     }
-    container.append(cards);
+    if (configured.length) container.append(cards);
+    const builtin = rows.filter((r) => !r.configured);
+    if (builtin.length) {
+      const list = el("div");
+      renderRecords(list, builtin, [
+        { label: "Name", key: "name", class: "mono" },
+        { label: "Task", key: "task" },
+        { label: "Answered by", value: () => "embedded model" },
+        { label: "", value: (r) => el("span", { class: "row-actions", "data-endpoint": r.name }, healthCheck(r.name)) },
+      ], { testid: "builtin-endpoints" });
+      container.append(el("div", { class: "pager", style: "border-top:0" },
+        "Databricks' pre-provisioned names: answered by your workspace when DATABRICKS_HOST and DATABRICKS_TOKEN are set, else by the embedded model (configure an endpoint of the same name to use another)"), list);
+    }
   },
 };
 
@@ -446,7 +470,7 @@ views.jobs = {
       { label: "Run", key: "run_id", class: "mono" },
       { label: "Status", value: (r) => badge(r.status) },
       { label: "Trigger", key: "trigger" },
-      { label: "Started", value: (r) => fmt.when(r.started_at) },
+      { label: "Started (UTC)", value: (r) => fmt.when(r.started_at) },
       { label: "Duration", value: (r) => fmt.secs(r.duration_s), num: true },
       { label: "Error", value: (r) => r.error || "" },
     ], { testid: "jobs", emptyText: info.empty?.jobs, onRow: (r, tr) => this.tasks(r, tr) });
@@ -460,7 +484,7 @@ views.jobs = {
       { label: "Attempt", key: "attempt", num: true },
       { label: "Status", value: (r) => badge(r.status) },
       { label: "Depends on", value: (r) => (r.depends_on || []).join(", ") },
-      { label: "Started", value: (r) => fmt.when(r.started_at) },
+      { label: "Started (UTC)", value: (r) => fmt.when(r.started_at) },
       { label: "Duration", value: (r) => fmt.secs(r.duration_s), num: true },
       { label: "Error", value: (r) => r.error || "" },
     ], { testid: "tasks", emptyText: `Run ${run.run_id} has no recorded tasks.` });

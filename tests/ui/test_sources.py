@@ -1,0 +1,82 @@
+"""The panels' sources: job runs, stream checkpoints and report files in a lakehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lakeinfer.catalog.delta_catalog import DeltaCatalog
+from lakeinfer.ui import sources
+from lakeinfer.ui.grid import page
+
+
+def _at(minute: int) -> dt.datetime:
+    return dt.datetime(2026, 1, 1, 12, minute, tzinfo=dt.UTC)
+
+
+def test_job_runs_newest_first_and_tasks_of_one_run(tmp_path: Path):
+    catalog = DeltaCatalog(tmp_path)
+    assert sources.job_runs(catalog) == [] and sources.task_runs(catalog, "a") == []
+    catalog.create_schema("system", "lakeflow", if_not_exists=True)
+    when = pa.timestamp("us", tz="UTC")
+    catalog.write(
+        sources.JOB_RUNS_TABLE,
+        pa.table({"run_id": ["a", "b"], "started_at": pa.array([_at(1), _at(2)], when)}),
+        "append",
+    )
+    catalog.write(
+        sources.TASK_RUNS_TABLE,
+        pa.table(
+            {
+                "run_id": ["a", "b", "a"],
+                "task_key": ["second", "other", "first"],
+                "started_at": pa.array([_at(5), _at(1), _at(3)], when),
+            }
+        ),
+        "append",
+    )
+    assert [r["run_id"] for r in sources.job_runs(catalog)] == ["b", "a"]
+    tasks = sources.task_runs(catalog, "a")
+    assert [t["task_key"] for t in tasks] == ["first", "second"]
+    assert tasks[0]["started_at"] == "2026-01-01T12:03:00+00:00"
+
+
+def test_streams_are_found_by_their_checkpoints(tmp_path: Path):
+    catalog = DeltaCatalog(tmp_path)
+    assert sources.streams(catalog) == []
+    (tmp_path / "_checkpoints" / "main" / "default" / "enriched").mkdir(parents=True)
+    rows = sources.streams(catalog)
+    assert [r["target"] for r in rows] == ["main.default.enriched"]
+    assert rows[0]["status"]  # what is known without the pipelines' reader, or its error
+
+
+def test_reports_are_listed_with_title_and_kind_and_served_only_from_their_folders(
+    tmp_path: Path,
+):
+    folder, elsewhere = tmp_path / "reports", tmp_path / "private"
+    (folder / "nested").mkdir(parents=True)
+    elsewhere.mkdir()
+    (folder / "eval_sentiment.html").write_text("<title>Sentiment</title>")
+    (folder / "nested" / "run.html").write_text("<TITLE>Benchmark: p99</TITLE>")
+    (folder / "notes.txt").write_text("not a report")
+    secret = elsewhere / "secret.html"
+    secret.write_text("<title>secret</title>")
+    found = sources.reports([folder, tmp_path / "missing"])
+    assert sorted((r["title"], r["kind"]) for r in found) == [
+        ("Benchmark: p99", "benchmark"),
+        ("Sentiment", "evaluation"),
+    ]
+    ident = found[0]["id"]
+    assert sources.report_path([folder], ident) is not None
+    assert sources.report_path([folder], sources.report_id(secret)) is None
+
+
+def test_grid_pages_are_bounded():
+    table = pa.table({"x": list(range(5))})
+    assert page(table, 3, 10)["rows"] == [[3], [4]]
+    assert page(table, 0, 5000)["limit"] == 1000
+    with pytest.raises(ValueError, match="offset"):
+        page(table, -1, 10)
