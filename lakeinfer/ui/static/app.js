@@ -103,7 +103,7 @@ function renderGrid(container, page, fetchPage) {
         }, renderValue(value));
       })));
   });
-  const table = el("table", { class: "grid", "data-testid": "grid" }, el("thead", {}, head), body);
+  const table = el("table", { class: "grid results-grid", "data-testid": "grid" }, el("thead", {}, head), body);
   const first = page.total ? page.offset + 1 : 0;
   const last = page.offset + page.rows.length;
   const pager = el("div", { class: "pager", "data-testid": "pager" },
@@ -233,6 +233,8 @@ const sqlView = {
     $("#cancel").hidden = true;
     $("#cancel").disabled = false;
     if (snapshot.error) this.showError(snapshot.error);
+    const count = snapshot.statements.length;
+    if (count > 1) $("#run-state").textContent += ` · ${count} statements`;
     const tabs = $("#statements");
     tabs.replaceChildren();
     const statements = snapshot.statements;
@@ -385,17 +387,15 @@ views.history = {
         editor.setValue(`${r.statement.trim()}${r.statement.trim().endsWith(";") ? "" : ";"}\n`);
         location.hash = "#sql";
       } }, "Open") },
-      { label: "Started (UTC)", value: (r) => fmt.when(r.started_at) },
+      { label: "Started (UTC)", value: (r) => fmt.when(r.started_at).slice(5), title: (r) => fmt.when(r.started_at) },
       { label: "Status", value: (r) => badge(r.status) },
-      { label: "Statement", value: (r) => r.statement, class: "stmt", title: (r) => r.error ? `${r.statement}\n\n${r.error}` : r.statement },
+      { label: "Statement", value: (r) => r.statement, class: "stmt",
+        title: (r) => `${r.statement}\n\nendpoints: ${(r.endpoints || []).join(", ")}${r.error ? `\n${r.error}` : ""}` },
       { label: "Duration", value: (r) => fmt.secs(r.duration_s), num: true },
       { label: "Cost", value: (r) => fmt.cost(r.estimated_cost_usd), num: true },
       { label: "Tokens in / out", value: (r) => `${fmt.int(r.prompt_tokens)} / ${fmt.int(r.completion_tokens)}`, num: true },
       { label: "Requests", value: (r) => fmt.int(r.requests), num: true },
-      { label: "Calls", value: (r) => fmt.int(r.calls), num: true },
-      { label: "Cached", value: (r) => fmt.int(r.cache_hits), num: true },
-      { label: "Errors", value: (r) => fmt.int(r.errors), num: true },
-      { label: "Endpoints", value: (r) => (r.endpoints || []).join(", ") },
+      { label: "Calls · hits · errors", value: (r) => `${fmt.int(r.calls)} · ${fmt.int(r.cache_hits)} · ${fmt.int(r.errors)}`, num: true },
     ], { testid: "history", emptyText: "No AI statements yet: statements that call a model are recorded here with their cost." });
   },
 };
