@@ -163,13 +163,17 @@ class Session:
     ) -> Iterator[None]:
         """Within the block, statements report their model calls to ``observer`` and stop
         (raising :class:`~lakeinfer.errors.StatementCancelledError`, writing nothing) once
-        ``cancel`` is set. A session runs one statement at a time: callers on several
-        threads must serialise their use of it."""
+        ``cancel`` is set: model calls are cancelled and a running DuckDB query interrupted.
+        A session runs one statement at a time: callers on several threads must serialise
+        their use of it."""
         previous = self._observer, self._cancel
         self._observer, self._cancel = observer, cancel
+        unregister = cancel.on_cancel(self._con.interrupt) if cancel is not None else None
         try:
             yield
         finally:
+            if unregister is not None:
+                unregister()
             self._observer, self._cancel = previous
 
     def table(self, name: str) -> Result:
@@ -227,6 +231,9 @@ class Session:
             status, error = "CANCELLED", "cancelled"
             raise
         except Exception as exc:
+            if self._cancel is not None and self._cancel.cancelled:  # e.g. DuckDB interrupted
+                status, error = "CANCELLED", "cancelled"
+                raise StatementCancelledError() from None
             status, error = "FAILED", str(exc)
             raise
         finally:

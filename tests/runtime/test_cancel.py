@@ -151,3 +151,17 @@ def test_cancelling_a_write_midway_leaves_the_table_as_it_was(
         # the session is usable afterwards
         session.sql(f"INSERT INTO out {query} LIMIT 2")
         assert session.table("out").to_arrow().num_rows == 2
+
+
+def test_cancel_interrupts_a_long_duckdb_query(tmp_path: Path):
+    with lakeinfer.connect(tmp_path / "lakehouse", progress=False) as session:
+        token = CancelToken()
+        timer = threading.Timer(0.3, token.cancel)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(StatementCancelledError), session.monitored(cancel=token):
+            query = "SELECT count(*) AS c FROM range(5000000000) AS r(x) WHERE x % 7 = 3"
+            session.sql(query).to_arrow()
+        assert time.monotonic() - started < 5
+        timer.join()
+        assert session.sql("SELECT 1 AS one").to_pylist() == [{"one": 1}]
