@@ -161,6 +161,7 @@ const sqlView = {
     const text = editor.getValue();
     editor.clearErrors();
     $("#error").hidden = true;
+    $("#progress").hidden = true;
     try {
       const run = await api("/api/runs", { body: { sql: text } });
       this.watch(run);
@@ -232,7 +233,7 @@ const sqlView = {
     $("#run").disabled = false;
     $("#cancel").hidden = true;
     $("#cancel").disabled = false;
-    if (snapshot.error) this.showError(snapshot.error);
+    if (snapshot.error) this.showError(snapshot.error, snapshot.state === "cancelled");
     const count = snapshot.statements.length;
     if (count > 1) $("#run-state").textContent += ` · ${count} statements`;
     const tabs = $("#statements");
@@ -261,9 +262,10 @@ const sqlView = {
     const page = await api(`/api/runs/${this.run.id}/statements/${index}?offset=${offset}&limit=${PAGE}`);
     renderGrid($("#results"), page, (next) => this.select(index, next));
   },
-  showError(error) {
+  showError(error, notice = false) {
     const box = $("#error");
     box.hidden = false;
+    box.classList.toggle("notice", notice);
     box.replaceChildren();
     if (error.line) {
       box.append(el("span", { class: "where", "data-testid": "error-where" }, `line ${error.line}, column ${error.column}:`));
