@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -108,23 +109,25 @@ def serve(
     token: str | None = None,
     open_browser: bool = True,
     report_dirs: list[Path] | None = None,
-    say=print,
+    say: Callable[[str], object] = print,
 ) -> None:
     """Serve the workspace until interrupted (Ctrl-C or SIGTERM), printing its address once it
     listens (and opening it in a browser)."""
     server = WorkspaceServer(session, host, port, token, report_dirs).start()
     say(f"lakeinfer workspace on {server.url} (lakehouse {session.home}); Ctrl-C stops it")
-    if open_browser:
-        webbrowser.open(server.url)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
+        if open_browser:
+            webbrowser.open(server.url)
         while server.running:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: object) -> None:

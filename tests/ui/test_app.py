@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,3 +231,24 @@ def test_the_command_serves_on_another_address_only_with_its_token(home: Path):
         process.terminate()
         process.communicate(timeout=10)
     assert process.returncode == 0  # SIGTERM stops it cleanly
+
+
+def test_serve_opens_the_browser_on_its_address_and_stops_on_interrupt(home: Path, monkeypatch):
+    from lakeinfer.ui import server as server_module
+
+    opened: list[str] = []
+
+    def fake_open(url: str) -> None:
+        opened.append(url)
+        status, info = call(url, "/api/info")  # it listens before the browser is opened
+        assert status == 200
+        raise KeyboardInterrupt  # as Ctrl-C would
+
+    monkeypatch.setattr(server_module.webbrowser, "open", fake_open)
+    said: list[str] = []
+    with lakeinfer.connect(home, progress=False) as session:
+        server_module.serve(session, open_browser=True, say=said.append)
+    assert len(opened) == 1 and opened[0].startswith("http://127.0.0.1:")
+    assert opened[0] in said[0]
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(opened[0] + "api/info", timeout=2)
