@@ -5,8 +5,9 @@ Each returns plain rows (or an empty list, which the page shows as an empty stat
 functions. They read what the pipelines and evaluation tools leave in the lakehouse:
 
 * job runs: the Delta tables ``system.lakeflow.job_runs`` and ``system.lakeflow.job_task_runs``;
-* streams: the checkpoints under ``<home>/_checkpoints/<catalog>/<schema>/<table>/``, with their
-  status (batches, rows written, lag) from :func:`stream_status`;
+* streams: the checkpoints under ``<home>/_checkpoints/<catalog>/<schema>/<table>/``, whether a
+  process runs them (:func:`stream_running`) and their status (batches, rows written, lag) from
+  :func:`stream_status`;
 * reports: the ``.html`` evaluation and benchmark reports found in the report folders
   (``<home>/_reports`` and those given to ``lakeinfer ui --reports``).
 """
@@ -29,6 +30,7 @@ JOB_RUNS_TABLE = TableName("system", "lakeflow", "job_runs")
 TASK_RUNS_TABLE = TableName("system", "lakeflow", "job_task_runs")
 CHECKPOINTS_DIR = "_checkpoints"
 REPORTS_DIR = "_reports"
+PROC_LOCKS = Path("/proc/locks")
 MAX_ROWS = 200
 
 EMPTY = {
@@ -86,11 +88,38 @@ def stream_status(catalog: DeltaCatalog, location: Path) -> dict[str, Any]:
 
 
 def streams(catalog: DeltaCatalog) -> list[dict[str, Any]]:
-    """One row per stream: its target table and its status (batches, rows, lag)."""
+    """One row per stream: its target table, whether it runs now, and its status (batches,
+    rows, lag)."""
     return [
-        {"target": target, **to_jsonable(stream_status(catalog, location))}
+        {
+            "target": target,
+            "running": stream_running(location),
+            **to_jsonable(stream_status(catalog, location)),
+        }
         for target, location in stream_checkpoints(catalog.home)
     ]
+
+
+def stream_running(location: Path, proc_locks: Path = PROC_LOCKS) -> bool | None:
+    """Whether a process holds the checkpoint's lock (a running stream holds ``<checkpoint>/
+    .lock`` with ``flock`` for as long as it runs). Read from the kernel's lock table, so the
+    check never takes the lock itself; None where that table cannot be read."""
+    lock = location / ".lock"
+    if not lock.exists():
+        return False
+    try:
+        table = proc_locks.read_text()
+    except OSError:
+        return None
+    inode = lock.stat().st_ino
+    for line in table.splitlines():
+        parts = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF" (blocked waiters have "->")
+        if "FLOCK" in parts and "->" not in parts and len(parts) >= 6:
+            device_inode = parts[5].rsplit(":", 1)[-1]
+            if device_inode.isdigit() and int(device_inode) == inode:
+                return True
+    return False
 
 
 # -- reports -------------------------------------------------------------------------------

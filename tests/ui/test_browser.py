@@ -381,6 +381,7 @@ def test_streams_panel_lists_checkpoints(browser, workspace, screenshots):
     _open(browser, workspace["url"], "streams")
     row = _wait(browser, lambda d: _css(d, "[data-testid=streams] tbody tr"), what="streams")
     assert row.text.startswith("main.default.summaries_stream")
+    assert "STOPPED" in row.text  # no process holds its checkpoint
     screenshots(browser, "09-streams")
 
 

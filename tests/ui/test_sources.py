@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,6 +53,24 @@ def test_streams_are_found_by_their_checkpoints(tmp_path: Path):
     rows = sources.streams(catalog)
     assert [r["target"] for r in rows] == ["main.default.enriched"]
     assert rows[0]["status"]  # what is known without the pipelines' reader, or its error
+    assert rows[0]["running"] is False
+
+
+@pytest.mark.skipif(not sources.PROC_LOCKS.exists(), reason="needs Linux's /proc/locks")
+def test_a_stream_runs_while_its_checkpoint_lock_is_held(tmp_path: Path):
+    checkpoint = tmp_path / "_checkpoints" / "main" / "default" / "t"
+    checkpoint.mkdir(parents=True)
+    assert sources.stream_running(checkpoint) is False
+    descriptor = os.open(checkpoint / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert sources.stream_running(checkpoint) is False  # the file alone is not a stream
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running stream holds it
+        assert sources.stream_running(checkpoint) is True
+        assert sources.streams(DeltaCatalog(tmp_path))[0]["running"] is True
+    finally:
+        os.close(descriptor)
+    assert sources.stream_running(checkpoint) is False
+    assert sources.stream_running(checkpoint, tmp_path / "no-such-table") is None
 
 
 def test_reports_are_listed_with_title_and_kind_and_served_only_from_their_folders(

@@ -500,12 +500,12 @@ views.streams = {
     renderRecords($("#streams"), rows, [
       { label: "Target", key: "target", class: "mono" },
       { label: "Source", value: (r) => r.source ?? "–", class: "mono" },
-      { label: "Status", value: (r) => r.status ?? (r.pending_batch != null ? badge("RUNNING") : badge("FINISHED")) },
+      { label: "State", value: (r) => (r.running === true ? badge("RUNNING") : r.running === false ? badge("STOPPED") : "–") },
       { label: "Batches", value: (r) => fmt.int(r.batches_committed), num: true },
       { label: "Rows written", value: (r) => fmt.int(r.rows_written), num: true },
-      { label: "Lag (rows)", value: (r) => fmt.int(r.lag_rows), num: true },
-      { label: "Lag (versions)", value: (r) => fmt.int(r.lag_versions), num: true },
-      { label: "Source version", value: (r) => fmt.int(r.source_version), num: true },
+      { label: "Lag", value: (r) => (r.lag_rows == null ? "–" : `${fmt.int(r.lag_rows)} rows · ${fmt.int(r.lag_versions)} versions`), num: true,
+        title: (r) => (r.source_version == null ? "" : `source at version ${r.source_version}${r.pending_batch != null ? `, batch ${r.pending_batch} pending` : ""}`) },
+      { label: "Note", value: (r) => r.status ?? "", class: "note-cell", title: (r) => r.status ?? "" },
     ], { testid: "streams", emptyText: info.empty?.streams });
   },
 };
