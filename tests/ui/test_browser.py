@@ -205,20 +205,17 @@ def test_type_a_query_run_it_and_read_the_grid(browser, workspace, screenshots):
     headers, rows = _grid(browser)
     assert headers == [
         "id\nINT",
-        "missing\nINT",
+        "missing\nVOID",
         "s\nSTRUCT<a: INT, b: STRING>",
         "xs\nARRAY<INT>",
         "text\nSTRING",
-    ] or headers[0].startswith("id")
+    ]
     assert rows == [["1", "NULL", '{a: 2, b: "x"}', "[1, 2]", "NULL"]]
     cells = _all(browser, "[data-testid=results] tbody td")
     # SQL NULL is drawn apart from the string 'NULL'
     assert cells[2].find_elements("css selector", ".null")
     assert not cells[5].find_elements("css selector", ".null")
     assert "Rows 1–1 of 1" in _css(browser, "[data-testid=row-range]").text
-    # types are shown under each column name
-    types = [t.text for t in _all(browser, "[data-testid=results] th .type")]
-    assert types[2].startswith("STRUCT<a:") and types[3] == "ARRAY<INT>"
 
 
 def test_results_page_through_a_large_result(browser, workspace, screenshots):
