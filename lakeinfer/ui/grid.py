@@ -1,7 +1,8 @@
 """Arrow tables as the results grid sees them: typed columns and JSON cells, one page at a time.
 
 Cells use the CLI's JSON conventions (:func:`lakeinfer.output.to_jsonable`): STRUCT as an object,
-ARRAY as a list, timestamps ISO-8601, binary base64, decimals as strings. SQL NULL is JSON
+ARRAY as a list, timestamps ISO-8601, binary base64, decimals as strings; a MAP column's values
+become objects keyed by the keys' text. SQL NULL is JSON
 ``null``; the page tells it apart from the string ``"NULL"`` by type.
 """
 
@@ -30,7 +31,11 @@ def page(table: pa.Table, offset: int = 0, limit: int = DEFAULT_PAGE) -> dict[st
     limit = min(limit, MAX_PAGE)
     chunk = table.slice(offset, limit)
     names = table.column_names
-    rows = [[to_jsonable(row[n]) for n in names] for row in chunk.to_pylist()]
+    maps = {f.name for f in table.schema if pa.types.is_map(f.type)}
+    rows = [
+        [to_jsonable(_as_object(row[n]) if n in maps else row[n]) for n in names]
+        for row in chunk.to_pylist()
+    ]
     return {
         "columns": columns_of(table.schema),
         "rows": rows,
@@ -38,3 +43,10 @@ def page(table: pa.Table, offset: int = 0, limit: int = DEFAULT_PAGE) -> dict[st
         "limit": limit,
         "total": table.num_rows,
     }
+
+
+def _as_object(pairs: list[tuple[Any, Any]] | None) -> dict[str, Any] | None:
+    """A MAP value (Arrow gives ``(key, value)`` pairs) as an object keyed by the keys' text."""
+    if pairs is None:
+        return None
+    return {str(key): value for key, value in pairs}

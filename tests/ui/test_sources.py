@@ -12,7 +12,6 @@ import pytest
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog
 from lakeinfer.ui import sources
-from lakeinfer.ui.grid import page
 
 
 def _at(minute: int) -> dt.datetime:
@@ -92,11 +91,3 @@ def test_reports_are_listed_with_title_and_kind_and_served_only_from_their_folde
     ident = found[0]["id"]
     assert sources.report_path([folder], ident) is not None
     assert sources.report_path([folder], sources.report_id(secret)) is None
-
-
-def test_grid_pages_are_bounded():
-    table = pa.table({"x": list(range(5))})
-    assert page(table, 3, 10)["rows"] == [[3], [4]]
-    assert page(table, 0, 5000)["limit"] == 1000
-    with pytest.raises(ValueError, match="offset"):
-        page(table, -1, 10)
