@@ -185,12 +185,15 @@ def _run_and_wait(driver: Any, state: str = "finished") -> None:
 
 
 def _grid(driver: Any) -> tuple[list[str], list[list[str]]]:
-    headers = [h.text for h in _all(driver, "[data-testid=results] thead th")][1:]
-    rows = [
-        [td.text for td in tr.find_elements("css selector", "td")][1:]
-        for tr in _all(driver, "[data-testid=results] tbody tr")
-    ]
-    return headers, rows
+    """Column headers and cell texts of the results grid (one script call, not one per cell)."""
+    return driver.execute_script(
+        """
+        const grid = document.querySelector("[data-testid=results] table");
+        const text = (cells) => [...cells].slice(1).map((c) => c.innerText);
+        return [text(grid.querySelectorAll("thead th")),
+                [...grid.querySelectorAll("tbody tr")].map((tr) => text(tr.children))];
+        """
+    )
 
 
 # -- tests -------------------------------------------------------------------------------------
