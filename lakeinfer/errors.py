@@ -10,6 +10,7 @@
     ├── UnknownEndpointError   ai_query names an endpoint nobody serves
     ├── EndpointError          an endpoint failed a request (with failOnError => true)
     ├── BudgetExceededError    a statement would use more tokens than lakeinfer.budget_tokens
+    ├── StatementCancelledError  a statement was cancelled while it ran; nothing was written
     └── RuntimeUnavailableError  a local runtime (llama.cpp server, ...) cannot be started
 
 Third-party exceptions (aiohttp, duckdb, deltalake) are translated at the boundary so users only
@@ -84,6 +85,19 @@ class EndpointError(LakeinferError):
 
 class BudgetExceededError(LakeinferError):
     """A statement would spend more tokens than ``SET lakeinfer.budget_tokens`` allows."""
+
+
+class StatementCancelledError(LakeinferError):
+    """A statement was cancelled while it ran (its calls stopped); nothing was written."""
+
+    def __init__(
+        self,
+        message: str = "the statement was cancelled; nothing was written",
+        stats: object = None,
+    ):
+        #: what the calls made before the cancel cost (a ``CallStats``), when known
+        self.stats = stats
+        super().__init__(message)
 
 
 class RuntimeUnavailableError(LakeinferError):

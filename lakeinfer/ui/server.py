@@ -1,0 +1,134 @@
+"""Serving the workspace: a free port on 127.0.0.1 by default, a token when exposed, a browser.
+
+:class:`WorkspaceServer` runs the server on a background thread (tests, notebooks) until
+:meth:`WorkspaceServer.stop`; :func:`serve` runs one until interrupted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import socket
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from lakeinfer.errors import ConfigError
+from lakeinfer.session import Session
+from lakeinfer.ui.app import LOOPBACK, create_app
+
+STARTUP_TIMEOUT_S = 15.0
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host.strip("[]"), 0))
+        return probe.getsockname()[1]
+
+
+def workspace_token(host: str, token: str | None) -> str | None:
+    """The token to require: the one given, a fresh random one when ``host`` is not a loopback
+    address and none was given, else None (loopback needs none unless asked)."""
+    if token is not None and not token.strip():
+        raise ConfigError("the workspace token must not be empty")
+    if token is None and not is_loopback(host):
+        return secrets.token_urlsafe(24)
+    return token
+
+
+class WorkspaceServer:
+    """The workspace over ``session`` on ``host:port`` (port 0: a free one), on a thread."""
+
+    def __init__(
+        self,
+        session: Session,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        report_dirs: list[Path] | None = None,
+    ):
+        self.host = host
+        self.port = port or free_port(host)
+        self.token = workspace_token(host, token)
+        app = create_app(session, token=self.token, report_dirs=report_dirs)
+        config = uvicorn.Config(
+            app, host=host.strip("[]"), port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The address to open (with ``?token=`` when a token is required)."""
+        shown = "127.0.0.1" if self.host == "0.0.0.0" else self.host
+        if ":" in shown and not shown.startswith("["):
+            shown = f"[{shown}]"
+        base = f"http://{shown}:{self.port}/"
+        return f"{base}?token={self.token}" if self.token else base
+
+    def start(self) -> WorkspaceServer:
+        self._thread = threading.Thread(target=self._server.run, name="lakeinfer-ui", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"the workspace could not listen on {self.host}:{self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> WorkspaceServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(
+    session: Session,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    open_browser: bool = True,
+    report_dirs: list[Path] | None = None,
+    say: Callable[[str], object] = print,
+) -> None:
+    """Serve the workspace until interrupted (Ctrl-C or SIGTERM), printing its address once it
+    listens (and opening it in a browser)."""
+    server = WorkspaceServer(session, host, port, token, report_dirs).start()
+    say(f"lakeinfer workspace on {server.url} (lakehouse {session.home}); Ctrl-C stops it")
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    try:
+        if open_browser:
+            webbrowser.open(server.url)
+        while server.running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,40 @@
+"""Where errors point in the editor's text, and how the text splits into statements."""
+
+from __future__ import annotations
+
+from lakeinfer.errors import AnalysisError, SqlSyntaxError
+from lakeinfer.ui.runs import error_of, statement_spans
+
+
+def test_statement_spans_follow_the_sessions_split():
+    text = "SELECT 1;\n-- only a comment;\n\n  SELECT ';' AS s;\n"
+    spans = statement_spans(text)
+    assert [text[first:end].strip() for _, first, end in spans] == ["SELECT 1", "SELECT ';' AS s"]
+    assert text[spans[1][0] :].startswith("\n-- only a comment;")  # where its chunk starts
+
+
+def test_syntax_errors_keep_their_own_position():
+    error = error_of(SqlSyntaxError("unexpected", 3, 7), "a;\nb;\nc", 0)
+    assert (error["line"], error["column"], error["kind"]) == (3, 7, "SqlSyntaxError")
+
+
+def test_positions_inside_a_statement_are_shifted_to_the_whole_text():
+    sql = "SELECT 1;  SELECT nme FROM t;\nSELECT 2"
+    error = error_of(AnalysisError("unknown column nme at line 1, column 9"), sql, 1)
+    assert (error["line"], error["column"]) == (1, 9 + 9)  # after 'SELECT 1;'
+    assert error["message"] == "unknown column nme at line 1, column 18"
+    sql = "SELECT 1;\nSELECT 2;\nSELECT a,\n  nme FROM t"
+    # the parser counts lines from just after the previous ';'
+    error = error_of(AnalysisError("unknown column nme at line 3, column 3"), sql, 2)
+    assert (error["line"], error["column"]) == (4, 3)
+
+
+def test_errors_without_a_position_point_at_their_statement():
+    sql = "SELECT 1;\n-- drop it\n   DROP TABLE nope"
+    error = error_of(AnalysisError("table not found: nope"), sql, 1)
+    assert (error["line"], error["column"]) == (3, 4)
+    assert error["message"] == "table not found: nope"
+
+
+def test_internal_errors_name_their_class():
+    assert error_of(KeyError("x"), "SELECT 1", 0)["message"] == "KeyError: 'x'"
