@@ -79,9 +79,9 @@ def _with(options: list[Any]) -> Any:
 @click.option(
     "--plot",
     "plot_path",
-    default="bench.png",
-    show_default=True,
-    help="PNG chart path; an HTML page is written next to it ('' for neither).",
+    default=None,
+    help="PNG chart path; an HTML page is written next to it ('' for neither; default: "
+    "<home>/_reports/bench-<run>.png, where `lakeinfer ui` lists the page).",
 )
 @click.option("--rows", type=int, help="Size a job of this many rows (with --deadline).")
 @click.option("--deadline", help="Size a job that must finish within this time, e.g. 2h.")
@@ -104,7 +104,7 @@ def bench(
     timeout_s: float,
     max_p99_ms: float | None,
     bench_table: str,
-    plot_path: str,
+    plot_path: str | None,
     rows: int | None,
     deadline: str | None,
     input_tokens: float | None,
@@ -159,6 +159,8 @@ def bench(
             on_level=progress,
         )
         result.write(session, bench_table)
+        if plot_path is None:
+            plot_path = str(Path(session.home) / "_reports" / f"bench-{result.run_id}.png")
     sizing = None
     if rows is not None and deadline is not None:
         level = result.recommended_level or max(result.levels, key=lambda lv: lv.requests_per_s)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -93,9 +94,9 @@ def split_list(values: tuple[str, ...]) -> list[str]:
 @click.option(
     "--report",
     "report_path",
-    default="eval_report.html",
-    show_default=True,
-    help="Where to write the HTML report ('' for none).",
+    default=None,
+    help="Where to write the HTML report ('' for none; default: "
+    "<home>/_reports/eval-<run>.html, where `lakeinfer ui` lists it).",
 )
 @click.option("--worst", type=int, default=10, show_default=True, help="Rows shown in the report.")
 @click.option(
@@ -123,7 +124,7 @@ def eval_command(
     judge_criteria: str,
     results_table: str,
     rows_table: str | None,
-    report_path: str,
+    report_path: str | None,
     worst: int,
     fmt: str,
 ) -> None:
@@ -161,6 +162,8 @@ def eval_command(
             judge_criteria=split_list((judge_criteria,)),
         )
         result.write(session, results_table, rows_table)
+        if report_path is None:
+            report_path = str(Path(session.home) / "_reports" / f"eval-{result.run_id}.html")
     if fmt != "table":
         emit(result.to_arrow(), fmt)
     else:

@@ -87,7 +87,7 @@ def health(session: Session, name: str, timeout_s: float = HEALTH_TIMEOUT_S) -> 
     started = time.monotonic()
     try:
         # the provider lives on the session's loop, with its connection pool
-        outcome = session._loop.run(call())[0]
+        outcome = session.loop.run(call())[0]
     except TimeoutError:
         return {"ok": False, "latency_ms": None, "error": f"no answer in {timeout_s:g}s"}
     except Exception as exc:

@@ -25,9 +25,11 @@ import pyarrow.compute as pc
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.output import to_jsonable
+from lakeinfer.pipelines.job_runner import JOB_RUNS, TASK_RUNS
+from lakeinfer.pipelines.status import stream_status as status_of
 
-JOB_RUNS_TABLE = TableName("system", "lakeflow", "job_runs")
-TASK_RUNS_TABLE = TableName("system", "lakeflow", "job_task_runs")
+JOB_RUNS_TABLE = JOB_RUNS
+TASK_RUNS_TABLE = TASK_RUNS
 CHECKPOINTS_DIR = "_checkpoints"
 REPORTS_DIR = "_reports"
 PROC_LOCKS = Path("/proc/locks")
@@ -38,9 +40,9 @@ EMPTY = {
     "are recorded in system.lakeflow.job_runs.",
     "streams": "No streams yet. A streaming table (CREATE STREAMING TABLE ... or "
     "`lakeinfer stream`) keeps its checkpoint under <home>/_checkpoints.",
-    "reports": "No reports yet. `lakeinfer eval ... --report FILE.html` and "
-    "`lakeinfer bench ... --plot FILE.png` write HTML reports; put them in <home>/_reports "
-    "or start the workspace with --reports DIR.",
+    "reports": "No reports yet. `lakeinfer eval` and `lakeinfer bench` write their HTML "
+    "reports to <home>/_reports; reports saved elsewhere show up "
+    "when the workspace is started with --reports DIR.",
 }
 
 
@@ -76,11 +78,7 @@ def stream_checkpoints(home: Path) -> list[tuple[str, Path]]:
 
 def stream_status(catalog: DeltaCatalog, location: Path) -> dict[str, Any]:
     """Progress and lag of the stream checkpointed at ``location``, as the pipelines package
-    reports it; only the checkpoint's existence when that package is not installed."""
-    try:
-        from lakeinfer.pipelines.status import stream_status as status_of  # type: ignore
-    except ImportError:
-        return {"status": "checkpoint found (stream status needs lakeinfer.pipelines)"}
+    reports it."""
     try:
         return dict(status_of(catalog, str(location)))
     except Exception as exc:  # one broken checkpoint must not hide the others
