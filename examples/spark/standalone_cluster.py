@@ -43,7 +43,7 @@ def main() -> None:
         ai = lakeinfer.spark.register(
             spark, cache=cache, endpoints={"llm": {"base_url": base_url, "model": args.model}}
         )
-        spark.range(args.rows).selectExpr("id", "id % 3 AS k").createOrReplaceTempView("t")
+        spark.range(0, args.rows, 1, 1).selectExpr("id", "id % 3 AS k").createOrReplaceTempView("t")
         rows = ai.sql(
             "SELECT id, ai_query('llm', concat('item ', k), failOnError => false) AS r "
             "FROM t ORDER BY id"
