@@ -145,9 +145,14 @@ def bind_arrays(
     if given_type is not None:
         call.return_ddl = str(given_type)
     else:
-        default = TASK_DEFAULT_DDL.get(task_of(endpoint_name))
-        if default is None or not signature.same_result(default):
+        task = task_of(endpoint_name)
+        default = TASK_DEFAULT_DDL.get(task)
+        if default is None:  # a custom model: the signature's type is its returnType
             call.return_ddl = signature.return_ddl
+        elif not signature.same_result(default):
+            raise _mismatch(
+                name, signature, f"endpoint {endpoint_name!r} ({task} endpoint answering {default})"
+            )
     parameters: dict[str, Any] = {}
     struct = _constant(model_parameters, name, "modelParameters")
     if struct is not None:

@@ -15,7 +15,10 @@ from lakeinfer.spark.shipping import ShippedConfig
 @pytest.fixture
 def shipped(fake_server, tmp_path):
     config = LakeinferConfig(
-        endpoints={"chat": make_endpoint(base_url=fake_server.base_url, model="m")}
+        endpoints={
+            "chat": make_endpoint(base_url=fake_server.base_url, model="m"),
+            "emb": make_endpoint(base_url=fake_server.base_url, model="m", task="embeddings"),
+        }
     )
     return ShippedConfig.from_config(config, str(tmp_path / "responses.sqlite"))
 
@@ -41,6 +44,12 @@ def test_arguments_must_agree_with_the_signature(shipped):
         udf(pa.array(["chat"]), rows, failOnError=pa.array([True]))
     with pytest.raises(AnalysisError, match="cannot take returnType => 'INT'"):
         udf(pa.array(["chat"]), rows, returnType=pa.array(["INT"]))
+    with pytest.raises(
+        AnalysisError, match="'emb' \\(embeddings endpoint answering ARRAY<FLOAT>\\)"
+    ):
+        udf(pa.array(["emb"]), rows)
+    vectors = ai_query_body(shipped, Signature("ARRAY<FLOAT>"), "ai_vector")
+    assert len(vectors(pa.array(["emb"]), rows).to_pylist()[0]) == 8
     with pytest.raises(AnalysisError, match="endpoint must be a constant"):
         udf(pa.array(["chat", "other"]), pa.array(["x", "y"]))
 
