@@ -1,0 +1,36 @@
+"""lakeinfer's AI functions in Apache Spark: ``ai_query`` as Arrow UDFs on lakeinfer's scheduler.
+
+::
+
+    import lakeinfer.spark
+
+    spark = lakeinfer.spark.session("local[2]")   # or any SparkSession
+    lakeinfer.spark.register(spark)                # endpoints from <home>/config.toml
+    spark.sql("SELECT ai_query('my-llm', text) FROM reviews")
+    lakeinfer.spark.sql(spark, "SELECT ai_query('my-llm', text, failOnError => false) ...")
+
+Importing this package does not import pyspark; :func:`register` does. See docs/spark.md.
+"""
+
+from lakeinfer.spark.api import (
+    SparkAI,
+    expr,
+    register,
+    registered,
+    select_expr,
+    session,
+    sql,
+)
+from lakeinfer.spark.functions import FUNCTIONS, Signature
+
+__all__ = [
+    "FUNCTIONS",
+    "Signature",
+    "SparkAI",
+    "expr",
+    "register",
+    "registered",
+    "select_expr",
+    "session",
+    "sql",
+]
