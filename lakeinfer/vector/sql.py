@@ -162,7 +162,7 @@ def _constant(runner: QueryRunner, node: exp.Expression, what: str, where: str):
     if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
         raise AnalysisError(f"vector_search{where}: {what} must be a constant")
     try:
-        row = runner.con.sql(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
+        rows = runner.con.sql(f"SELECT {node.sql(dialect='duckdb')}").fetchall()
     except duckdb.Error as exc:
         raise AnalysisError(f"vector_search{where}: {what} cannot be evaluated: {exc}") from None
-    return row[0] if row else None
+    return rows[0][0] if rows else None
