@@ -623,6 +623,7 @@ def _register_commands() -> None:
     from lakeinfer.evaluation.cli import eval_command
     from lakeinfer.pipelines.cli import jobs, stream
     from lakeinfer.serving.cli import serve
+    from lakeinfer.vector.cli import index
 
     main.add_command(eval_command)
     main.add_command(bench)
@@ -630,6 +631,7 @@ def _register_commands() -> None:
     main.add_command(stream)
     main.add_command(jobs)
     main.add_command(serve)
+    main.add_command(index)
 
 
 _register_commands()
