@@ -159,7 +159,16 @@ def _forecast(
     time_type = data.schema.field(time_col).type
     if not (pa.types.is_timestamp(time_type) or pa.types.is_date(time_type)):
         raise AnalysisError(f"{where}: time_col {time_col!r} must be a DATE or TIMESTAMP column")
-    frame = data.select([*groups, time_col, *values]).to_pandas()
+    selected = data.select([*groups, time_col, *values])
+    for value in values:
+        dtype = selected.schema.field(value).type
+        if not (
+            pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
+        ):
+            raise AnalysisError(f"{where}: value_col {value!r} must be numeric, not {dtype}")
+        at = selected.schema.get_field_index(value)
+        selected = selected.set_column(at, value, selected.column(value).cast(pa.float64()))
+    frame = selected.to_pandas()
     frame[time_col] = pd.to_datetime(frame[time_col]).dt.tz_localize(None)
     keys: list[tuple] = (
         [()]
