@@ -1,6 +1,6 @@
 """Binds the semantic operators of one statement: ``ai_filter`` / ``ai_embed`` become
 ``ai_query`` calls (:mod:`lakeinfer.sql.semantic`) and every ``ai_agg`` becomes a DuckDB
-function over the group's ``list(content)`` that runs the hierarchical reduction
+function over the group's sorted ``list(content)`` that runs the hierarchical reduction
 (:mod:`lakeinfer.engine.ai_agg`) for the statement's duration."""
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ _ids = itertools.count()
 class OperatorEndpoints:
     """What the operator rewrites need to know about endpoints, from the statement's evaluator."""
 
-    def __init__(self, ai: AiEvaluator | None):
+    def __init__(self, ai: AiEvaluator | None, start_providers: bool = True):
         self.ai = ai
+        #: False: never start an endpoint's provider (describing a query calls no model)
+        self.start_providers = start_providers
 
     def task_of(self, endpoint: str) -> str | None:
         """The endpoint's task; None when unknown (no session: describing only)."""
@@ -37,7 +39,7 @@ class OperatorEndpoints:
     def takes_response_format(self, endpoint: str) -> bool:
         """OpenAI-compatible chat endpoints (HTTP and the embedded llama.cpp server) take
         ``response_format``; in-process and custom providers do not."""
-        if self.ai is None:
+        if self.ai is None or not self.start_providers:
             return False
         from lakeinfer.endpoints.openai_http import OpenAIProvider
 
@@ -57,11 +59,14 @@ class OperatorEndpoints:
 
 @contextmanager
 def bound_operators(
-    con: duckdb.DuckDBPyConnection, tree: exp.Expression, ai: AiEvaluator | None
+    con: duckdb.DuckDBPyConnection,
+    tree: exp.Expression,
+    ai: AiEvaluator | None,
+    endpoints: OperatorEndpoints | None = None,
 ) -> Iterator[exp.Expression]:
     """``tree`` with its operators bound; the ``ai_agg`` functions exist inside the block. A
     model failure inside an ``ai_agg`` is raised as itself, not as DuckDB's wrapper."""
-    endpoints = OperatorEndpoints(ai)
+    endpoints = endpoints or OperatorEndpoints(ai)
     tree = semantic.rewrite(tree, endpoints)
     registered: list[str] = []
     failures: list[LakeinferError] = []
@@ -74,7 +79,13 @@ def bound_operators(
             node.replace(
                 exp.Anonymous(
                     this=name,
-                    expressions=[exp.Anonymous(this="list", expressions=[content])],
+                    # sorted: the same rows make the same prompts (and cache hits) every run
+                    expressions=[
+                        exp.Anonymous(
+                            this="list_sort",
+                            expressions=[exp.Anonymous(this="list", expressions=[content])],
+                        )
+                    ],
                 )
             )
         try:

@@ -82,6 +82,13 @@ class QueryRunner:
         tree, relations = rewrite_tables(query, namespace, self.views)
         tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
         nodes = ai_calls(tree)
+        aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
+        if aggregates:
+            return [
+                f"{len(aggregates)} ai_agg call(s) and {len(nodes)} ai_query call(s): ai_agg "
+                "reduces each group's rows in steps that fit lakeinfer.agg_context_tokens; its "
+                "requests are known only while running: not estimated"
+            ]
         if not nodes:
             return ["no AI calls: runs on DuckDB as is"]
         with self._registered(relations), bound_operators(self.con, tree, ai) as tree:
@@ -136,13 +143,14 @@ class QueryRunner:
         self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None
     ) -> pa.Schema:
         tree, relations = rewrite_tables(query, namespace, self.views)
-        tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
+        endpoints = OperatorEndpoints(ai, start_providers=False)
+        tree = semantic.rewrite(translate(tree), endpoints)
         for node in reversed(ai_calls(tree)):
             call = bind_ai_query(node)
             task = ai.task_of(call) if ai is not None else "chat"
             ddl = arrow_to_ddl(call.output_type(task))
             node.replace(exp.cast(exp.Null(), exp.DataType.build(ddl, dialect="databricks")))
-        with self._registered(relations), bound_operators(self.con, tree, ai) as tree:
+        with self._registered(relations), bound_operators(self.con, tree, ai, endpoints) as tree:
             limited = exp.select("*").from_(tree.subquery("__li_describe")).limit(0)
             return self._duckdb(limited).schema
 

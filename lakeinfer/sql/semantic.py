@@ -31,7 +31,7 @@ DEFAULT_CHAT_ENDPOINT = "databricks-meta-llama-3-3-70b-instruct"
 #: embeddings endpoint of ai_embed when none is named (the embedded all-MiniLM-L6-v2)
 DEFAULT_EMBED_ENDPOINT = "databricks-gte-large-en"
 YES_NO = "__li_yes_no"
-FILTER_MAX_TOKENS = 8
+FILTER_MAX_TOKENS = 32  # room for {"answer": "yes"} with the whitespace models add
 FILTER_PROMPT = (
     "Decide whether the text satisfies the condition. Answer with one word: yes or no.\n"
     "Condition: {condition}\nText: {content}"

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lakeinfer.errors import AnalysisError
+from tests.sql.test_response_format import _embedded_model_installed
 
 
 def _table(session, name: str, columns: dict[str, list]) -> None:
@@ -130,3 +131,34 @@ def test_ai_filter_answers_are_cached_across_statements(session, fake_server):
     assert session.sql(query).to_pylist() == [{"f": True}]
     assert fake_server.stats()["chat"] == 1
     assert json.loads(json.dumps(fake_server.stats()["answered"]))  # answered once, by the server
+
+
+def test_explain_names_ai_agg_without_calling(session, fake_server):
+    plan = session.sql(
+        "EXPLAIN SELECT ai_agg(t, 'x', 'chat') FROM VALUES ('a') AS v(t)"
+    ).to_pylist()
+    assert "1 ai_agg call(s)" in plan[0]["plan"]
+    assert fake_server.stats()["chat"] == 0
+
+
+@pytest.mark.skipif(not _embedded_model_installed(), reason="the embedded model is not installed")
+def test_ai_filter_on_the_embedded_model_always_answers_yes_or_no(home):
+    import lakeinfer
+
+    texts = [
+        "I love this phone, it is wonderful.",
+        "Terrible service, I want my money back.",
+        "The package arrived on Tuesday.",
+        "Best purchase of the year!",
+        "It broke after one day.",
+        "Blue is a colour.",
+    ]
+    with lakeinfer.connect(home, notice=lambda _: None, progress=False) as session:
+        table = session.catalog.qualify(["reviews"], session.namespace)
+        session.catalog.write(table, pa.table({"text": texts}), "append")
+        rows = session.sql(
+            "SELECT text, ai_filter(text, 'the review is positive') AS positive FROM reviews"
+        ).to_pylist()
+    assert len(rows) == len(texts)
+    # constrained decoding: every answer parses to TRUE or FALSE, never NULL
+    assert all(isinstance(r["positive"], bool) for r in rows)
