@@ -147,6 +147,12 @@ def vector_search(
                 f"vector_search{where}: query_vector must be a non-empty ARRAY of numbers"
             )
         vector = [float(v) for v in vector]
+    if "query_type" in args:
+        kind = _constant(runner, args["query_type"], "query_type", where)
+        if not isinstance(kind, str) or kind.upper() != "ANN":
+            raise AnalysisError(
+                f"vector_search{where}: query_type {kind!r} is not supported (only 'ANN')"
+            )
     count = DEFAULT_RESULTS
     if "num_results" in args:
         count = _constant(runner, args["num_results"], "num_results", where)

@@ -92,5 +92,12 @@ def test_query_vector_other_endpoint_and_errors(session, fake_server):
         session.sql(
             "SELECT * FROM vector_search(index => 'docs_idx', query_vector => array(1.0, 2.0))"
         ).to_arrow()
+    with pytest.raises(AnalysisError, match="only 'ANN'"):
+        session.sql(
+            "SELECT * FROM vector_search(index => 'docs_idx', query_text => 'x', "
+            "query_type => 'HYBRID')"
+        ).to_arrow()
+    with pytest.raises(AnalysisError, match="exactly one of query_text, query_vector"):
+        session.sql("SELECT * FROM vector_search(index => 'docs_idx')").to_arrow()
     with pytest.raises(AnalysisError, match="does not exist"):
         session.sql("SELECT * FROM vector_search(index => 'nope', query_text => 'x')").to_arrow()
