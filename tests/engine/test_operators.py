@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from lakeinfer.errors import AnalysisError
+from lakeinfer.errors import AnalysisError, EndpointError
 from tests.sql.test_response_format import _embedded_model_installed
 
 
@@ -162,3 +162,10 @@ def test_ai_filter_on_the_embedded_model_always_answers_yes_or_no(home):
     assert len(rows) == len(texts)
     # constrained decoding: every answer parses to TRUE or FALSE, never NULL
     assert all(isinstance(r["positive"], bool) for r in rows)
+
+
+def test_ai_agg_model_failure_is_raised_naming_the_endpoint(session, fake_server):
+    with pytest.raises(EndpointError, match="chat"):
+        session.sql(
+            "SELECT ai_agg(t, 'x', 'chat') AS s FROM VALUES ('[[status:500]]') AS v(t)"
+        ).to_arrow()
