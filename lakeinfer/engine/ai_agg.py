@@ -77,7 +77,10 @@ class AiAggregate:
             node=node,
             endpoint=endpoint,
             request=exp.Null(),
-            parameters={"temperature": DEFAULT_TEMPERATURE},
+            parameters={
+                "temperature": DEFAULT_TEMPERATURE,
+                "max_tokens": int(ai.settings.get("default_max_tokens")),
+            },
         )
         self.last = Reduction()
 

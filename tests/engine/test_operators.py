@@ -141,31 +141,42 @@ def test_explain_names_ai_agg_without_calling(session, fake_server):
     assert fake_server.stats()["chat"] == 0
 
 
-@pytest.mark.skipif(not _embedded_model_installed(), reason="the embedded model is not installed")
-def test_ai_filter_on_the_embedded_model_always_answers_yes_or_no(home):
-    import lakeinfer
-
-    texts = [
-        "I love this phone, it is wonderful.",
-        "Terrible service, I want my money back.",
-        "The package arrived on Tuesday.",
-        "Best purchase of the year!",
-        "It broke after one day.",
-        "Blue is a colour.",
-    ]
-    with lakeinfer.connect(home, notice=lambda _: None, progress=False) as session:
-        table = session.catalog.qualify(["reviews"], session.namespace)
-        session.catalog.write(table, pa.table({"text": texts}), "append")
-        rows = session.sql(
-            "SELECT text, ai_filter(text, 'the review is positive') AS positive FROM reviews"
-        ).to_pylist()
-    assert len(rows) == len(texts)
-    # constrained decoding: every answer parses to TRUE or FALSE, never NULL
-    assert all(isinstance(r["positive"], bool) for r in rows)
-
-
 def test_ai_agg_model_failure_is_raised_naming_the_endpoint(session, fake_server):
     with pytest.raises(EndpointError, match="chat"):
         session.sql(
             "SELECT ai_agg(t, 'x', 'chat') AS s FROM VALUES ('[[status:500]]') AS v(t)"
         ).to_arrow()
+
+
+@pytest.mark.skipif(not _embedded_model_installed(), reason="the embedded model is not installed")
+def test_ai_filter_and_ai_agg_on_the_embedded_model(home):
+    """One test, so the embedded model's server starts once."""
+    import lakeinfer
+
+    reviews = [
+        "I love this phone, it is wonderful.",
+        "Terrible service, I want my money back.",
+        "The package arrived on Tuesday.",
+        "It broke after one day.",
+    ]
+    notes = [f"Customer {i} says the kettle boils water fast but the lid sticks." for i in range(8)]
+    with lakeinfer.connect(home, notice=lambda _: None, progress=False) as session:
+        for name, texts in (("reviews", reviews), ("notes", notes)):
+            table = session.catalog.qualify([name], session.namespace)
+            session.catalog.write(table, pa.table({"text": texts}), "append")
+        rows = session.sql(
+            "SELECT text, ai_filter(text, 'the review is positive') AS positive FROM reviews"
+        ).to_pylist()
+        # constrained decoding: every answer parses to TRUE or FALSE, never NULL
+        assert len(rows) == len(reviews)
+        assert all(isinstance(r["positive"], bool) for r in rows)
+
+        session.sql("SET lakeinfer.agg_context_tokens = 128")
+        session.sql("SET lakeinfer.default_max_tokens = 40")  # the final answer's length
+        (row,) = session.sql(
+            "SELECT ai_agg(text, 'What do customers say about the kettle?') AS s FROM notes"
+        ).to_pylist()
+        stats = session.last_stats
+    assert isinstance(row["s"], str) and row["s"].strip()
+    # 8 rows do not fit one 128-token prompt: two partial summaries, then the answer
+    assert stats is not None and stats.ai.requests == 3
