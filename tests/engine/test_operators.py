@@ -156,7 +156,6 @@ def test_ai_filter_and_ai_agg_on_the_embedded_model(home):
     reviews = [
         "I love this phone, it is wonderful.",
         "Terrible service, I want my money back.",
-        "The package arrived on Tuesday.",
         "It broke after one day.",
     ]
     notes = [f"Customer {i} says the kettle boils water fast but the lid sticks." for i in range(8)]
