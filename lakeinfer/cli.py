@@ -624,6 +624,7 @@ def _register_commands() -> None:
     from lakeinfer.pipelines.cli import jobs, stream
     from lakeinfer.serving.cli import serve
     from lakeinfer.ui.cli import ui
+    from lakeinfer.vector.cli import index
 
     main.add_command(eval_command)
     main.add_command(bench)
@@ -632,6 +633,7 @@ def _register_commands() -> None:
     main.add_command(jobs)
     main.add_command(serve)
     main.add_command(ui)
+    main.add_command(index)
 
 
 _register_commands()

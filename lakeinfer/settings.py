@@ -66,6 +66,9 @@ SETTINGS: dict[str, Spec] = {
     "cache_nonzero_temperature": Spec(
         _bool, True, "also cache answers sampled at temperature > 0 (false: always call)"
     ),
+    "agg_context_tokens": Spec(
+        _positive_int, 2048, "input tokens of one ai_agg prompt (rows beyond are reduced in steps)"
+    ),
     "budget_tokens": Spec(
         _optional(_positive_int), None, "most tokens (input + output) one statement may use"
     ),

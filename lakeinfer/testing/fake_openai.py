@@ -5,7 +5,8 @@ word per chunk, under ``"stream": true``; JSON that fits the request's ``respons
 it asks for ``json_object`` or ``json_schema``) and ``POST /v1/embeddings`` with a deterministic
 8-dimensional vector per input, after an optional fixed latency. A prompt containing
 ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
-failures.
+failures. A prompt containing ``[[answer:TEXT]]`` is answered with TEXT, so tests can give
+rows chosen answers (yes/no for ``ai_filter``).
 
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
@@ -45,6 +46,7 @@ from aiohttp import web
 from lakeinfer.runtime.processes import stop_process
 
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
+ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
 THROTTLE_RETRY_AFTER = "0.05"
 
@@ -222,7 +224,12 @@ def build_app(
             return web.json_response(
                 {"error": {"message": f"injected failure {status}"}}, status=status
             )
-        content = _structured_answer(body.get("response_format"), prompt) or f"echo: {prompt}"
+        chosen = ANSWER_MARKER.search(prompt)
+        content = (
+            chosen.group(1)
+            if chosen
+            else _structured_answer(body.get("response_format"), prompt) or f"echo: {prompt}"
+        )
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):

@@ -1,0 +1,132 @@
+"""Table functions evaluated before the query that names them: ``vector_search(...)`` and
+``ai_forecast(...)`` in a FROM clause are computed to Arrow tables, registered under internal
+relation names for the statement, and the query reads them like any table (joins, filters,
+ORDER BY on their columns)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from lakeinfer.catalog.delta_catalog import Namespace
+from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.parse import position_of
+
+if TYPE_CHECKING:
+    from lakeinfer.engine.query import QueryRunner
+
+NAMES = ("vector_search", "ai_forecast")
+_ids = itertools.count()
+
+
+def function_name(node: exp.Expression | None) -> str | None:
+    """``vector_search`` / ``ai_forecast`` when ``node`` calls one, else None."""
+    if isinstance(node, exp.VectorSearch):
+        return "vector_search"
+    if isinstance(node, exp.Anonymous) and str(node.this).lower() in NAMES:
+        return str(node.this).lower()
+    return None
+
+
+def call_arguments(node: exp.Expression) -> list[exp.Expression]:
+    """The arguments of a table function call, in order (sqlglot parses ``vector_search``
+    as BigQuery's VECTOR_SEARCH, which keeps them under its own names)."""
+    if isinstance(node, exp.Anonymous):
+        return list(node.expressions)
+    return [v for v in node.args.values() if isinstance(v, exp.Expression)]
+
+
+def bind(
+    function: str,
+    node: exp.Expression,
+    names: tuple[str, ...],
+    required: tuple[str, ...],
+) -> dict[str, exp.Expression]:
+    """Positional (in ``names`` order) and named (``name => value``) arguments of a call."""
+    where = position_of(node)
+    bound: dict[str, exp.Expression] = {}
+    for index, arg in enumerate(call_arguments(node)):
+        if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
+            name = arg.this.name.lower()
+            if name not in names:
+                raise AnalysisError(
+                    f"{function}{where}: unknown argument {arg.this.name!r}; expected one of "
+                    f"{', '.join(names)}"
+                )
+            value = arg.expression
+        else:
+            if index >= len(names):
+                raise AnalysisError(f"{function}{where}: too many arguments")
+            name, value = names[index], arg
+        if name in bound:
+            raise AnalysisError(f"{function}{where}: argument {name!r} is given twice")
+        bound[name] = value
+    for name in required:
+        if name not in bound:
+            raise AnalysisError(f"{function}{where}: missing argument {name!r}")
+    return bound
+
+
+@contextmanager
+def table_functions(
+    runner: QueryRunner, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None
+) -> Iterator[exp.Expression]:
+    """``query`` with its table function calls replaced by registered results."""
+    if not any(function_name(t.this) for t in query.find_all(exp.Table)):
+        yield query
+        return
+    query = query.copy()
+    calls = [t for t in query.find_all(exp.Table) if function_name(t.this)]
+    # the outermost calls only: an argument's own table functions are its query's business
+    calls = [t for t in calls if not any(_inside(t, other) for other in calls if other is not t)]
+    registered: list[str] = []
+    try:
+        for table in calls:
+            function = function_name(table.this)
+            assert function is not None
+            if ai is None:
+                raise AnalysisError(f"{function} needs a session")
+            data = _evaluate(function, runner, table.this, namespace, ai)
+            relation = f"__li_tf{next(_ids)}"
+            runner.con.register(relation, data)
+            registered.append(relation)
+            alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(function))
+            replacement = exp.Table(this=exp.to_identifier(relation, quoted=True), alias=alias)
+            for key in ("joins", "laterals"):
+                if table.args.get(key):
+                    replacement.set(key, table.args[key])
+            table.replace(replacement)
+        yield query
+    finally:
+        for relation in registered:
+            runner.con.unregister(relation)
+
+
+def _inside(node: exp.Expression, ancestor: exp.Expression) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _evaluate(
+    function: str,
+    runner: QueryRunner,
+    node: exp.Expression,
+    namespace: Namespace,
+    ai: AiEvaluator,
+):
+    if function == "vector_search":
+        from lakeinfer.vector.sql import vector_search
+
+        return vector_search(runner, node, namespace, ai)
+    from lakeinfer.forecast import ai_forecast
+
+    return ai_forecast(runner, node, namespace, ai)

@@ -1,0 +1,1 @@
+"""Embedding indexes over table columns and the vector_search table function."""

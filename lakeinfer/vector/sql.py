@@ -1,0 +1,174 @@
+"""SQL for vector indexes: the statements and the ``vector_search`` table function.
+
+Statements::
+
+    CREATE [OR REPLACE] VECTOR INDEX [IF NOT EXISTS] name ON table (column) [USING endpoint]
+    DROP VECTOR INDEX [IF EXISTS] name
+    REFRESH VECTOR INDEX name
+    SHOW VECTOR INDEXES
+
+Names resolve in the current catalog and schema like table names. Without ``USING`` the index
+embeds with the embedded all-MiniLM-L6-v2. The table function::
+
+    SELECT * FROM vector_search(index => 'name', query_text => 'text', num_results => 5)
+
+(or ``query_vector => array(...)``) returns the indexed table's columns and ``search_score``
+(cosine similarity), most similar first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
+from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.table_functions import bind
+from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.parse import position_of
+from lakeinfer.sql.semantic import DEFAULT_EMBED_ENDPOINT
+from lakeinfer.vector.index import DEFAULT_RESULTS, VectorIndexes
+
+if TYPE_CHECKING:
+    from lakeinfer.engine.query import QueryRunner
+
+USAGE = "CREATE [OR REPLACE] VECTOR INDEX [IF NOT EXISTS] name ON table (column) [USING endpoint]"
+
+
+def is_vector_statement(upper: list[str]) -> bool:
+    """Whether the statement's words (upper-cased) are a vector index statement."""
+    words = upper[3:] if upper[1:3] == ["OR", "REPLACE"] else upper[1:]
+    return upper[:1] in (["CREATE"], ["DROP"], ["REFRESH"], ["SHOW"]) and words[:2] in (
+        ["VECTOR", "INDEX"],
+        ["VECTOR", "INDEXES"],
+    )
+
+
+def execute(
+    catalog: DeltaCatalog, namespace: Namespace, words: list[str], ai: AiEvaluator
+) -> pa.Table:
+    """Run one vector index statement (its words as tokenised); returns its result rows."""
+    indexes = VectorIndexes(catalog)
+    upper = [w.upper() for w in words]
+    verb = upper[0]
+    if verb == "SHOW":
+        return listing(indexes)
+    replace = upper[1:3] == ["OR", "REPLACE"]
+    rest = words[5:] if replace else words[3:]
+    if verb == "CREATE":
+        if_not_exists = [w.upper() for w in rest[:3]] == ["IF", "NOT", "EXISTS"]
+        if if_not_exists:
+            rest = rest[3:]
+        name, rest = _name(rest, namespace, USAGE)
+        if not rest or rest[0].upper() != "ON":
+            raise AnalysisError(f"expected ON after the index name: {USAGE}")
+        table, rest = _name(rest[1:], namespace, USAGE)
+        if len(rest) < 3 or rest[0] != "(" or rest[2] != ")":
+            raise AnalysisError(f"expected one (column) after the table name: {USAGE}")
+        column, rest = rest[1], rest[3:]
+        endpoint = DEFAULT_EMBED_ENDPOINT
+        if rest:
+            if rest[0].upper() != "USING" or len(rest) != 2:
+                raise AnalysisError(f"unexpected {' '.join(rest)!r}: {USAGE}")
+            endpoint = rest[1]
+        info = indexes.create(
+            name, table, column, endpoint, ai, if_not_exists=if_not_exists, replace=replace
+        )
+        return listing(indexes, [info] if info is not None else [])
+    if_exists = [w.upper() for w in rest[:2]] == ["IF", "EXISTS"]
+    if if_exists:
+        rest = rest[2:]
+    name, rest = _name(rest, namespace, f"{verb} VECTOR INDEX name")
+    if rest:
+        raise AnalysisError(f"unexpected {' '.join(rest)!r} after {verb} VECTOR INDEX {name}")
+    if verb == "DROP":
+        indexes.drop(name, if_exists=if_exists)
+        return pa.table({})
+    indexes.refresh(name, ai, force=True)
+    return listing(indexes, [indexes.info(name)])
+
+
+def listing(indexes: VectorIndexes, infos: list | None = None) -> pa.Table:
+    """Indexes as rows (all of them unless ``infos`` is given)."""
+    infos = indexes.list() if infos is None else infos
+    return pa.table(
+        {
+            "name": pa.array([i.name for i in infos], pa.string()),
+            "table": pa.array([i.table for i in infos], pa.string()),
+            "column": pa.array([i.column for i in infos], pa.string()),
+            "endpoint": pa.array([i.endpoint for i in infos], pa.string()),
+            "version": pa.array([i.version for i in infos], pa.int64()),
+            "rows": pa.array([i.rows for i in infos], pa.int64()),
+            "dimensions": pa.array([i.dimensions for i in infos], pa.int32()),
+        }
+    )
+
+
+def _name(words: list[str], namespace: Namespace, usage: str) -> tuple[TableName, list[str]]:
+    """A dotted name at the start of ``words`` and the words after it."""
+    parts = [words[0]] if words else []
+    at = 1
+    while at + 1 < len(words) and words[at] == "." and len(parts) < 3:
+        parts.append(words[at + 1])
+        at += 2
+    if not parts or parts[0] in ("(", ")", "."):
+        raise AnalysisError(f"expected a name: {usage}")
+    return DeltaCatalog.qualify(parts, namespace), words[at:]
+
+
+def vector_search(
+    runner: QueryRunner, node: exp.Expression, namespace: Namespace, ai: AiEvaluator
+) -> pa.Table:
+    """Evaluate one ``vector_search(...)`` call of a FROM clause."""
+    where = position_of(node)
+    args = bind(
+        "vector_search",
+        node,
+        ("index", "query_text", "num_results", "query_vector", "query_type"),
+        ("index",),
+    )
+    index = _constant(runner, args["index"], "index", where)
+    if not isinstance(index, str):
+        raise AnalysisError(f"vector_search{where}: index must be a string (the index name)")
+    if ("query_text" in args) == ("query_vector" in args):
+        raise AnalysisError(f"vector_search{where}: give exactly one of query_text, query_vector")
+    text = vector = None
+    if "query_text" in args:
+        text = _constant(runner, args["query_text"], "query_text", where)
+        if not isinstance(text, str):
+            raise AnalysisError(f"vector_search{where}: query_text must be a string")
+    else:
+        vector = _constant(runner, args["query_vector"], "query_vector", where)
+        if not isinstance(vector, list) or not vector or None in vector:
+            raise AnalysisError(
+                f"vector_search{where}: query_vector must be a non-empty ARRAY of numbers"
+            )
+        vector = [float(v) for v in vector]
+    if "query_type" in args:
+        kind = _constant(runner, args["query_type"], "query_type", where)
+        if not isinstance(kind, str) or kind.upper() != "ANN":
+            raise AnalysisError(
+                f"vector_search{where}: query_type {kind!r} is not supported (only 'ANN')"
+            )
+    count = DEFAULT_RESULTS
+    if "num_results" in args:
+        count = _constant(runner, args["num_results"], "num_results", where)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise AnalysisError(f"vector_search{where}: num_results must be a non-negative INT")
+    name = DeltaCatalog.qualify(index.split("."), namespace)
+    return VectorIndexes(runner.catalog).search(
+        name, ai, query_text=text, query_vector=vector, num_results=count
+    )
+
+
+def _constant(runner: QueryRunner, node: exp.Expression, what: str, where: str):
+    if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
+        raise AnalysisError(f"vector_search{where}: {what} must be a constant")
+    try:
+        rows = runner.con.sql(f"SELECT {node.sql(dialect='duckdb')}").fetchall()
+    except duckdb.Error as exc:
+        raise AnalysisError(f"vector_search{where}: {what} cannot be evaluated: {exc}") from None
+    return rows[0][0] if rows else None
