@@ -10,6 +10,7 @@ before its commit leaves the table (and its history) as it was.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,7 +27,7 @@ from lakeinfer.errors import (
     UnknownTableError,
     did_you_mean,
 )
-from lakeinfer.sql.types import storable_schema
+from lakeinfer.sql.types import conform_batch, storable_schema
 
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
@@ -245,6 +246,65 @@ class DeltaCatalog:
             )
         except DeltaError as exc:
             raise SqlError(f"cannot write to {name}: {exc}") from None
+
+    def write_batches(
+        self,
+        name: TableName,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        mode: WriteMode,
+        *,
+        replace_schema: bool = False,
+    ) -> int:
+        """One atomic commit of every batch of ``batches`` (declared as ``schema``); returns
+        the rows written.
+
+        The batches are consumed while the data files are written, so memory holds about one
+        batch; the commit happens only after the last one. When producing a batch fails, that
+        error is raised, no commit is made (the table keeps its version and history) and a
+        table that did not exist before is not created.
+        """
+        target = storable_schema(schema)
+        failure: list[BaseException] = []
+        rows = 0
+
+        def produce() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            try:
+                for batch in batches:
+                    rows += batch.num_rows
+                    yield conform_batch(batch, target)
+            except BaseException as exc:  # delta-rs would report it as its own error
+                failure.append(exc)
+                raise
+
+        reader = pa.RecordBatchReader.from_batches(target, produce())
+        path = self.table_path(name)
+        new = not self.exists(name)
+        if new:
+            self.require_schema(name.catalog, name.schema)
+        existed = path.exists()
+        try:
+            if new:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_deltalake(str(path), reader, mode="error")
+            else:
+                write_deltalake(
+                    str(path),
+                    reader,
+                    mode=mode,
+                    schema_mode="overwrite" if replace_schema else None,
+                )
+        except BaseException as exc:
+            if new and not existed:
+                shutil.rmtree(path, ignore_errors=True)
+            if failure:
+                raise failure[0] from None
+            if isinstance(exc, DeltaError):
+                verb = "create" if new else "write to"
+                raise SqlError(f"cannot {verb} {name}: {exc}") from None
+            raise
+        return rows
 
     def _write_new(self, name: TableName, data: pa.Table) -> None:
         path = self.table_path(name)

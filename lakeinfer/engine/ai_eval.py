@@ -26,7 +26,7 @@ from tqdm import tqdm
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.errors import AnalysisError, BudgetExceededError, EndpointError
-from lakeinfer.runtime.cache import ResponseCache, cache_key
+from lakeinfer.runtime.cache import ResponseCache, cache_keys
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
@@ -67,6 +67,7 @@ class AiEvaluator:
         self._memo: dict[Hashable, Outcome] = {}
         self._lock = threading.Lock()
         self._tokens_spent = 0
+        self._bars: dict[str, tqdm] = {}
 
     # -- accounting ------------------------------------------------------------------------
     @property
@@ -109,6 +110,14 @@ class AiEvaluator:
             if missing:
                 self._resolve(call, missing)
             outcomes = [self._memo[key] for key in keys]
+            if self._cache_usable(call):
+                # answers are in the response cache now, so a repeat in a later batch of the
+                # statement is a cache hit; the memo keeps only failures (never cached), and
+                # memory stays bounded by a batch rather than the whole result
+                memo = self._memo
+                for key, outcome in zip(keys, outcomes, strict=True):
+                    if outcome.error is None:
+                        memo.pop(key, None)
         return self._to_array(call, task, outcomes, encoded.indices, row_offset)
 
     def _resolve(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]) -> None:
@@ -141,15 +150,7 @@ class AiEvaluator:
                     return
                 yield item
 
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        bar = tqdm(
-            total=len(items),
-            desc=f"ai_query {endpoint}",
-            unit="req",
-            file=sys.stderr,
-            disable=not show or len(items) < PROGRESS_MIN_REQUESTS,
-            leave=False,
-        )
+        bar = self._bar(endpoint, len(items))
 
         def record(key: Hashable, outcome: Outcome) -> None:
             self._memo[key] = outcome
@@ -170,7 +171,6 @@ class AiEvaluator:
         try:
             stats = self.loop.run(run_requests(provider, feed(), record, limits=limits))
         finally:
-            bar.close()
             if self.cache is not None:
                 self.cache.flush()
         usage.stats.add(stats)
@@ -180,6 +180,32 @@ class AiEvaluator:
                 f"lakeinfer.budget_tokens = {budget}; it was stopped and nothing was written "
                 f"(answers received so far are cached)"
             )
+
+    def _bar(self, endpoint: str, requests: int) -> tqdm:
+        """The statement's progress bar for ``endpoint``, grown by ``requests`` (one bar
+        across the batches of a streamed statement)."""
+        bar = self._bars.get(endpoint)
+        if bar is None:
+            show = self.progress if self.progress is not None else sys.stderr.isatty()
+            bar = tqdm(
+                total=requests,
+                desc=f"ai_query {endpoint}",
+                unit="req",
+                file=sys.stderr,
+                disable=not show or requests < PROGRESS_MIN_REQUESTS,
+                leave=False,
+            )
+            self._bars[endpoint] = bar
+        elif not bar.disable:
+            bar.total += requests
+            bar.refresh()
+        return bar
+
+    def close(self) -> None:
+        """Close the progress bars; called once the statement is over."""
+        bars, self._bars = list(self._bars.values()), {}
+        for bar in bars:
+            bar.close()
 
     def preview(self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray) -> dict[str, int]:
         """What answering ``requests`` would take, without calling anything: rows, distinct
@@ -203,23 +229,30 @@ class AiEvaluator:
             "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
         }
 
+    def _cache_usable(self, call: AiQueryCall) -> bool:
+        """Whether answers of ``call`` are looked up in and written to the response cache."""
+        if self._cache_factory is None or not self.settings.get("cache"):
+            return False
+        temperature = call.parameters.get("temperature", 0.0)
+        return not temperature or bool(self.settings.get("cache_nonzero_temperature"))
+
     def _cache_keys(
         self, call: AiQueryCall, missing: dict[Hashable, AIRequest]
     ) -> dict[Hashable, str]:
-        if self._cache_factory is None or not self.settings.get("cache"):
-            return {}
-        temperature = call.parameters.get("temperature", 0.0)
-        if temperature and not self.settings.get("cache_nonzero_temperature"):
+        if not self._cache_usable(call):
             return {}
         if self.cache is None:
+            assert self._cache_factory is not None
             self.cache = self._cache_factory()
         identity = self.registry.identity_of(call.endpoint)
-        return {
-            memo_key: cache_key(
-                call.endpoint, identity, request.payload, call.return_ddl, call.parameters
-            )
-            for memo_key, request in missing.items()
-        }
+        hashed = cache_keys(
+            call.endpoint,
+            identity,
+            (request.payload for request in missing.values()),
+            call.return_ddl,
+            call.parameters,
+        )
+        return dict(zip(missing, hashed, strict=True))
 
     def _cached(self, keys: dict[Hashable, str]) -> dict[Hashable, Any]:
         assert self.cache is not None
