@@ -10,6 +10,7 @@ before its commit leaves the table (and its history) as it was.
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,12 +283,18 @@ class DeltaCatalog:
         path = self.table_path(name)
         new = not self.exists(name)
         if new:
+            # a new table is written under a hidden name and renamed once committed, so a
+            # process killed midway leaves no half-written table behind
             self.require_schema(name.catalog, name.schema)
-        existed = path.exists()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = path.parent / f".{name.table}.{uuid.uuid4().hex}.writing"
         try:
             if new:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_deltalake(str(path), reader, mode="error")
+                write_deltalake(str(staging), reader, mode="error")
+                try:
+                    staging.rename(path)
+                except OSError as exc:
+                    raise TableExistsError(f"cannot create {name}: {exc}") from None
             else:
                 write_deltalake(
                     str(path),
@@ -296,8 +303,8 @@ class DeltaCatalog:
                     schema_mode="overwrite" if replace_schema else None,
                 )
         except BaseException as exc:
-            if new and not existed:
-                shutil.rmtree(path, ignore_errors=True)
+            if new:
+                shutil.rmtree(staging, ignore_errors=True)
             if failure:
                 raise failure[0] from None
             if isinstance(exc, DeltaError):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import orjson
 
 from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
 
@@ -66,7 +67,10 @@ class OpenAIProvider(Provider):
                 limit=self.capabilities.max_concurrency, limit_per_host=0
             )
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # no cookie bookkeeping per response
             )
         return self._session
 
@@ -135,27 +139,30 @@ class OpenAIProvider(Provider):
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
         url = self.base_url + path
         try:
-            async with self._client().post(url, data=json.dumps(body)) as response:
-                text = await response.text()
-                if response.status >= 400:
+            async with self._client().post(url, data=orjson.dumps(body)) as response:
+                raw = await response.read()
+                status = response.status
+                if status >= 400:
+                    text = raw.decode("utf-8", "replace")
                     return Outcome(
-                        error=f"HTTP {response.status} from {url}: {_snippet(_error_text(text))}",
-                        retryable=response.status in RETRYABLE_STATUS,
+                        error=f"HTTP {status} from {url}: {_snippet(_error_text(text))}",
+                        retryable=status in RETRYABLE_STATUS,
                         retry_after=_retry_after(response.headers.get("Retry-After")),
-                        throttled=response.status in THROTTLE_STATUS,
+                        throttled=status in THROTTLE_STATUS,
                     )
                 try:
-                    return json.loads(text)
-                except json.JSONDecodeError:
+                    return orjson.loads(raw)
+                except orjson.JSONDecodeError:
                     # a success status with a broken body is a transport fault (a proxy cut the
                     # body short, a reset mid-stream): asking again is likely to work
                     return Outcome(
-                        error=f"endpoint returned malformed JSON: {_snippet(text)}",
+                        error="endpoint returned malformed JSON: "
+                        + _snippet(raw.decode("utf-8", "replace")),
                         retryable=True,
                     )
         except TimeoutError:
             return Outcome(
-                error=f"request to {url} timed out after {self._timeout.total:g}s",
+                error=f"request to {url} timed out after {self.timeout_s:g}s",
                 retryable=True,
                 timed_out=True,
             )
