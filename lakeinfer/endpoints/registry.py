@@ -133,22 +133,26 @@ class EndpointRegistry:
         raise UnknownEndpointError(name, self.names())
 
     def _embedded(self, name: str) -> Provider:
-        from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME, shared_server
+        from lakeinfer.endpoints.llama_server import (
+            EMBEDDED_MODEL_NAME,
+            LlamaServerProvider,
+            shared_server,
+        )
 
         server = shared_server()
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
             f"(configure an endpoint of that name to use another model)"
         )
-        return OpenAIProvider(
+        return LlamaServerProvider(
             name,
+            slots=server.settings.parallel,
             base_url=server.base_url,
             model="embedded",
             api_key=server.api_key,
             max_concurrency=server.settings.parallel * EMBEDDED_PARALLEL_FACTOR,
             timeout_s=600.0,
             description=EMBEDDED_MODEL_NAME,
-            prefix_caching=True,
             extra_body={"cache_prompt": True},
         )
 

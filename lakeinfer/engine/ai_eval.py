@@ -136,8 +136,7 @@ class AiEvaluator:
         limits = self.settings.limits(endpoint, self.registry.limits_of(endpoint))
         items = list(missing.items())
         if provider.capabilities.prefix_caching and self.settings.get("prefix_ordering"):
-            # neighbours share their longest prefixes, so the runtime's prompt cache hits
-            items.sort(key=lambda item: str(item[1].payload))
+            items = provider.arrange(items)  # so the runtime's prompt cache hits
         logging = self.registry.logs_requests(endpoint)
         budget = self.settings.get("budget_tokens")
         stopped = False

@@ -48,13 +48,14 @@ class QueryRunner:
         query: exp.Expression,
         namespace: Namespace,
         ai: AiEvaluator,
-        batch_rows: int = BATCH_ROWS,
+        batch_rows: int | None = None,
     ) -> RowStream:
         """Evaluate ``query`` as a stream of record batches.
 
         With AI calls in the staged shape, the relational part is read from DuckDB
-        ``batch_rows`` rows at a time and each batch's AI calls are answered before the next
-        batch is read, so memory is bounded by a batch, not by the table. Consume or
+        ``batch_rows`` rows (default :data:`BATCH_ROWS`) at a time and each batch's AI calls
+        are answered before the next batch is read, so memory is bounded by a batch, not by
+        the table. Consume or
         :meth:`RowStream.close` the stream before running anything else on this runner.
         """
         tree, relations = rewrite_tables(query, namespace)
@@ -66,7 +67,8 @@ class QueryRunner:
             else:
                 plan = stage_select(tree)
                 if plan is not None:
-                    return self._stream_staged(plan, ai, batch_rows, registered)
+                    rows = BATCH_ROWS if batch_rows is None else batch_rows
+                    return self._stream_staged(plan, ai, rows, registered)
                 table = self._run_with_functions(tree, ai)
             registered.__exit__(None, None, None)
             return RowStream.from_table(table)
