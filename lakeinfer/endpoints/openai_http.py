@@ -11,20 +11,27 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
 from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
+from lakeinfer.endpoints.http1 import ConnectionClosedError, Http1Client
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 #: The endpoint asks the client to slow down (rate limit, overload).
 THROTTLE_STATUS = frozenset({429, 503, 529})
 EMBEDDING_BATCH = 64
+USER_AGENT = "lakeinfer"
 
 
 class OpenAIProvider(Provider):
-    """Chat completions or embeddings against an OpenAI-compatible base URL."""
+    """Chat completions or embeddings against an OpenAI-compatible base URL.
+
+    ``http://`` URLs are served by the lean keep-alive client of
+    :mod:`lakeinfer.endpoints.http1` (``http1=False`` forces aiohttp), ``https://`` by aiohttp.
+    """
 
     def __init__(
         self,
@@ -40,6 +47,7 @@ class OpenAIProvider(Provider):
         description: str = "",
         prefix_caching: bool = False,
         extra_body: dict[str, Any] | None = None,
+        http1: bool = True,
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -60,6 +68,18 @@ class OpenAIProvider(Provider):
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._extra_body = extra_body or {}
         self._session: aiohttp.ClientSession | None = None
+        # plain-HTTP endpoints (local servers, where throughput is CPU-bound) get the lean
+        # HTTP/1.1 client; TLS and everything else goes through aiohttp
+        url = urlsplit(self.base_url)
+        self._path = url.path
+        self._http1: Http1Client | None = None
+        if http1 and url.scheme == "http" and url.hostname and not url.username and not url.query:
+            self._http1 = Http1Client(
+                url.hostname,
+                url.port or 80,
+                {**self._headers, "Accept": "application/json", "User-Agent": USER_AGENT},
+                timeout_s,
+            )
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -139,41 +159,49 @@ class OpenAIProvider(Provider):
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
         url = self.base_url + path
         try:
-            async with self._client().post(url, data=orjson.dumps(body)) as response:
-                raw = await response.read()
-                status = response.status
-                if status >= 400:
-                    text = raw.decode("utf-8", "replace")
-                    return Outcome(
-                        error=f"HTTP {status} from {url}: {_snippet(_error_text(text))}",
-                        retryable=status in RETRYABLE_STATUS,
-                        retry_after=_retry_after(response.headers.get("Retry-After")),
-                        throttled=status in THROTTLE_STATUS,
-                    )
-                try:
-                    return orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    # a success status with a broken body is a transport fault (a proxy cut the
-                    # body short, a reset mid-stream): asking again is likely to work
-                    return Outcome(
-                        error="endpoint returned malformed JSON: "
-                        + _snippet(raw.decode("utf-8", "replace")),
-                        retryable=True,
-                    )
+            if self._http1 is not None:
+                status, retry_after, raw = await self._http1.post(
+                    self._path + path, orjson.dumps(body)
+                )
+            else:
+                async with self._client().post(url, data=orjson.dumps(body)) as response:
+                    raw = await response.read()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             return Outcome(
                 error=f"request to {url} timed out after {self.timeout_s:g}s",
                 retryable=True,
                 timed_out=True,
             )
-        except aiohttp.ServerDisconnectedError:
+        except (aiohttp.ServerDisconnectedError, ConnectionClosedError):
             return Outcome(error=f"{url} closed the connection without answering", retryable=True)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             return Outcome(
                 error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True
             )
+        if status >= 400:
+            text = raw.decode("utf-8", "replace")
+            return Outcome(
+                error=f"HTTP {status} from {url}: {_snippet(_error_text(text))}",
+                retryable=status in RETRYABLE_STATUS,
+                retry_after=_retry_after(retry_after),
+                throttled=status in THROTTLE_STATUS,
+            )
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # a success status with a broken body is a transport fault (a proxy cut the body
+            # short, a reset mid-stream): asking again is likely to work
+            return Outcome(
+                error="endpoint returned malformed JSON: "
+                + _snippet(raw.decode("utf-8", "replace")),
+                retryable=True,
+            )
 
     async def aclose(self) -> None:
+        if self._http1 is not None:
+            self._http1.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
