@@ -124,11 +124,15 @@ class Http1Client:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         self._head = "\r\n".join(lines)
         self._idle: deque[_Connection] = deque()
+        self._pending: dict[asyncio.Future[tuple[int, str | None, bytes]], float] = {}
+        self._tick = min(1.0, max(0.01, timeout_s / 10))
+        self._watch: asyncio.Task[None] | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, str | None, bytes]:
         """Send one POST; returns ``(status, Retry-After header or None, body)``.
 
-        Raises ``TimeoutError`` after ``timeout_s``, ``ConnectionError`` (or ``OSError``) when
+        Raises ``TimeoutError`` after ``timeout_s`` (checked every ``timeout_s / 10``, at most
+        every second), ``ConnectionError`` (or ``OSError``) when
         the server cannot be reached or drops the connection.
         """
         request = (
@@ -162,14 +166,17 @@ class Http1Client:
         self, connection: _Connection, request: bytes, deadline: float
     ) -> tuple[int, str | None, bytes]:
         waiter = connection.send(request)
-        timer = connection.loop.call_at(deadline, _expire, waiter)
+        pending = self._pending
+        pending[waiter] = deadline
+        if self._watch is None or self._watch.done():
+            self._watch = connection.loop.create_task(self._expire())
         try:
             answer = await waiter
         except BaseException:  # timed out, cancelled, failed: the connection's state is unknown
             connection.close()
             raise
         finally:
-            timer.cancel()
+            del pending[waiter]
         if connection.reusable:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)
@@ -177,12 +184,20 @@ class Http1Client:
             connection.close()
         return answer
 
+    async def _expire(self) -> None:
+        """Fail the requests past their deadline, checking every ``tick`` seconds while any
+        is in flight (one periodic check is cheaper than a timer per request)."""
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for waiter, deadline in list(self._pending.items()):
+                if deadline <= now and not waiter.done():
+                    waiter.set_exception(TimeoutError())
+
     def close(self) -> None:
         """Close every idle connection."""
         while self._idle:
             self._idle.pop().close()
-
-
-def _expire(waiter: asyncio.Future[tuple[int, str | None, bytes]]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+        if self._watch is not None:
+            self._watch.cancel()
