@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FLUSH_EVERY = 32
+FLUSH_EVERY = 256
 FLUSH_SECONDS = 0.5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
