@@ -66,7 +66,9 @@ class RowStream:
         finally:
             self.close()
 
-    def map(self, schema: pa.Schema, transform: Callable[[pa.RecordBatch], pa.RecordBatch]):
+    def map(
+        self, schema: pa.Schema, transform: Callable[[pa.RecordBatch], pa.RecordBatch]
+    ) -> RowStream:
         """A stream of ``transform(batch)`` for each batch, declared as ``schema``."""
         return RowStream(schema, (transform(b) for b in self), self.close)
 

@@ -117,9 +117,12 @@ class StatementExecutor:
         except BaseException:
             rows.close()
             raise
-        written = self.catalog.write_batches(
-            name, rows.schema, rows, "overwrite", replace_schema=True
-        )
+        try:
+            written = self.catalog.write_batches(
+                name, rows.schema, rows, "overwrite", replace_schema=True
+            )
+        finally:
+            rows.close()  # frees the DuckDB connection also when the write failed
         return _affected(written, inserted=written)
 
     # -- INSERT --------------------------------------------------------------------------
@@ -152,7 +155,10 @@ class StatementExecutor:
             rows.close()
             raise
         mode = "overwrite" if statement.args.get("overwrite") else "append"
-        written = self.catalog.write_batches(name, rows.schema, rows, mode)
+        try:
+            written = self.catalog.write_batches(name, rows.schema, rows, mode)
+        finally:
+            rows.close()
         return _affected(written, inserted=written)
 
     # -- DROP / USE / DESCRIBE -------------------------------------------------------------
