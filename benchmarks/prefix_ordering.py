@@ -1,4 +1,4 @@
-"""Does sending requests in text order (``lakeinfer.prefix_ordering``) speed up the embedded model?
+"""Does grouping requests by prompt prefix (``lakeinfer.prefix_ordering``) speed up the embedded model?
 
 What is measured: the wall time of one statement over the embedded model (llama.cpp's
 ``llama-server`` with SmolLM2-135M, started by lakeinfer itself because no endpoint is
@@ -8,14 +8,15 @@ configured under the Databricks name),
                         modelParameters => named_struct('max_tokens', 32, 'temperature', 0.0))
     FROM main.default.prompts
 
-once with ``SET lakeinfer.prefix_ordering = true`` (distinct requests sorted by text before they
-are sent: the engine's behaviour for endpoints with prefix caching) and once with ``= false``
-(requests sent in table order). The table holds ``--rows`` rows (default 32): four few-shot
-prompt templates of about 430 tokens each (the seed's opinion-mining prompt from
-``lakeinfer/demo/seed_opinion_mining.sql``, and ticket triage, product-attribute extraction and
-review moderation prompts written here), each applied to short review texts, the rows shuffled
-(``--seed``), so table order is random order. ``max_tokens = 32`` keeps decoding short, so
-prompt processing dominates, which is what a prompt cache saves.
+once with ``SET lakeinfer.prefix_ordering = true`` (the default: distinct requests grouped by
+shared prefix, each group pinned to its own llama-server slots with ``id_slot``, sent one per
+slot in turn) and once with ``= false`` (requests sent in table order). The table holds
+``--rows`` rows (default 32): four few-shot prompt templates of about 430 tokens each (the
+seed's opinion-mining prompt from ``lakeinfer/demo/seed_opinion_mining.sql``, and ticket
+triage, product-attribute extraction and review moderation prompts written here), each
+applied to short review texts, the rows shuffled (``--seed``), so table order is random order.
+``max_tokens = 32`` keeps decoding short, so prompt processing dominates, which is what a
+prompt cache saves.
 
 Why: llama-server keeps the prompt of each of its parallel slots (and, in recent builds, more
 prompts in host memory) and reuses the longest common prefix; requests that share a template
@@ -32,8 +33,8 @@ not part of lakeinfer's API, so these columns show ``n/a`` if its format changes
 
 Unless ``--no-direct`` is given, a plain aiohttp client also sends the same prompts, with the
 same body and concurrency (2 per slot) as lakeinfer, to a fresh llama-server in four orders:
-table order, sorted by text (what ``prefix_ordering = true`` sends), prefix groups interleaved
-round robin, and one set of slots per prefix group (llama-server's ``id_slot``); its cache
+table order, sorted by text (what ``prefix_ordering = true`` sent before slot pinning), prefix
+groups interleaved round robin, and one set of slots per prefix group (llama-server's ``id_slot``); its cache
 figures are llama-server's own ``timings.cache_n``. These show what other orders could gain.
 Every speed-up is the wall time of the baseline, ``prefix_ordering = false``, over the method's.
 

@@ -279,6 +279,7 @@ class Session:
             status, error = "FAILED", str(exc)
             raise
         finally:
+            ai.close()
             if ai.usage:
                 self._record(statement, ai, time.monotonic() - started, started_at, status, error)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,7 @@ from lakeinfer.errors import (
     UnknownTableError,
     did_you_mean,
 )
-from lakeinfer.sql.types import storable_schema
+from lakeinfer.sql.types import conform_batch, storable_schema
 
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
@@ -448,6 +450,105 @@ class DeltaCatalog:
         if options.comment is not None:
             self.set_comment(name, options.comment)
 
+    def write_batches(
+        self,
+        name: TableName,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        mode: WriteMode,
+        *,
+        replace_schema: bool = False,
+        options: TableOptions | None = None,
+        read_version: int | None = None,
+        operation: str | None = None,
+    ) -> int:
+        """One atomic commit of every batch of ``batches`` (declared as ``schema``); returns
+        the rows written.
+
+        The batches are consumed while the data files are written, so memory holds about one
+        batch; the commit happens only after the last one. When producing a batch fails, that
+        error is raised, no commit is made (the table keeps its version and history) and a
+        table that did not exist before is not created. ``read_version`` and ``operation`` as
+        in :meth:`write`.
+        """
+        target = storable_schema(schema)
+        options = options or TableOptions()
+        failure: list[BaseException] = []
+        rows = 0
+
+        def produce() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            try:
+                for batch in batches:
+                    rows += batch.num_rows
+                    yield conform_batch(batch, target)
+            except BaseException as exc:  # delta-rs would report it as its own error
+                failure.append(exc)
+                raise
+
+        reader = pa.RecordBatchReader.from_batches(target, produce())
+        path = self.table_path(name)
+        new = not self.exists(name)
+        if new:
+            # a new table is written under a hidden name and renamed once committed, so a
+            # process killed midway leaves no half-written table behind
+            self.require_schema(name.catalog, name.schema)
+            if (path / VIEW_FILE).is_file():
+                raise TableExistsError(f"cannot create table {name}: a view of that name exists")
+            _check_partitioning(name, options, target.names)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = path.parent / f".{name.table}.{uuid.uuid4().hex}.writing"
+        try:
+            if new:
+                write_deltalake(
+                    str(staging),
+                    reader,
+                    mode="error",
+                    partition_by=options.partition_by or None,
+                    description=options.comment,
+                    commit_properties=_commit_properties(operation or "CREATE TABLE"),
+                )
+                try:
+                    staging.rename(path)
+                except OSError as exc:
+                    raise TableExistsError(f"cannot create {name}: {exc}") from None
+            else:
+                table = self.open(name)
+                if read_version is not None and table.version() != read_version:
+                    raise ConcurrentWriteError(
+                        f"{name} changed while this statement ran (version {read_version} -> "
+                        f"{table.version()}); nothing was written, run the statement again"
+                    )
+                if replace_schema:
+                    _check_partitioning(name, options, target.names)
+                write_deltalake(
+                    table,
+                    reader,
+                    mode=mode,
+                    schema_mode="overwrite" if replace_schema else None,
+                    partition_by=(options.partition_by or None) if replace_schema else None,
+                    commit_properties=_commit_properties(operation),
+                )
+        except BaseException as exc:
+            if new:
+                shutil.rmtree(staging, ignore_errors=True)
+            if failure:
+                raise failure[0] from None
+            if isinstance(exc, CommitFailedError):
+                raise ConcurrentWriteError(
+                    f"cannot write to {name}: another writer committed first ({exc}); nothing "
+                    "was written, run the statement again"
+                ) from None
+            if isinstance(exc, DeltaError):
+                verb = "create" if new else "write to"
+                raise SqlError(f"cannot {verb} {name}: {exc}") from None
+            raise
+        if options.properties and (new or replace_schema):
+            self.set_properties(name, options.properties)
+        if options.comment is not None and replace_schema and not new:
+            self.set_comment(name, options.comment)
+        return rows
+
     def _write_new(
         self, name: TableName, data: pa.Table, options: TableOptions | None = None
     ) -> None:
@@ -456,12 +557,7 @@ class DeltaCatalog:
             raise TableExistsError(f"cannot create table {name}: a view of that name exists")
         options = options or TableOptions()
         data = data.cast(storable_schema(data.schema))
-        unknown = [c for c in options.partition_by if c not in data.column_names]
-        if unknown:
-            raise AnalysisError(
-                f"cannot partition {name} by {unknown[0]!r}: no such column"
-                f"{did_you_mean(unknown[0], data.column_names)}"
-            )
+        _check_partitioning(name, options, data.column_names)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             write_deltalake(
@@ -496,6 +592,15 @@ class TableOptions:
     partition_by: list[str] = field(default_factory=list)
     comment: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+
+
+def _check_partitioning(name: TableName, options: TableOptions, columns: list[str]) -> None:
+    unknown = [c for c in options.partition_by if c not in columns]
+    if unknown:
+        raise AnalysisError(
+            f"cannot partition {name} by {unknown[0]!r}: no such column"
+            f"{did_you_mean(unknown[0], columns)}"
+        )
 
 
 def _commit_properties(operation: str | None) -> CommitProperties | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 #: ``chat``: a STRING prompt, a STRING answer. ``embeddings``: a STRING, an ARRAY<FLOAT>.
 #: ``custom``: any value or a record (from ``named_struct``), answered with any value; the
 #: answer's type comes from ``returnType`` or the provider's :attr:`Provider.return_ddl`.
 Task = Literal["chat", "embeddings", "custom"]
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class Provider(ABC):
     @abstractmethod
     async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:
         """Answer every request of ``batch`` (at most ``capabilities.max_batch``), in order."""
+
+    def arrange(self, items: list[tuple[K, AIRequest]]) -> list[tuple[K, AIRequest]]:
+        """The order (and per-request options) in which to send ``items`` so the runtime's
+        prefix cache hits; used for endpoints with ``prefix_caching`` when
+        ``lakeinfer.prefix_ordering`` is on. Default: sorted by request text, so neighbours
+        share their longest prefixes."""
+        return sorted(items, key=lambda item: str(item[1].payload))
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once when the session closes."""

@@ -12,19 +12,25 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
-from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME, LlamaServer, shared_server
-from lakeinfer.endpoints.openai_http import OpenAIProvider
+from lakeinfer.endpoints.llama_server import (
+    EMBEDDED_MODEL_NAME,
+    LlamaServer,
+    LlamaServerProvider,
+    shared_server,
+)
 
 EMBEDDED_PARALLEL_FACTOR = 2
 
 
-class EmbeddedChatProvider(OpenAIProvider):
-    """Chat completions from the managed ``llama-server``, with prompt caching."""
+class EmbeddedChatProvider(LlamaServerProvider):
+    """Chat completions from the managed ``llama-server``, with prompt caching and prefix
+    groups pinned to its slots."""
 
     def __init__(self, name: str, server_factory: Callable[[], LlamaServer] = shared_server):
         server = server_factory()
         super().__init__(
             name,
+            slots=server.settings.parallel,
             base_url=server.base_url,
             model="embedded",
             api_key=server.api_key,
@@ -55,7 +61,6 @@ class EmbeddedChatProvider(OpenAIProvider):
             self.server = server
             self.base_url = server.base_url.rstrip("/")
             self._headers["Authorization"] = f"Bearer {server.api_key}"
-            session, self._session = self._session, None  # the next call opens a new one
-            if session is not None and not session.closed:
-                await session.close()
+            await self.aclose()  # the next call connects to the new server
+            self._connect_to(server.base_url)
             self.restarts += 1

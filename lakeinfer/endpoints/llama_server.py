@@ -29,8 +29,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from lakeinfer.endpoints.base import AIRequest, K
+from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import RuntimeUnavailableError
+from lakeinfer.runtime.prefixes import pinned_order
 from lakeinfer.runtime.processes import stop_process
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -193,6 +197,30 @@ class LlamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LlamaServerProvider(OpenAIProvider):
+    """The OpenAI-compatible provider for a ``llama-server`` with ``slots`` parallel slots.
+
+    With prefix ordering on, each group of requests sharing a prompt prefix is pinned to its
+    own slots (llama-server's ``id_slot`` request field), so every slot keeps one prefix in its
+    cache instead of all slots evaluating the same prefix at once (see
+    :mod:`lakeinfer.runtime.prefixes`).
+    """
+
+    def __init__(self, name: str, *, slots: int, **options: Any):
+        options.setdefault("prefix_caching", True)
+        super().__init__(name, **options)
+        self.slots = max(1, slots)
+
+    def arrange(self, items: list[tuple[K, AIRequest]]) -> list[tuple[K, AIRequest]]:
+        texts = [str(request.payload) for _, request in items]
+        arranged = []
+        for index, slot in pinned_order(texts, self.slots):
+            key, request = items[index]
+            parameters = {**request.parameters, "id_slot": slot}
+            arranged.append((key, AIRequest(request.payload, parameters)))
+        return arranged
 
 
 _shared: LlamaServer | None = None

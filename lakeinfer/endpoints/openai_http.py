@@ -11,19 +11,27 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
 from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
+from lakeinfer.endpoints.http1 import ConnectionClosedError, Http1Client
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 #: The endpoint asks the client to slow down (rate limit, overload).
 THROTTLE_STATUS = frozenset({429, 503, 529})
 EMBEDDING_BATCH = 64
+USER_AGENT = "lakeinfer"
 
 
 class OpenAIProvider(Provider):
-    """Chat completions or embeddings against an OpenAI-compatible base URL."""
+    """Chat completions or embeddings against an OpenAI-compatible base URL.
+
+    ``http://`` URLs are served by the lean keep-alive client of
+    :mod:`lakeinfer.endpoints.http1` (``http1=False`` forces aiohttp), ``https://`` by aiohttp.
+    """
 
     def __init__(
         self,
@@ -40,6 +48,7 @@ class OpenAIProvider(Provider):
         prefix_caching: bool = False,
         extra_body: dict[str, Any] | None = None,
         max_batch: int | None = None,
+        http1: bool = True,
     ):
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -60,6 +69,26 @@ class OpenAIProvider(Provider):
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._extra_body = extra_body or {}
         self._session: aiohttp.ClientSession | None = None
+        # plain-HTTP endpoints (local servers, where throughput is CPU-bound) get the lean
+        # HTTP/1.1 client; TLS and everything else goes through aiohttp
+        self._use_http1 = http1
+        self._http1: Http1Client | None = None
+        self._connect_to(self.base_url)
+
+    def _connect_to(self, base_url: str) -> None:
+        """Point the provider at ``base_url`` (again, after the server moved)."""
+        self.base_url = base_url.rstrip("/")
+        url = urlsplit(self.base_url)
+        self._path = url.path
+        self._http1 = None
+        plain = url.scheme == "http" and url.hostname and not url.username and not url.query
+        if self._use_http1 and plain:
+            self._http1 = Http1Client(
+                str(url.hostname),
+                url.port or 80,
+                {**self._headers, "Accept": "application/json", "User-Agent": USER_AGENT},
+                self.timeout_s,
+            )
 
     @property
     def headers(self) -> dict[str, str]:
@@ -77,7 +106,10 @@ class OpenAIProvider(Provider):
                 limit=self.capabilities.max_concurrency, limit_per_host=0
             )
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # no cookie bookkeeping per response
             )
         return self._session
 
@@ -150,38 +182,49 @@ class OpenAIProvider(Provider):
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
         url = self.base_url + path
         try:
-            async with self._client().post(url, data=json.dumps(body)) as response:
-                text = await response.text()
-                if response.status >= 400:
-                    return Outcome(
-                        error=f"HTTP {response.status} from {url}: {_snippet(_error_text(text))}",
-                        retryable=response.status in RETRYABLE_STATUS,
-                        retry_after=_retry_after(response.headers.get("Retry-After")),
-                        throttled=response.status in THROTTLE_STATUS,
-                    )
-                try:
-                    return json.loads(text)
-                except json.JSONDecodeError:
-                    # a success status with a broken body is a transport fault (a proxy cut the
-                    # body short, a reset mid-stream): asking again is likely to work
-                    return Outcome(
-                        error=f"endpoint returned malformed JSON: {_snippet(text)}",
-                        retryable=True,
-                    )
+            if self._http1 is not None:
+                status, retry_after, raw = await self._http1.post(
+                    self._path + path, orjson.dumps(body)
+                )
+            else:
+                async with self._client().post(url, data=orjson.dumps(body)) as response:
+                    raw = await response.read()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             return Outcome(
-                error=f"request to {url} timed out after {self._timeout.total:g}s",
+                error=f"request to {url} timed out after {self.timeout_s:g}s",
                 retryable=True,
                 timed_out=True,
             )
-        except aiohttp.ServerDisconnectedError:
+        except (aiohttp.ServerDisconnectedError, ConnectionClosedError):
             return Outcome(error=f"{url} closed the connection without answering", retryable=True)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             return Outcome(
                 error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True
             )
+        if status >= 400:
+            text = raw.decode("utf-8", "replace")
+            return Outcome(
+                error=f"HTTP {status} from {url}: {_snippet(_error_text(text))}",
+                retryable=status in RETRYABLE_STATUS,
+                retry_after=_retry_after(retry_after),
+                throttled=status in THROTTLE_STATUS,
+            )
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # a success status with a broken body is a transport fault (a proxy cut the body
+            # short, a reset mid-stream): asking again is likely to work
+            return Outcome(
+                error="endpoint returned malformed JSON: "
+                + _snippet(raw.decode("utf-8", "replace")),
+                retryable=True,
+            )
 
     async def aclose(self) -> None:
+        if self._http1 is not None:
+            self._http1.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
 

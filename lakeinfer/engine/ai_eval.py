@@ -29,7 +29,7 @@ from lakeinfer.errors import (
     EndpointError,
     StatementCancelledError,
 )
-from lakeinfer.runtime.cache import ResponseCache, cache_key
+from lakeinfer.runtime.cache import ResponseCache, cache_keys
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.progress import Progress, ProgressObserver
@@ -76,6 +76,7 @@ class AiEvaluator:
         self._memo: dict[Hashable, Outcome] = {}
         self._lock = threading.Lock()
         self._tokens_spent = 0
+        self._bars: dict[str, Progress] = {}
 
     # -- accounting ------------------------------------------------------------------------
     @property
@@ -148,6 +149,14 @@ class AiEvaluator:
             if missing:
                 self._resolve(call, missing)
             outcomes = [self._memo[key] for key in keys]
+            if self._cache_usable(call):
+                # answers are in the response cache now, so a repeat in a later batch of the
+                # statement is a cache hit; the memo keeps only failures (never cached), and
+                # memory stays bounded by a batch rather than the whole result
+                memo = self._memo
+                for key, outcome in zip(keys, outcomes, strict=True):
+                    if outcome.error is None:
+                        memo.pop(key, None)
         return self._to_array(call, task, outcomes, indices, row_offset)
 
     def _resolve(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]) -> None:
@@ -169,8 +178,7 @@ class AiEvaluator:
         limits = self.settings.limits(endpoint, self.registry.limits_of(endpoint))
         items = list(missing.items())
         if provider.capabilities.prefix_caching and self.settings.get("prefix_ordering"):
-            # neighbours share their longest prefixes, so the runtime's prompt cache hits
-            items.sort(key=lambda item: str(item[1].payload))
+            items = provider.arrange(items)  # so the runtime's prompt cache hits
         logging = self.registry.logs_requests(endpoint)
         budget = self.settings.get("budget_tokens")
         stopped = False
@@ -183,7 +191,7 @@ class AiEvaluator:
                     return
                 yield item
 
-        bar = Progress(len(items), f"ai_query {endpoint}", self.progress)
+        bar = self._bar(endpoint, len(items))
 
         def record(key: Hashable, outcome: Outcome) -> None:
             self._memo[key] = outcome
@@ -211,7 +219,6 @@ class AiEvaluator:
             usage.stats.add(exc.stats or CallStats())  # the calls made before still count
             raise
         finally:
-            bar.close()
             if self.cache is not None:
                 self.cache.flush()
         usage.stats.add(stats)
@@ -221,6 +228,23 @@ class AiEvaluator:
                 f"lakeinfer.budget_tokens = {budget}; it was stopped and nothing was written "
                 f"(answers received so far are cached)"
             )
+
+    def _bar(self, endpoint: str, requests: int) -> Progress:
+        """The statement's progress bar for ``endpoint``, grown by ``requests`` (one bar
+        across the batches of a streamed statement)."""
+        bar = self._bars.get(endpoint)
+        if bar is None:
+            bar = Progress(requests, f"ai_query {endpoint}", self.progress)
+            self._bars[endpoint] = bar
+        else:
+            bar.grow(requests)
+        return bar
+
+    def close(self) -> None:
+        """Close the progress bars; called once the statement is over."""
+        bars, self._bars = list(self._bars.values()), {}
+        for bar in bars:
+            bar.close()
 
     def preview(self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray) -> dict[str, int]:
         """What answering ``requests`` would take, without calling anything: rows, distinct
@@ -244,25 +268,32 @@ class AiEvaluator:
             "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
         }
 
+    def _cache_usable(self, call: AiQueryCall) -> bool:
+        """Whether answers of ``call`` are looked up in and written to the response cache."""
+        if self._cache_factory is None or not self.settings.get("cache"):
+            return False
+        if not self.registry.cacheable(call.endpoint):
+            return False
+        temperature = call.parameters.get("temperature", 0.0)
+        return not temperature or bool(self.settings.get("cache_nonzero_temperature"))
+
     def _cache_keys(
         self, call: AiQueryCall, missing: dict[Hashable, AIRequest]
     ) -> dict[Hashable, str]:
-        if self._cache_factory is None or not self.settings.get("cache"):
-            return {}
-        if not self.registry.cacheable(call.endpoint):
-            return {}
-        temperature = call.parameters.get("temperature", 0.0)
-        if temperature and not self.settings.get("cache_nonzero_temperature"):
+        if not self._cache_usable(call):
             return {}
         if self.cache is None:
+            assert self._cache_factory is not None
             self.cache = self._cache_factory()
         identity = self.registry.identity_of(call.endpoint)
-        return {
-            memo_key: cache_key(
-                call.endpoint, identity, request.payload, call.return_ddl, call.parameters
-            )
-            for memo_key, request in missing.items()
-        }
+        hashed = cache_keys(
+            call.endpoint,
+            identity,
+            (request.payload for request in missing.values()),
+            call.return_ddl,
+            call.parameters,
+        )
+        return dict(zip(missing, hashed, strict=True))
 
     def _cached(self, keys: dict[Hashable, str]) -> dict[Hashable, Any]:
         assert self.cache is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.batches import BATCH_ROWS, RowStream, table_to_batch
 from lakeinfer.engine.operators import OperatorEndpoints, bound_operators
 from lakeinfer.engine.table_functions import table_functions
 from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
@@ -56,22 +57,47 @@ class QueryRunner:
         self.views = views
         json_functions.register(con)
         semantic.register(con)
+        self._aux: duckdb.DuckDBPyConnection | None = None
 
     def run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
         """Evaluate ``query`` to an Arrow table."""
-        with table_functions(self, query, namespace, ai) as query:
-            return self._run(query, namespace, ai)
+        return self.stream(query, namespace, ai).read_all()
 
-    def _run(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> pa.Table:
-        tree, relations = rewrite_tables(query, namespace, self.views)
-        tree = translate(tree)
-        with self._registered(relations), bound_operators(self.con, tree, ai) as tree:
+    def stream(
+        self,
+        query: exp.Expression,
+        namespace: Namespace,
+        ai: AiEvaluator,
+        batch_rows: int | None = None,
+    ) -> RowStream:
+        """Evaluate ``query`` as a stream of record batches.
+
+        With AI calls in the staged shape, the relational part is read from DuckDB
+        ``batch_rows`` rows (default :data:`BATCH_ROWS`) at a time and each batch's AI calls
+        are answered before the next batch is read, so memory is bounded by a batch, not by
+        the table. Consume or
+        :meth:`RowStream.close` the stream before running anything else on this runner.
+        """
+        registered = ExitStack()  # table functions, relations and operators of this query
+        try:
+            query = registered.enter_context(table_functions(self, query, namespace, ai))
+            tree, relations = rewrite_tables(query, namespace, self.views)
+            tree = translate(tree)
+            registered.enter_context(self._registered(relations))
+            tree = registered.enter_context(bound_operators(self.con, tree, ai))
             if not ai_calls(tree):
-                return self._duckdb(tree)
-            plan = stage_select(tree)
-            if plan is not None:
-                return self._run_staged(plan, ai)
-            return self._run_with_functions(tree, ai)
+                table = self._duckdb(tree)
+            else:
+                plan = stage_select(tree)
+                if plan is not None:
+                    rows = BATCH_ROWS if batch_rows is None else batch_rows
+                    return self._stream_staged(plan, ai, rows, registered)
+                table = self._run_with_functions(tree, ai)
+            registered.__exit__(None, None, None)
+            return RowStream.from_table(table)
+        except BaseException:
+            registered.__exit__(None, None, None)
+            raise
 
     def explain(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> list[str]:
         """How ``query`` would run and what its AI calls would cost, without calling a model.
@@ -185,13 +211,61 @@ class QueryRunner:
             raise SqlError(_clean_duckdb_error(exc, tree)) from None
 
     # -- the staged plan -----------------------------------------------------------------
-    def _run_staged(self, plan: StagedSelect, ai: AiEvaluator) -> pa.Table:
-        base = self._duckdb(plan.base)
+    def _stream_staged(
+        self,
+        plan: StagedSelect,
+        ai: AiEvaluator,
+        batch_rows: int,
+        registered: AbstractContextManager[None],
+    ) -> RowStream:
+        try:
+            reader = self.con.sql(plan.base.sql(dialect="duckdb")).to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            raise SqlError(_clean_duckdb_error(exc)) from None
+        closed = False
+
+        def close() -> None:
+            nonlocal closed
+            if not closed:
+                closed = True
+                reader.close()  # DuckDB refuses other queries on the connection until then
+                registered.__exit__(None, None, None)
+
+        def read() -> pa.Table | None:
+            """Up to ``batch_rows`` rows (DuckDB hands out smaller pieces); None at the end."""
+            pieces, rows = [], 0
+            while rows < batch_rows:
+                try:
+                    piece = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (duckdb.Error, pa.ArrowException) as exc:
+                    raise SqlError(_clean_duckdb_error(exc)) from None
+                pieces.append(piece)
+                rows += piece.num_rows
+            return pa.Table.from_batches(pieces, schema=reader.schema) if pieces else None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            offset = 0
+            while (base := read()) is not None:
+                yield self._answer_batch(plan, ai, base, offset)
+                offset += base.num_rows
+            if offset == 0:  # the output schema still comes from an (empty) batch
+                yield self._answer_batch(plan, ai, reader.schema.empty_table(), 0)
+
+        return RowStream.from_iterator(batches(), close)
+
+    def _answer_batch(
+        self, plan: StagedSelect, ai: AiEvaluator, base: pa.Table, offset: int
+    ) -> pa.RecordBatch:
+        """Rows of the base query with their AI calls answered (``offset``: rows before them,
+        so errors name the row of the whole result)."""
         visible = base.num_columns - len(plan.hidden)
         stage = self._stage_table(plan, base)
         for staged in plan.calls:
             requests = self._requests(staged, stage, ai)
-            stage = stage.append_column(staged.result_column, ai.answer(staged.call, requests))
+            answers = ai.answer(staged.call, requests, row_offset=offset)
+            stage = stage.append_column(staged.result_column, answers)
         filled = {
             out.placeholder: (out.name, self._evaluate(out.expression, stage))
             for out in plan.outputs
@@ -205,7 +279,7 @@ class QueryRunner:
                 column = base.column(index)
             names.append(name)
             columns.append(column)
-        return pa.Table.from_arrays(columns, names=names)
+        return table_to_batch(pa.Table.from_arrays(columns, names=names))
 
     def _requests(
         self, staged: StagedCall, stage: pa.Table, ai: AiEvaluator | None = None
@@ -227,15 +301,21 @@ class QueryRunner:
         return stage
 
     def _evaluate(self, expression: exp.Expression, stage: pa.Table) -> pa.ChunkedArray:
-        """One expression over the staged table, in row order."""
+        """One expression over the staged table, in row order (on a second connection: the
+        first may be streaming the base query)."""
         if isinstance(expression, exp.Column) and expression.name in stage.column_names:
             return stage.column(expression.name)
-        self.con.register(STAGE, stage)
+        if self._aux is None:
+            self._aux = self.con.cursor()
+        aux = self._aux
+        aux.register(STAGE, stage)
         try:
             sql = f"SELECT {expression.sql(dialect='duckdb')} AS v FROM {STAGE}"
-            return self._duckdb(sql).column(0)
+            return aux.sql(sql).to_arrow_table().column(0)
+        except duckdb.Error as exc:
+            raise SqlError(_clean_duckdb_error(exc)) from None
         finally:
-            self.con.unregister(STAGE)
+            aux.unregister(STAGE)
 
     # -- the fallback: AI calls as DuckDB functions ----------------------------------------
     def _run_with_functions(self, tree: exp.Expression, ai: AiEvaluator) -> pa.Table:

@@ -1,8 +1,9 @@
 """Executes one parsed statement: DDL, DML, catalog commands and queries.
 
-Every statement that writes a table evaluates its query completely before the single Delta
-commit, so a statement that fails (syntax, endpoint error under ``failOnError => true``, schema
-mismatch) leaves the target's version and history unchanged, and a failed CTAS leaves no table.
+Every statement that writes a table streams its query's rows (batch by batch, AI calls
+answered per batch) into a single Delta commit made after the last batch, so a statement that
+fails (syntax, endpoint error under ``failOnError => true``, schema mismatch) leaves the
+target's version and history unchanged, and a failed CTAS leaves no table.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lakeinfer.catalog.delta_catalog import (
 )
 from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.batches import RowStream, table_to_batch
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.errors import AnalysisError, SqlError
 from lakeinfer.settings import Settings, parse_set
@@ -145,19 +147,29 @@ class StatementExecutor:
                 raise SqlError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
         else:
             self.catalog.require_schema(name.catalog, name.schema)
-        data = self.runner.run(query, self.namespace, ai)
-        _check_unique_names(data, name)
-        if isinstance(statement.this, exp.Schema):
-            data = _align(data, _schema_from_columns(statement.this), name, by_name=False)
-        self.catalog.write(
-            name,
-            data,
-            "overwrite",
-            replace_schema=True,
-            options=options,
-            operation="CREATE OR REPLACE TABLE AS SELECT" if replace else "CREATE TABLE AS SELECT",
-        )
-        return _affected(data.num_rows, inserted=data.num_rows)
+        rows = self.runner.stream(query, self.namespace, ai)
+        try:
+            _check_unique_names(rows.schema.names, name)
+            if isinstance(statement.this, exp.Schema):
+                rows = _aligned(rows, _schema_from_columns(statement.this), name, by_name=False)
+        except BaseException:
+            rows.close()
+            raise
+        try:
+            written = self.catalog.write_batches(
+                name,
+                rows.schema,
+                rows,
+                "overwrite",
+                replace_schema=True,
+                options=options,
+                operation="CREATE OR REPLACE TABLE AS SELECT"
+                if replace
+                else "CREATE TABLE AS SELECT",
+            )
+        finally:
+            rows.close()  # frees the DuckDB connection also when the write failed
+        return _affected(written, inserted=written)
 
     def _create_view(self, statement: exp.Create, ai: AiEvaluator) -> StatementResult:
         target = statement.this
@@ -203,29 +215,42 @@ class StatementExecutor:
         target = statement.this
         name = self._table_name(target)
         schema = self.catalog.schema(name)  # fails early on an unknown table
-        data = self.runner.run(statement.expression, self.namespace, ai)
-        if isinstance(target, exp.Schema) and target.expressions:
-            columns = [c.name.lower() for c in target.expressions]
-            unknown = [c for c in columns if c not in {f.name.lower() for f in schema}]
-            if unknown:
-                raise AnalysisError(f"column {unknown[0]!r} does not exist in {name}")
-            if len(columns) != data.num_columns:
-                raise AnalysisError(
-                    f"INSERT INTO {name} lists {len(columns)} columns but the query gives "
-                    f"{data.num_columns}"
+        rows = self.runner.stream(statement.expression, self.namespace, ai)
+        try:
+            if isinstance(target, exp.Schema) and target.expressions:
+                columns = [c.name.lower() for c in target.expressions]
+                unknown = [c for c in columns if c not in {f.name.lower() for f in schema}]
+                if unknown:
+                    raise AnalysisError(f"column {unknown[0]!r} does not exist in {name}")
+                if len(columns) != len(rows.schema):
+                    raise AnalysisError(
+                        f"INSERT INTO {name} lists {len(columns)} columns but the query gives "
+                        f"{len(rows.schema)}"
+                    )
+                renamed = pa.schema(
+                    [f.with_name(c) for f, c in zip(rows.schema, columns, strict=True)]
                 )
-            data = pa.Table.from_arrays(data.columns, names=columns)
-            data = _align(data, schema, name, by_name=True)
-        else:
-            data = _align(data, schema, name, by_name=False)
+                rows = rows.map(
+                    renamed, lambda b: pa.RecordBatch.from_arrays(b.columns, schema=renamed)
+                )
+                rows = _aligned(rows, schema, name, by_name=True)
+            else:
+                rows = _aligned(rows, schema, name, by_name=False)
+        except BaseException:
+            rows.close()
+            raise
         overwrite = bool(statement.args.get("overwrite"))
-        self.catalog.write(
-            name,
-            data,
-            "overwrite" if overwrite else "append",
-            operation="INSERT OVERWRITE" if overwrite else "INSERT",
-        )
-        return _affected(data.num_rows, inserted=data.num_rows)
+        try:
+            written = self.catalog.write_batches(
+                name,
+                rows.schema,
+                rows,
+                "overwrite" if overwrite else "append",
+                operation="INSERT OVERWRITE" if overwrite else "INSERT",
+            )
+        finally:
+            rows.close()
+        return _affected(written, inserted=written)
 
     # -- UPDATE / DELETE / MERGE -----------------------------------------------------------
     def _update(self, statement: exp.Update, ai: AiEvaluator) -> StatementResult:
@@ -569,9 +594,9 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _check_unique_names(data: pa.Table, name: TableName) -> None:
+def _check_unique_names(columns: list[str], name: TableName) -> None:
     seen: set[str] = set()
-    for column in data.column_names:
+    for column in columns:
         if column.lower() in seen:
             raise AnalysisError(
                 f"cannot create {name}: column {column!r} appears twice; give it an alias"
@@ -639,6 +664,18 @@ def _table_options(statement: exp.Create) -> TableOptions:
 
 def _counts(**counts: int) -> StatementResult:
     return StatementResult(pa.table({k: pa.array([v], pa.int64()) for k, v in counts.items()}))
+
+
+def _aligned(rows: RowStream, schema: pa.Schema, name: TableName, *, by_name: bool) -> RowStream:
+    """:func:`_align` on every batch of ``rows``; a mismatch of names, counts or types is
+    reported before the first batch is answered."""
+    _align(rows.schema.empty_table(), schema, name, by_name=by_name)
+
+    def align(batch: pa.RecordBatch) -> pa.RecordBatch:
+        table = _align(pa.Table.from_batches([batch]), schema, name, by_name=by_name)
+        return table_to_batch(table)
+
+    return rows.map(schema, align)
 
 
 def _affected(rows: int, inserted: int) -> StatementResult:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FLUSH_EVERY = 32
+FLUSH_EVERY = 256
 FLUSH_SECONDS = 0.5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -52,6 +52,36 @@ def cache_key(
         [endpoint, identity, request, return_ddl, parameters], sort_keys=True, default=str
     )
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def cache_keys(
+    endpoint: str,
+    identity: str,
+    requests: Iterable[Any],
+    return_ddl: str | None,
+    parameters: dict[str, Any],
+) -> list[str]:
+    """:func:`cache_key` of each of ``requests`` sharing the other parts (the same keys,
+    several times faster: the constant parts are encoded once)."""
+    head = json.dumps([endpoint, identity], sort_keys=True, default=str)[:-1] + ", "
+    tail = (
+        ", "
+        + json.dumps(return_ddl)
+        + ", "
+        + json.dumps(parameters, sort_keys=True, default=str)
+        + "]"
+    )
+    dumps, sha256 = json.dumps, hashlib.sha256
+    return [
+        sha256(
+            (
+                head
+                + (dumps(r) if isinstance(r, str) else dumps(r, sort_keys=True, default=str))
+                + tail
+            ).encode()
+        ).hexdigest()
+        for r in requests
+    ]
 
 
 class ResponseCache:

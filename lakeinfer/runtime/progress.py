@@ -50,6 +50,12 @@ class Progress:
             self._bar.set_postfix(errors=self.errors, refresh=False)
         self._bar.update(1)
 
+    def grow(self, requests: int) -> None:
+        """More requests to come (the next batch of a streamed statement)."""
+        self._bar.total += requests
+        if not self._bar.disable:
+            self._bar.refresh()
+
     def close(self) -> None:
         self._bar.close()
 

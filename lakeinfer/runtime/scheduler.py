@@ -124,7 +124,20 @@ async def run_requests(
     deadlines = _Deadlines(limits.timeout_s) if limits.timeout_s else None
     call = _Caller(provider, pacer, stats, sleep, deadlines, limits.max_retries)
 
+    def account(key: Hashable, outcome: Outcome) -> None:
+        stats.requests += 1
+        stats.prompt_tokens += outcome.prompt_tokens
+        stats.completion_tokens += outcome.completion_tokens
+        if outcome.error is not None:
+            stats.errors += 1
+        on_outcome(key, outcome)
+
     async def worker() -> None:
+        if batch_size == 1:  # chat over HTTP: the hot path, one request per call
+            for key, request in source:
+                (outcome,) = await call.with_retries([request])
+                account(key, outcome)
+            return
         while True:
             chunk = list(islice(source, batch_size))
             if not chunk:
@@ -133,12 +146,7 @@ async def run_requests(
             requests = [r for _, r in chunk]
             outcomes = await call.with_retries(requests)
             for key, outcome in zip(keys, outcomes, strict=True):
-                stats.requests += 1
-                stats.prompt_tokens += outcome.prompt_tokens
-                stats.completion_tokens += outcome.completion_tokens
-                if not outcome.ok:
-                    stats.errors += 1
-                on_outcome(key, outcome)
+                account(key, outcome)
 
     running = asyncio.gather(*(worker() for _ in range(workers)))
     unregister = None

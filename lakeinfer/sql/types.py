@@ -123,6 +123,14 @@ def storable_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, _storable(f.type)) for f in schema])
 
 
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``schema``'s names and types (columns cast by position)."""
+    if batch.schema.equals(schema):
+        return batch
+    columns = [c.cast(f.type) for c, f in zip(batch.columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
 def _storable(dtype: pa.DataType) -> pa.DataType:
     if pa.types.is_null(dtype):
         return pa.string()
