@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 
@@ -93,10 +94,11 @@ class QueryRunner:
                     rows = BATCH_ROWS if batch_rows is None else batch_rows
                     return self._stream_staged(plan, ai, rows, registered)
                 table = self._run_with_functions(tree, ai)
-            registered.__exit__(None, None, None)
+            registered.close()
             return RowStream.from_table(table)
         except BaseException:
-            registered.__exit__(None, None, None)
+            # the contexts may turn the error into a clearer one (an ai_agg model failure)
+            registered.__exit__(*sys.exc_info())
             raise
 
     def explain(self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator) -> list[str]:
@@ -307,6 +309,9 @@ class QueryRunner:
             return stage.column(expression.name)
         if self._aux is None:
             self._aux = self.con.cursor()
+            # temporary macros and functions belong to one connection: install them here too
+            json_functions.register(self._aux)
+            semantic.register(self._aux)
         aux = self._aux
         aux.register(STAGE, stage)
         try:

@@ -40,7 +40,7 @@ def test_update_with_ai_calls_only_matching_rows(reviews, fake_server):
         {"id": 4, "summary": None},
     ]
     history = _rows(reviews, "DESCRIBE HISTORY out")
-    assert [h["operation"] for h in history] == ["UPDATE", "CREATE TABLE"]
+    assert [h["operation"] for h in history] == ["UPDATE", "CREATE TABLE AS SELECT"]
 
 
 def test_update_names_unknown_column_and_changes_nothing(reviews):
