@@ -161,7 +161,16 @@ def _structured_answer(response_format: Any, prompt: str) -> str | None:
 
 
 def _instance(schema: dict[str, Any], text: str) -> Any:
+    """An instance of ``schema``; an enum gives one of its values, picked by the text's hash
+    (so different prompts get different labels, the same prompt the same one)."""
+    choices = [v for v in schema.get("enum") or [] if v is not None]
+    if choices:
+        return choices[hashlib.sha256(text.encode()).digest()[0] % len(choices)]
+    if schema.get("anyOf"):
+        return _instance(schema["anyOf"][0], text)
     kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         return {k: _instance(v, text) for k, v in schema.get("properties", {}).items()}
     if kind == "array":
