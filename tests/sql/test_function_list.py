@@ -48,7 +48,18 @@ def test_show_functions(session):
         return [r["function"] for r in session.sql(sql).to_pylist()]
 
     assert show("SHOW FUNCTIONS") == names()
-    assert show("SHOW FUNCTIONS LIKE 'ai*'") == ["ai_query"]
+    assert show("SHOW FUNCTIONS LIKE 'ai*'") == [
+        "ai_analyze_sentiment",
+        "ai_classify",
+        "ai_extract",
+        "ai_fix_grammar",
+        "ai_gen",
+        "ai_mask",
+        "ai_query",
+        "ai_similarity",
+        "ai_summarize",
+        "ai_translate",
+    ]
     assert show("SHOW SYSTEM FUNCTIONS 'TO_*|from_*'") == ["from_json", "to_date", "to_json"]
     assert show("SHOW USER FUNCTIONS") == []
     with pytest.raises(AnalysisError, match="one quoted pattern"):
