@@ -467,6 +467,8 @@ def _distinct(requests: pa.Array) -> tuple[list[Any], pa.Array]:
 
 def _task_payload(call: AiQueryCall, value: Any, task: str) -> Any:
     """The request sent for ``value``: a task function's prompt, else the value itself."""
+    if call.task is not None and call.task.kind == "similarity":
+        return value  # both texts (embedded separately; estimates count one request)
     if call.task is not None:
         return call.task.prompt(value if isinstance(value, str) else json.dumps(value))
     return _payload(value, task)

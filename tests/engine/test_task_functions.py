@@ -215,3 +215,15 @@ def test_mask_replaces_what_the_model_names_and_known_patterns(tasks):
         "array('person', 'email')) AS m"
     ).to_pylist()
     assert got == [{"m": "[MASKED] lives in New York. His email is [MASKED]."}]
+
+
+def test_explain_names_the_task_endpoint_without_calling(tasks, fake_server):
+    plan = [
+        r["plan"]
+        for r in tasks.sql(
+            "EXPLAIN SELECT ai_summarize(t), ai_similarity(t, 'x') FROM VALUES ('a'), ('b') AS v(t)"
+        ).to_pylist()
+    ]
+    assert any("endpoint='chat': 2 rows, 2 distinct requests" in line for line in plan)
+    assert any("endpoint='emb'" in line for line in plan)
+    assert fake_server.stats()["chat"] == 0
