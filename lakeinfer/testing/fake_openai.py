@@ -2,7 +2,8 @@
 
 It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` (as server-sent events, one
 word per chunk, under ``"stream": true``; JSON that fits the request's ``response_format`` when
-it asks for ``json_object`` or ``json_schema``) and ``POST /v1/embeddings`` with a deterministic
+it asks for ``json_object`` or ``json_schema``, an enum answered with one of its values picked by
+the prompt's hash) and ``POST /v1/embeddings`` with a deterministic
 8-dimensional vector per input, after an optional fixed latency. A prompt containing
 ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
 failures.
