@@ -126,7 +126,11 @@ def bind_task(node: exp.Expression) -> tuple[exp.Expression, TaskSpec]:
         )
     if function == "ai_gen":
         return args["prompt"], TaskSpec(
-            function, pa.string(), "", template=lambda spec, v: v["content"]
+            function,
+            pa.string(),
+            "",
+            parameters={"max_tokens": TEXT_TOKENS},
+            template=lambda spec, v: v["content"],
         )
     if function == "ai_mask":
         labels = _string_array(args["labels"], where, "labels", at_least=1)
@@ -357,7 +361,9 @@ def _classify_v2(node: exp.Expression, options_node: exp.Expression | None, wher
         "ai_classify",
         V2_RESULT,
         instruction,
-        response_format=enum_schema("classification", "labels", labels, many=True),
+        response_format=enum_schema(
+            "classification", "labels", labels, many=True, most=None if many else 1
+        ),
         parameters={"max_tokens": LABEL_TOKENS * (4 if many else 1)},
         errors_in_result=True,
         parse=parse,

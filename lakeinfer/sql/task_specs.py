@@ -152,10 +152,19 @@ def _snippet(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def enum_schema(name: str, key: str, labels: list[str], many: bool = False) -> dict[str, Any]:
-    """A strict ``json_schema`` response format: ``{key: label}`` or ``{key: [labels]}``."""
+#: most labels one multilabel answer may list (bounds the answer, so a small model cannot
+#: repeat labels until it runs out of tokens)
+MAX_LABELS_PER_ANSWER = 20
+
+
+def enum_schema(
+    name: str, key: str, labels: list[str], many: bool = False, most: int | None = None
+) -> dict[str, Any]:
+    """A strict ``json_schema`` response format: ``{key: label}`` or ``{key: [labels]}`` with
+    1 to ``most`` labels (default: all of them, at most :data:`MAX_LABELS_PER_ANSWER`)."""
     item: dict[str, Any] = {"type": "string", "enum": list(labels)}
-    prop = {"type": "array", "items": item} if many else item
+    limit = most if most is not None else min(len(labels), MAX_LABELS_PER_ANSWER)
+    prop = {"type": "array", "items": item, "minItems": 1, "maxItems": limit} if many else item
     return {
         "type": "json_schema",
         "json_schema": {

@@ -1,7 +1,7 @@
 """Every task function on the embedded models: SmolLM2-135M through llama.cpp's server (the
 default task endpoint, with the label sets and schemas enforced by its grammar-constrained
 decoding) and all-MiniLM-L6-v2 for ai_similarity. Few rows each: the model is slow on 2 cores
-(this module takes about a minute there)."""
+(on a loaded 2-core machine, several seconds per row: this module takes minutes)."""
 
 from __future__ import annotations
 
