@@ -164,19 +164,22 @@ def main(argv: list[str] | None = None) -> int:
         for model in models:
             if model == DEFAULT:
                 session.sql("RESET lakeinfer.task_endpoint")
-                name = f"{SETTINGS['task_endpoint'].default} (default)"
+                endpoint = SETTINGS["task_endpoint"].default
             else:
                 session.sql(f"SET lakeinfer.task_endpoint = '{model}'")
-                name = model
+                endpoint = model
+            # who really answers (a pre-provisioned name may be the embedded stand-in)
+            described = session.registry.get(endpoint).description
+            name = f"{endpoint} = {described}" if described else endpoint
             report["models"][name] = evaluate_model(session, tasks)
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{'model':45} {'function':22} {'rows':>4}  metrics")
     for model, functions in report["models"].items():
+        print(f"model: {model}")
         for function, metrics in functions.items():
             shown = ", ".join(f"{k}={v}" for k, v in metrics.items() if k != "rows")
-            print(f"{model:45} {function:22} {metrics['rows']:>4}  {shown}")
+            print(f"  {function:22} {metrics['rows']:>4} rows  {shown}")
     return 0
 
 
