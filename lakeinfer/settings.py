@@ -45,6 +45,13 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+def _name(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must name an endpoint")
+    return text
+
+
 def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def parse_optional(value: Any) -> Any:
         if value is None or str(value).strip().lower() in ("", "null", "none"):
@@ -83,6 +90,16 @@ SETTINGS: dict[str, Spec] = {
         _bool,
         True,
         "group requests by shared prompt prefix for endpoints with prefix caching",
+    ),
+    # Databricks' task functions call Databricks-managed models; the same names answer here
+    # from a workspace when one is set, else from the embedded models
+    "task_endpoint": Spec(
+        _name,
+        "databricks-meta-llama-3-3-70b-instruct",
+        "chat endpoint behind ai_summarize, ai_classify and the other task functions",
+    ),
+    "embedding_endpoint": Spec(
+        _name, "databricks-gte-large-en", "embeddings endpoint behind ai_similarity"
     ),
 }
 

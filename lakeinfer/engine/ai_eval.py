@@ -6,6 +6,10 @@ Before calling, answers are looked up in the persistent response cache (unless
 ``lakeinfer.cache`` is false) and the token budget is checked; new answers are cached as they
 arrive. Under ``failOnError => true`` the first failed row fails the statement (naming endpoint
 and row); under ``false`` each row gets ``STRUCT<result, errorMessage>``.
+
+Answers to a JSON ``response_format`` are checked against it; one that does not fit is asked
+for once more and then becomes that row's error. Task functions (``ai_summarize``, ...) are
+answered by the session's task endpoint and finished into their result type here.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.endpoints.registry import EndpointRegistry
+from lakeinfer.engine.structured_output import check_answer, retry_payload
 from lakeinfer.errors import (
     AnalysisError,
     BudgetExceededError,
@@ -36,6 +42,7 @@ from lakeinfer.runtime.progress import Progress, ProgressObserver
 from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import AiQueryCall
+from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
 CHARS_PER_TOKEN = 4
@@ -91,12 +98,30 @@ class AiEvaluator:
     def cache_hits(self) -> int:
         return sum(u.cache_hits for u in self.usage.values())
 
+    def resolve(self, call: AiQueryCall) -> AiQueryCall:
+        """``call`` with its endpoint: a task function's is the session's
+        ``lakeinfer.task_endpoint`` (``lakeinfer.embedding_endpoint`` for ai_similarity)."""
+        if call.task is None or call.endpoint:
+            return call
+        similarity = call.task.kind == "similarity"
+        setting = "embedding_endpoint" if similarity else "task_endpoint"
+        endpoint = self.settings.get(setting)
+        wanted = "embeddings" if similarity else "chat"
+        kind = self.registry.task_of(endpoint)
+        if kind != wanted:
+            raise AnalysisError(
+                f"{call.task.function}: lakeinfer.{setting} = {endpoint!r} is a {kind} "
+                f"endpoint; it must be a {wanted} endpoint (SET lakeinfer.{setting} = '<name>')"
+            )
+        return replace(call, endpoint=endpoint)
+
     def task_of(self, call: AiQueryCall) -> str:
-        return self.registry.task_of(call.endpoint)
+        return self.registry.task_of(self.resolve(call).endpoint)
 
     def result_type(self, call: AiQueryCall) -> pa.DataType:
         """The Arrow type of a successful answer: ``returnType``, else STRING for chat and
         ARRAY<FLOAT> for embeddings, else the custom endpoint's own (its model signature)."""
+        call = self.resolve(call)
         task = self.task_of(call)
         if call.return_ddl is not None or task != "custom":
             return call.result_type(task)
@@ -131,10 +156,13 @@ class AiEvaluator:
         ``json_requests``: the requests are JSON texts of the real values (structs passed
         through DuckDB functions), decoded before they are sent.
         """
+        call = self.resolve(call)
         task = self.task_of(call)
         self.result_type(call)  # a custom model without signature or returnType fails here
         if isinstance(requests, pa.ChunkedArray):
             requests = requests.combine_chunks()
+        if call.task is not None and call.task.kind == "similarity":
+            return self._similarity(call, requests, row_offset)
         distinct, indices = _distinct(requests)
         if json_requests:
             distinct = [None if v is None else json.loads(v) for v in distinct]
@@ -143,11 +171,18 @@ class AiEvaluator:
         # DuckDB may call from several threads; one batch at a time keeps dedup exact
         with self._lock:
             missing: dict[Hashable, AIRequest] = {}
+            originals: dict[Hashable, Any] = {}
             for key, value in zip(keys, distinct, strict=True):
                 if key not in self._memo and key not in missing:
-                    missing[key] = AIRequest(_payload(value, task), call.parameters)
+                    try:
+                        payload = _task_payload(call, value, task)
+                    except AnswerError as exc:  # a row the function cannot ask (bad to_lang)
+                        self._memo[key] = Outcome(error=str(exc))
+                        continue
+                    missing[key] = AIRequest(payload, call.parameters)
+                    originals[key] = value
             if missing:
-                self._resolve(call, missing)
+                self._resolve(call, missing, _checker(call, originals))
             outcomes = [self._memo[key] for key in keys]
             if self._cache_usable(call):
                 # answers are in the response cache now, so a repeat in a later batch of the
@@ -157,9 +192,38 @@ class AiEvaluator:
                 for key, outcome in zip(keys, outcomes, strict=True):
                     if outcome.error is None:
                         memo.pop(key, None)
-        return self._to_array(call, task, outcomes, indices, row_offset)
+        return self._to_array(call, task, outcomes, indices, row_offset, distinct)
 
-    def _resolve(self, call: AiQueryCall, missing: dict[Hashable, AIRequest]) -> None:
+    def _similarity(self, call: AiQueryCall, requests: pa.Array, row_offset: int) -> pa.Array:
+        """ai_similarity: both texts embedded by the embeddings endpoint (deduplicated, cached
+        like any request), then the cosine of each pair; identical texts are 1.0."""
+        distinct, indices = _distinct(requests)
+        pairs = [json.loads(value) for value in distinct]
+        texts = list(
+            dict.fromkeys(t for p in pairs if p["expr1"] != p["expr2"] for t in p.values())
+        )
+        embed = AiQueryCall(node=call.node, endpoint=call.endpoint, request=call.request)
+        vectors: dict[str, np.ndarray] = {}
+        if texts:
+            answers = self.answer(embed, pa.array(texts, pa.string()), row_offset)
+            for text, vector in zip(texts, answers.to_pylist(), strict=True):
+                vectors[text] = np.asarray(vector, dtype=np.float64)
+        scores: list[float | None] = []
+        for pair in pairs:
+            if pair["expr1"] == pair["expr2"]:
+                scores.append(1.0)
+                continue
+            a, b = vectors[pair["expr1"]], vectors[pair["expr2"]]
+            norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+            scores.append(None if norm == 0.0 else float(np.clip(a @ b / norm, -1.0, 1.0)))
+        return pa.array(scores, type=pa.float32()).take(indices)
+
+    def _resolve(
+        self,
+        call: AiQueryCall,
+        missing: dict[Hashable, AIRequest],
+        check: Callable[[Hashable, Any], str | None] | None = None,
+    ) -> None:
         endpoint = call.endpoint
         usage = self.usage.setdefault(endpoint, EndpointUsage())
         keys = self._cache_keys(call, missing)
@@ -192,11 +256,31 @@ class AiEvaluator:
                 yield item
 
         bar = self._bar(endpoint, len(items))
+        #: answers that did not fit the response format: asked once more
+        retry: dict[Hashable, AIRequest] = {}
+        retried: dict[Hashable, str] = {}
 
         def record(key: Hashable, outcome: Outcome) -> None:
+            if outcome.ok and check is not None:
+                reason = check(key, outcome.value)
+                if reason is not None:
+                    self._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
+                    payload = (
+                        None if key in retried else retry_payload(missing[key].payload, reason)
+                    )
+                    if payload is not None:
+                        retry[key] = AIRequest(payload, missing[key].parameters)
+                        retried[key] = reason
+                        return
+                    again = " after a retry" if key in retried else ""
+                    outcome = replace(
+                        outcome,
+                        value=None,
+                        error=f"the answer does not fit the response format{again}: {reason}",
+                    )
             self._memo[key] = outcome
             self._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
-            if outcome.ok and keys and key in keys:
+            if outcome.ok and keys and key in keys and key not in retried:
                 assert self.cache is not None
                 self.cache.put(
                     keys[key],
@@ -215,6 +299,14 @@ class AiEvaluator:
             stats = self.loop.run(
                 run_requests(provider, feed(), record, limits=limits, cancel=self.cancel)
             )
+            if retry and not stopped:
+                items = list(retry.items())
+                retry.clear()
+                stats.add(
+                    self.loop.run(
+                        run_requests(provider, feed(), record, limits=limits, cancel=self.cancel)
+                    )
+                )
         except StatementCancelledError as exc:
             usage.stats.add(exc.stats or CallStats())  # the calls made before still count
             raise
@@ -250,13 +342,16 @@ class AiEvaluator:
         """What answering ``requests`` would take, without calling anything: rows, distinct
         requests, how many are cached, and estimated input/output tokens of the rest."""
         task = self.task_of(call)
+        call = self.resolve(call)
         values = requests.to_pylist()
         distinct: dict[Hashable, AIRequest] = {}
         for value in values:
             if value is not None:
-                distinct.setdefault(
-                    _request_key(value), AIRequest(_payload(value, task), call.parameters)
-                )
+                try:
+                    payload = _task_payload(call, value, task)
+                except AnswerError:
+                    continue
+                distinct.setdefault(_request_key(value), AIRequest(payload, call.parameters))
         keys = self._cache_keys(call, distinct)
         hits = self._cached(keys) if keys else {}
         uncached = [request for key, request in distinct.items() if key not in hits]
@@ -321,13 +416,25 @@ class AiEvaluator:
         outcomes: list[Outcome],
         rows: pa.Array,
         row_offset: int,
+        requests: list[Any] | None = None,
     ) -> pa.Array:
         """Answers of the distinct requests, ``take``n into row order (NULL rows stay NULL)."""
         result_type = self.result_type(call)
         results: list[Any] = []
         errors: list[str | None] = []
+        spec = call.task
         for index, outcome in enumerate(outcomes):
             value, error = outcome.value, outcome.error
+            if spec is not None:
+                if error is None:
+                    try:
+                        value = spec.finish(value, requests[index] if requests else "")
+                    except AnswerError as exc:
+                        error = str(exc)
+                if error is not None and spec.errors_in_result:
+                    value, error = spec.error_value(error), None
+                elif error is not None:
+                    error = f"{spec.function}: {error}"
             if error is None:
                 value, error = _convert(value, result_type, call.return_ddl)
             if error is not None and call.fail_on_error:
@@ -411,6 +518,39 @@ def _distinct(requests: pa.Array) -> tuple[list[Any], pa.Array]:
             indices.append(seen[key])
         return values, pa.array(indices, type=pa.int32())
     return encoded.dictionary.to_pylist(), encoded.indices
+
+
+def _task_payload(call: AiQueryCall, value: Any, task: str) -> Any:
+    """The request sent for ``value``: a task function's prompt, else the value itself."""
+    if call.task is not None and call.task.kind == "similarity":
+        return value  # both texts (embedded separately; estimates count one request)
+    if call.task is not None:
+        return call.task.prompt(value if isinstance(value, str) else json.dumps(value))
+    return _payload(value, task)
+
+
+def _checker(
+    call: AiQueryCall, originals: dict[Hashable, Any]
+) -> Callable[[Hashable, Any], str | None] | None:
+    """Why an answer is unusable (None: it is fine): the response format's check, and for a
+    task function whether its result can be made from the answer."""
+    response_format = call.parameters.get("response_format")
+    spec = call.task
+    if spec is None and not isinstance(response_format, dict):
+        return None
+
+    def check(key: Hashable, answer: Any) -> str | None:
+        if spec is not None:
+            try:
+                spec.finish(answer, originals.get(key, ""))
+            except AnswerError as exc:
+                return str(exc)
+            except (ValueError, KeyError, TypeError) as exc:
+                return f"{type(exc).__name__}: {exc}"
+            return None  # the task parses leniently; its own checks decide
+        return check_answer(response_format, answer)
+
+    return check
 
 
 def _payload(value: Any, task: str) -> Any:

@@ -128,7 +128,7 @@ class QueryRunner:
                     "memoised functions; requests are known only while running"
                 ]
                 for node in nodes:
-                    call = bind_ai_query(node)
+                    call = ai.resolve(bind_ai_query(node))
                     lines.append(f"ai_query endpoint={call.endpoint!r}: not estimated")
                 return lines
             base = self._duckdb(plan.base)
@@ -139,7 +139,8 @@ class QueryRunner:
             ]
             total = 0
             for staged in plan.calls:
-                name = f"ai_query #{staged.index + 1} endpoint={staged.call.endpoint!r}"
+                endpoint = ai.resolve(staged.call).endpoint
+                name = f"ai_query #{staged.index + 1} endpoint={endpoint!r}"
                 if any(c.name.startswith("__li_a") for c in staged.request.find_all(exp.Column)):
                     lines.append(
                         f"{name}: its requests depend on other AI answers (nested); not estimated"

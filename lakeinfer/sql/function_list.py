@@ -42,6 +42,16 @@ _TS = "TIMESTAMP '2024-05-06 07:08:09'"
 SUPPORTED: tuple[Supported, ...] = (
     # AI
     _f("ai_query", "AI", "ai_query('chat', 'hi')", "echo: hi"),
+    # task functions: NULL in gives NULL out without a model call (docs/ai_functions.md)
+    _f("ai_analyze_sentiment", "AI", "ai_analyze_sentiment(CAST(NULL AS STRING))", None),
+    _f("ai_classify", "AI", "ai_classify(CAST(NULL AS STRING), ARRAY('a', 'b'))", None),
+    _f("ai_extract", "AI", "ai_extract(CAST(NULL AS STRING), ARRAY('person'))", None),
+    _f("ai_fix_grammar", "AI", "ai_fix_grammar(CAST(NULL AS STRING))", None),
+    _f("ai_gen", "AI", "ai_gen(CAST(NULL AS STRING))", None),
+    _f("ai_mask", "AI", "ai_mask(CAST(NULL AS STRING), ARRAY('email'))", None),
+    _f("ai_similarity", "AI", "ai_similarity('Apache Spark', 'Apache Spark')", 1.0),
+    _f("ai_summarize", "AI", "ai_summarize(CAST(NULL AS STRING), 20)", None),
+    _f("ai_translate", "AI", "ai_translate(CAST(NULL AS STRING), 'de')", None),
     # JSON
     _f("from_json", "JSON", "from_json('{\"a\": 1}', 'a INT, b STRING')", {"a": 1, "b": None}),
     _f("to_json", "JSON", "to_json(named_struct('a', 1, 'b', NULL))", '{"a":1}'),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -25,6 +25,9 @@ from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.response_format import response_format
 from lakeinfer.sql.types import ddl_to_arrow
+
+if TYPE_CHECKING:
+    from lakeinfer.sql.task_specs import TaskSpec
 
 AI_QUERY = "ai_query"
 POSITIONAL = ("endpoint", "request", "returnType", "failOnError")
@@ -43,9 +46,14 @@ class AiQueryCall:
     return_ddl: str | None = None
     fail_on_error: bool = True
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: a task function (ai_summarize, ...): its prompt, answer format and result; its
+    #: ``endpoint`` is empty until the evaluator picks the session's task endpoint
+    task: TaskSpec | None = None
 
     def result_type(self, task: str) -> pa.DataType:
         """The Arrow type of a successful answer (before the failOnError envelope)."""
+        if self.task is not None:
+            return self.task.result_type
         if self.return_ddl is not None:
             return ddl_to_arrow(self.return_ddl)
         return pa.list_(pa.float32()) if task == "embeddings" else pa.string()
@@ -59,15 +67,35 @@ class AiQueryCall:
 
     def cache_key_prefix(self) -> tuple[str, str | None, str]:
         """What, beside the request value, makes two calls identical."""
-        return (self.endpoint, self.return_ddl, json.dumps(self.parameters, sort_keys=True))
+        parameters = json.dumps(self.parameters, sort_keys=True)
+        if self.task is not None:
+            parameters += self.task.key
+        return (self.endpoint, self.return_ddl, parameters)
 
 
 def is_ai_query(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Anonymous) and str(node.this).lower() == AI_QUERY
+    """An ``ai_query`` call or a task function (``ai_summarize``, ...), which binds to one."""
+    if not isinstance(node, exp.Anonymous):
+        return False
+    name = str(node.this).lower()
+    if name == AI_QUERY:
+        return True
+    from lakeinfer.sql.task_functions import PARAMETERS
+
+    return name in PARAMETERS
 
 
 def bind_ai_query(node: exp.Expression) -> AiQueryCall:
-    """Bind the arguments of an ``ai_query`` node; :class:`AnalysisError` on any misuse."""
+    """Bind the arguments of an ``ai_query`` node (or of a task function, see
+    :mod:`lakeinfer.sql.task_functions`); :class:`AnalysisError` on any misuse."""
+    if str(node.this).lower() != AI_QUERY:
+        from lakeinfer.sql.task_functions import bind_task
+
+        request, spec = bind_task(node)
+        params: dict[str, Any] = {"temperature": DEFAULT_TEMPERATURE, **spec.parameters}
+        if spec.response_format is not None:
+            params["response_format"] = spec.response_format
+        return AiQueryCall(node=node, endpoint="", request=request, parameters=params, task=spec)
     where = position_of(node)
     args: dict[str, exp.Expression] = {}
     seen_named = False

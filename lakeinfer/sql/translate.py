@@ -30,7 +30,7 @@ import json
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
-from lakeinfer.sql import json_functions
+from lakeinfer.sql import json_functions, task_functions
 from lakeinfer.sql.ddl import parse_schema, to_duckdb
 from lakeinfer.sql.parse import position_of
 
@@ -38,6 +38,7 @@ from lakeinfer.sql.parse import position_of
 def translate(tree: exp.Expression) -> exp.Expression:
     """A copy of ``tree`` with the rewrites of the module docstring applied."""
     tree = tree.copy()
+    task_functions.normalize(tree)
     _name_rewritten_projections(tree)
     # schema_of_json first: from_json(x, schema_of_json('...')) then sees a literal schema
     for node in list(tree.find_all(exp.Anonymous)):

@@ -2,7 +2,8 @@
 
 It answers ``POST /v1/chat/completions`` with ``"echo: <prompt>"`` (as server-sent events, one
 word per chunk, under ``"stream": true``; JSON that fits the request's ``response_format`` when
-it asks for ``json_object`` or ``json_schema``) and ``POST /v1/embeddings`` with a deterministic
+it asks for ``json_object`` or ``json_schema``, an enum answered with one of its values picked by
+the prompt's hash) and ``POST /v1/embeddings`` with a deterministic
 8-dimensional vector per input, after an optional fixed latency. A prompt containing
 ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
 failures. A prompt containing ``[[answer:TEXT]]`` is answered with TEXT, so tests can give
@@ -163,7 +164,16 @@ def _structured_answer(response_format: Any, prompt: str) -> str | None:
 
 
 def _instance(schema: dict[str, Any], text: str) -> Any:
+    """An instance of ``schema``; an enum gives one of its values, picked by the text's hash
+    (so different prompts get different labels, the same prompt the same one)."""
+    choices = [v for v in schema.get("enum") or [] if v is not None]
+    if choices:
+        return choices[hashlib.sha256(text.encode()).digest()[0] % len(choices)]
+    if schema.get("anyOf"):
+        return _instance(schema["anyOf"][0], text)
     kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         return {k: _instance(v, text) for k, v in schema.get("properties", {}).items()}
     if kind == "array":

@@ -50,7 +50,14 @@ def test_show_functions(session):
     assert show("SHOW FUNCTIONS") == names()
     ai_functions = show("SHOW FUNCTIONS LIKE 'ai*'")
     assert ai_functions == [n for n in names() if n.startswith("ai")]
-    assert {"ai_query", "ai_filter", "ai_agg"} <= set(ai_functions)
+    assert {
+        "ai_query",
+        "ai_filter",
+        "ai_agg",
+        "ai_summarize",
+        "ai_classify",
+        "ai_similarity",
+    } <= set(ai_functions)
     assert show("SHOW SYSTEM FUNCTIONS 'TO_*|from_*'") == ["from_json", "to_date", "to_json"]
     assert show("SHOW USER FUNCTIONS") == []
     with pytest.raises(AnalysisError, match="one quoted pattern"):
