@@ -6,8 +6,9 @@ it asks for ``json_object`` or ``json_schema``, an enum answered with one of its
 the prompt's hash) and ``POST /v1/embeddings`` with a deterministic
 8-dimensional vector per input, after an optional fixed latency. A prompt containing
 ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
-failures. A prompt containing ``[[answer:TEXT]]`` is answered with TEXT, so tests can give
-rows chosen answers (yes/no for ``ai_filter``).
+failures. A prompt containing ``[[answer:TEXT]]`` is answered with TEXT (inside the requested
+JSON when the request has a response format whose enum holds TEXT), so tests can give rows
+chosen answers (yes/no for ``ai_filter``).
 
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
@@ -151,33 +152,39 @@ async def _stream_chat(
     return response
 
 
-def _structured_answer(response_format: Any, prompt: str) -> str | None:
+def _structured_answer(
+    response_format: Any, prompt: str, chosen: str | None = None
+) -> str | None:
     """The JSON answer to a request with a ``json_object`` / ``json_schema`` response format:
-    ``{"echo": prompt}``, or the smallest instance of the schema (strings hold the prompt)."""
+    ``{"echo": prompt}``, or the smallest instance of the schema (strings hold the prompt; an
+    enum holding ``chosen`` answers with it)."""
     if not isinstance(response_format, dict):
         return None
     if response_format.get("type") == "json_object":
-        return json.dumps({"echo": prompt})
+        return json.dumps({"echo": chosen if chosen is not None else prompt})
     if response_format.get("type") == "json_schema":
-        return json.dumps(_instance(response_format["json_schema"]["schema"], prompt))
+        return json.dumps(_instance(response_format["json_schema"]["schema"], prompt, chosen))
     return None
 
 
-def _instance(schema: dict[str, Any], text: str) -> Any:
-    """An instance of ``schema``; an enum gives one of its values, picked by the text's hash
-    (so different prompts get different labels, the same prompt the same one)."""
+def _instance(schema: dict[str, Any], text: str, chosen: str | None = None) -> Any:
+    """An instance of ``schema``; an enum gives ``chosen`` when it is one of its values, else
+    one picked by the text's hash (so different prompts get different labels, the same prompt
+    the same one)."""
     choices = [v for v in schema.get("enum") or [] if v is not None]
     if choices:
+        if chosen in choices:
+            return chosen
         return choices[hashlib.sha256(text.encode()).digest()[0] % len(choices)]
     if schema.get("anyOf"):
-        return _instance(schema["anyOf"][0], text)
+        return _instance(schema["anyOf"][0], text, chosen)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        return {k: _instance(v, text) for k, v in schema.get("properties", {}).items()}
+        return {k: _instance(v, text, chosen) for k, v in schema.get("properties", {}).items()}
     if kind == "array":
-        return [_instance(schema.get("items", {}), text)]
+        return [_instance(schema.get("items", {}), text, chosen)]
     return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), text)
 
 
@@ -235,10 +242,9 @@ def build_app(
                 {"error": {"message": f"injected failure {status}"}}, status=status
             )
         chosen = ANSWER_MARKER.search(prompt)
-        content = (
-            chosen.group(1)
-            if chosen
-            else _structured_answer(body.get("response_format"), prompt) or f"echo: {prompt}"
+        picked = chosen.group(1) if chosen else None
+        content = _structured_answer(body.get("response_format"), prompt, picked) or (
+            picked if picked is not None else f"echo: {prompt}"
         )
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1

@@ -60,11 +60,11 @@ def test_ai_filter_in_join_on_calls_once_per_distinct_pair(session, fake_server)
 def test_ai_filter_in_select_is_boolean_and_null_for_null(session, fake_server):
     rows = session.sql(
         "SELECT ai_filter(t, 'c', 'chat') AS f FROM VALUES ('[[answer:no]]'), (NULL), "
-        "('[[answer:maybe]]') AS v(t)"
+        "('[[answer:yes]]') AS v(t)"
     )
     table = rows.to_arrow()
     assert table.schema.field("f").type == pa.bool_()
-    assert table.column("f").to_pylist() == [False, None, None]
+    assert table.column("f").to_pylist() == [False, None, True]
 
 
 def test_ai_filter_errors_name_the_problem(session):
