@@ -35,7 +35,9 @@ KEYWORDS = (
     "CREATE OR REPLACE TABLE VIEW TEMPORARY SCHEMA CATALOG INSERT INTO OVERWRITE VALUES UPDATE "
     "SET DELETE MERGE USING WHEN MATCHED NOT THEN DROP IF EXISTS SHOW TABLES SCHEMAS CATALOGS "
     "DESCRIBE HISTORY EXPLAIN USE RESET DISTINCT UNION ALL AND OR NULL IS CASE ELSE END CAST "
-    "ai_query named_struct from_json to_json read_files VERSION TIMESTAMP OF"
+    "ai_query ai_analyze_sentiment ai_classify ai_extract ai_fix_grammar ai_gen ai_mask "
+    "ai_similarity ai_summarize ai_translate ai_filter ai_agg ai_embed ai_forecast "
+    "vector_search named_struct from_json to_json read_files VERSION TIMESTAMP OF"
 ).split()
 
 

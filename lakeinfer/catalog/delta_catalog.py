@@ -419,11 +419,7 @@ class DeltaCatalog:
             self._write_new(name, data, options)
             return
         table = self.open(name)
-        if read_version is not None and table.version() != read_version:
-            raise ConcurrentWriteError(
-                f"{name} changed while this statement ran (version {read_version} -> "
-                f"{table.version()}); nothing was written, run the statement again"
-            )
+        _check_unchanged(name, table, read_version)
         options = options or TableOptions()
         try:
             write_deltalake(
@@ -514,11 +510,7 @@ class DeltaCatalog:
                     raise TableExistsError(f"cannot create {name}: {exc}") from None
             else:
                 table = self.open(name)
-                if read_version is not None and table.version() != read_version:
-                    raise ConcurrentWriteError(
-                        f"{name} changed while this statement ran (version {read_version} -> "
-                        f"{table.version()}); nothing was written, run the statement again"
-                    )
+                _check_unchanged(name, table, read_version)
                 if replace_schema:
                     _check_partitioning(name, options, target.names)
                 write_deltalake(
@@ -592,6 +584,16 @@ class TableOptions:
     partition_by: list[str] = field(default_factory=list)
     comment: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+
+
+def _check_unchanged(name: TableName, table: DeltaTable, read_version: int | None) -> None:
+    """Refuse to commit a result computed from ``read_version`` after another writer moved
+    the table on (the result would silently drop or miss their rows)."""
+    if read_version is not None and table.version() != read_version:
+        raise ConcurrentWriteError(
+            f"{name} changed while this statement ran (version {read_version} -> "
+            f"{table.version()}); nothing was written, run the statement again"
+        )
 
 
 def _check_partitioning(name: TableName, options: TableOptions, columns: list[str]) -> None:
