@@ -1,7 +1,7 @@
-"""Table functions evaluated before the query that names them: ``vector_search(...)`` and
-``ai_forecast(...)`` in a FROM clause are computed to Arrow tables, registered under internal
-relation names for the statement, and the query reads them like any table (joins, filters,
-ORDER BY on their columns)."""
+"""Table functions evaluated before the query that names them: ``vector_search(...)``,
+``ai_forecast(...)`` and ``ai_evaluate(...)`` in a FROM clause are computed to Arrow tables,
+registered under internal relation names for the statement, and the query reads them like any
+table (joins, filters, ORDER BY on their columns)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ from lakeinfer.sql.parse import position_of
 if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
 
-NAMES = ("vector_search", "ai_forecast")
+NAMES = ("vector_search", "ai_forecast", "ai_evaluate")
 _ids = itertools.count()
 
 
 def function_name(node: exp.Expression | None) -> str | None:
-    """``vector_search`` / ``ai_forecast`` when ``node`` calls one, else None."""
+    """``vector_search`` / ``ai_forecast`` / ``ai_evaluate`` when ``node`` calls one, else
+    None."""
     if isinstance(node, exp.VectorSearch):
         return "vector_search"
     if isinstance(node, exp.Anonymous) and str(node.this).lower() in NAMES:
@@ -127,6 +128,10 @@ def _evaluate(
         from lakeinfer.vector.sql import vector_search
 
         return vector_search(runner, node, namespace, ai)
+    if function == "ai_evaluate":
+        from lakeinfer.evaluation.sql import ai_evaluate
+
+        return ai_evaluate(runner, node, namespace, ai)
     from lakeinfer.forecast import ai_forecast
 
     return ai_forecast(runner, node, namespace, ai)
