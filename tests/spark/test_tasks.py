@@ -1,0 +1,91 @@
+"""The task functions and ai_filter in PySpark: bound by the embedded engine's binding."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.errors import PythonException
+from pyspark.sql import functions as F
+
+import lakeinfer.spark
+from lakeinfer.errors import AnalysisError
+from tests.spark.conftest import chat_endpoint
+
+
+@pytest.fixture
+def ai(spark, fake_server, tmp_path):
+    return lakeinfer.spark.register(
+        spark,
+        home=tmp_path / "lakehouse",
+        endpoints={"tasks": chat_endpoint(fake_server, max_retries=0)},
+        settings={"task_endpoint": "tasks"},
+    )
+
+
+@pytest.fixture
+def mail(spark):
+    rows = [
+        (1, "ship it today [[answer:urgent]]"),
+        (2, "you won money [[answer:spam]]"),
+        (3, "ship it today [[answer:urgent]]"),
+        (4, None),
+    ]
+    df = spark.createDataFrame(rows, "id INT, text STRING").repartition(1)
+    df.createOrReplaceTempView("mail")
+    return df
+
+
+def test_sql_rewrite_runs_summarize_and_classify_on_the_task_endpoint(ai, mail, fake_server):
+    rows = ai.sql(
+        "SELECT id, ai_summarize(substr(text, 1, 13), 3) AS s, "
+        "ai_classify(text, ARRAY('urgent', 'spam')) AS c FROM mail"
+    ).collect()
+    got = sorted((r.id, r.s, r.c) for r in rows)
+    assert got == [
+        (1, "echo: Summarize the", "urgent"),
+        (2, "echo: Summarize the", "spam"),
+        (3, "echo: Summarize the", "urgent"),
+        (4, None, None),
+    ]
+    # two distinct texts per function, NULL costs nothing
+    assert fake_server.stats()["chat"] == 4
+    bodies = [b for b in fake_server.stats()["bodies"] if "Classify" in str(b)]
+    assert bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] == [
+        "urgent",
+        "spam",
+    ]
+
+
+def test_functions_registered_up_front_work_in_expr_and_spark_sql(ai, spark, mail, fake_server):
+    sentiment = mail.where("id = 2").select(
+        F.expr("ai_analyze_sentiment('great [[answer:positive]]')").alias("a"),
+        F.expr("ai_classify(content => text, labels => array('urgent', 'spam'))").alias("c"),
+    )
+    assert [tuple(r) for r in sentiment.collect()] == [("positive", "spam")]
+    assert fake_server.stats()["chat"] == 2
+    df = spark.createDataFrame(
+        [("a [[answer:yes]]",), ("b [[answer:no]]",), (None,), ("a [[answer:yes]]",)],
+        "text STRING",
+    ).repartition(1)
+    df.createOrReplaceTempView("notes")
+    kept = spark.sql("SELECT text FROM notes WHERE ai_filter(text, 'is fine')").collect()
+    assert [r.text for r in kept] == ["a [[answer:yes]]", "a [[answer:yes]]"]
+    rows = df.selectExpr("text", "ai_filter(text, 'is fine') AS ok").collect()
+    assert [r.ok for r in rows] == [True, False, None, True]
+    # one call per distinct (text, condition), NULL none; the second query hits the cache
+    assert fake_server.stats()["chat"] == 4
+
+
+def test_ai_extract_labels_return_a_struct_through_the_rewrite(ai, mail, fake_server):
+    df = ai.sql("SELECT ai_extract(text, ARRAY('due date', 'sender')) AS e FROM mail WHERE id = 1")
+    assert [f.name for f in df.schema["e"].dataType.fields] == ["due date", "sender"]
+    assert len(df.collect()) == 1 and fake_server.stats()["chat"] == 1
+    with pytest.raises(PythonException, match="registered in Spark returning STRING"):
+        mail.select(F.expr("ai_extract(text, array('sender'))")).collect()
+
+
+def test_bad_literals_fail_on_the_driver_with_their_position(ai, mail, fake_server):
+    with pytest.raises(AnalysisError, match=r"ai_classify at line 1, column 8: labels must hold"):
+        ai.sql("SELECT ai_classify(text, ARRAY('only')) FROM mail")
+    with pytest.raises(AnalysisError, match="to_lang 'xx' is not supported"):
+        ai.sql("SELECT ai_translate(text, 'xx') FROM mail")
+    assert fake_server.stats()["chat"] == 0
