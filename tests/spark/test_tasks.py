@@ -89,3 +89,50 @@ def test_bad_literals_fail_on_the_driver_with_their_position(ai, mail, fake_serv
     with pytest.raises(AnalysisError, match="to_lang 'xx' is not supported"):
         ai.sql("SELECT ai_translate(text, 'xx') FROM mail")
     assert fake_server.stats()["chat"] == 0
+
+
+@pytest.fixture
+def shipped(fake_server):
+    from lakeinfer.config import LakeinferConfig, make_endpoint
+    from lakeinfer.spark.shipping import ShippedConfig
+
+    config = LakeinferConfig(
+        endpoints={
+            "tasks": make_endpoint(base_url=fake_server.base_url, model="m"),
+            "emb": make_endpoint(base_url=fake_server.base_url, model="m", task="embeddings"),
+        },
+        settings={"task_endpoint": "tasks", "embedding_endpoint": "emb"},
+    )
+    return ShippedConfig.from_config(config, None)
+
+
+def test_bodies_of_pair_functions_and_per_row_languages(shipped, fake_server):
+    import pyarrow as pa
+
+    from lakeinfer.spark.functions import FUNCTIONS, Signature
+
+    similarity = FUNCTIONS["ai_similarity"].body(shipped, Signature("FLOAT"), "ai_similarity")
+    scores = similarity(pa.array(["a", "b", None]), pa.array(["a", "c", "d"])).to_pylist()
+    assert scores[0] == 1.0 and -1.0 <= scores[1] <= 1.0 and scores[2] is None
+    assert fake_server.stats()["embeddings"] == 1  # 'b' and 'c' in one request
+    translate = FUNCTIONS["ai_translate"].body(shipped, Signature(), "ai_translate")
+    out = translate(pa.array(["hi", "hi"]), pa.array(["de", "fr"])).to_pylist()
+    assert out == [
+        "echo: Translate the text below to German. Answer with the translation only.\n\nText:\nhi",
+        "echo: Translate the text below to French. Answer with the translation only.\n\nText:\nhi",
+    ]
+    summarize = FUNCTIONS["ai_summarize"].body(shipped, Signature(), "ai_summarize")
+    with pytest.raises(AnalysisError, match="max_words must be a literal"):
+        summarize(pa.array(["x", "y"]), pa.array([1, 2]))
+
+
+def test_yes_no_in_python_reads_answers_as_the_sql_macro_does():
+    import duckdb
+
+    from lakeinfer.sql import semantic
+
+    con = duckdb.connect()
+    semantic.register(con)
+    answers = ['{"answer": "yes"}', "No.", "TRUE", "maybe", "no, yes", "yesterday"]
+    macro = [con.execute("SELECT __li_yes_no(?)", [a]).fetchone()[0] for a in answers]
+    assert [semantic.yes_no(a) for a in answers] == macro == [True, False, True, None, False, None]
