@@ -121,6 +121,11 @@ def test_bodies_of_pair_functions_and_per_row_languages(shipped, fake_server):
         "echo: Translate the text below to German. Answer with the translation only.\n\nText:\nhi",
         "echo: Translate the text below to French. Answer with the translation only.\n\nText:\nhi",
     ]
+    classify = FUNCTIONS["ai_classify"].body(shipped, Signature(), "ai_classify")
+    options = pa.array([[("multilabel", "true")]] * 2, pa.map_(pa.string(), pa.string()))
+    labels = pa.array(['["urgent", "spam"]'] * 2)
+    out = classify(pa.array(["a [[answer:spam]]", None]), labels, options).to_pylist()
+    assert out == ['{"response": ["spam"], "error_message": null}', None]
     summarize = FUNCTIONS["ai_summarize"].body(shipped, Signature(), "ai_summarize")
     with pytest.raises(AnalysisError, match="max_words must be a literal"):
         summarize(pa.array(["x", "y"]), pa.array([1, 2]))
