@@ -15,6 +15,7 @@ from lakeinfer.runtime.cache import cache_path
 from lakeinfer.spark.functions import FUNCTIONS, TASK_DEFAULT_DDL, Signature
 from lakeinfer.spark.rewrite import rewrite_ai_calls
 from lakeinfer.spark.shipping import ShippedConfig, endpoint_configs
+from lakeinfer.spark.tasks import task_ddl
 from lakeinfer.sql.functions import AiQueryCall
 
 if TYPE_CHECKING:
@@ -44,7 +45,11 @@ class SparkAI:
 
     def name_for(self, call: AiQueryCall, function: str = "ai_query") -> str:
         """The registered function for ``call``'s signature (registered now if new)."""
-        signature = self.signature_of(call)
+        if call.task is not None:
+            function = call.task.function
+            signature = Signature(task_ddl(call.task.result_type))
+        else:
+            signature = self.signature_of(call)
         for name, (registered, existing) in self.functions.items():
             if registered == function and existing == signature:
                 return name

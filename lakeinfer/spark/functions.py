@@ -23,13 +23,17 @@ from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
 from lakeinfer.spark.shipping import ShippedConfig
+from lakeinfer.spark.tasks import ai_filter_body, task_body
 from lakeinfer.spark.worker import runtime
 from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
 from lakeinfer.sql.response_format import response_format
+from lakeinfer.sql.task_functions import TASK_FUNCTIONS
 from lakeinfer.sql.types import ddl_to_arrow
 
 #: the result type of each endpoint task when ``returnType`` is not given
 TASK_DEFAULT_DDL = {"chat": "STRING", "embeddings": "ARRAY<FLOAT>"}
+#: the result type of the task functions that do not return STRING
+TASK_DDL = {"ai_similarity": "FLOAT"}
 
 
 @dataclass(frozen=True)
@@ -204,8 +208,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-#: Every function ``register`` installs, by SQL name. The task functions (ai_summarize,
-#: ai_classify, ...) join here as they land in lakeinfer.sql.
+#: Every function ``register`` installs, by SQL name, with the signature it gets up front.
+#: ai_extract with an ARRAY of labels returns a STRUCT of them, so it goes through the rewrite
+#: (``lakeinfer.spark.sql``); registered up front it takes the JSON-schema form (STRING).
 FUNCTIONS: dict[str, SparkFunction] = {
     "ai_query": SparkFunction("ai_query", ai_query_body),
+    "ai_filter": SparkFunction("ai_filter", ai_filter_body, Signature("BOOLEAN")),
+    **{
+        name: SparkFunction(name, task_body(name), Signature(TASK_DDL.get(name, "STRING")))
+        for name in TASK_FUNCTIONS
+    },
 }

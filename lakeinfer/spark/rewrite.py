@@ -8,7 +8,7 @@ constant modelParameters, valid responseFormat), and renamed by ``name_for``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import sqlglot
 from sqlglot import exp
@@ -18,12 +18,16 @@ from sqlglot.tokens import TokenType
 
 from lakeinfer.errors import AnalysisError, SqlSyntaxError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
+from lakeinfer.sql.task_functions import TASK_FUNCTIONS, normalize
 
 NameFor = Callable[[AiQueryCall], str]
+#: the functions the rewrite binds and renames
+CALLS = ("ai_query", *TASK_FUNCTIONS)
 
 
-def rewrite_ai_calls(text: str, name_for: NameFor, function: str = "ai_query") -> str:
-    """``text`` with every ``ai_query(...)`` renamed to ``name_for(bound call)``."""
+def rewrite_ai_calls(text: str, name_for: NameFor, functions: Collection[str] = CALLS) -> str:
+    """``text`` with every call of ``functions`` (``ai_query`` and the task functions) renamed
+    to ``name_for(bound call)``."""
     dialect = Dialect.get_or_raise("databricks")
     try:
         tokens = dialect.tokenize(text)
@@ -31,14 +35,17 @@ def rewrite_ai_calls(text: str, name_for: NameFor, function: str = "ai_query") -
         raise SqlSyntaxError(str(exc)) from None
     edits: list[tuple[int, int, str]] = []
     for index, token in enumerate(tokens[:-1]):
-        if token.text.lower() != function or tokens[index + 1].token_type != TokenType.L_PAREN:
+        function = token.text.lower()
+        if function not in functions or tokens[index + 1].token_type != TokenType.L_PAREN:
             continue
         close = _closing(tokens, index + 1)
         if close is None:
             raise SqlSyntaxError(f"{function} at line {token.line}: unbalanced parentheses")
         call_text = text[token.start : tokens[close].end + 1]
         try:
-            node = sqlglot.parse_one(call_text, read="databricks")
+            select = sqlglot.parse_one(f"SELECT {call_text}", read="databricks")
+            normalize(select)  # sqlglot's typed nodes (ai_classify, ...) back to plain calls
+            node = select.expressions[0]
         except ParseError as exc:
             raise SqlSyntaxError(f"{function} at line {token.line}: {exc}") from None
         if not isinstance(node, exp.Anonymous):

@@ -18,6 +18,7 @@ all-MiniLM-L6-v2 (``databricks-gte-large-en`` without a workspace).
 from __future__ import annotations
 
 import json
+import re
 from typing import Protocol
 
 import duckdb
@@ -31,6 +32,9 @@ DEFAULT_CHAT_ENDPOINT = "databricks-meta-llama-3-3-70b-instruct"
 #: embeddings endpoint of ai_embed when none is named (the embedded all-MiniLM-L6-v2)
 DEFAULT_EMBED_ENDPOINT = "databricks-gte-large-en"
 YES_NO = "__li_yes_no"
+#: the first of these words in an answer decides ai_filter (SQL macro and Python alike)
+YES_NO_PATTERN = r"\b(yes|no|true|false)\b"
+YES_NO_VALUES = {"yes": True, "true": True, "no": False, "false": False}
 FILTER_MAX_TOKENS = 32  # room for {"answer": "yes"} with the whitespace models add
 FILTER_PROMPT = (
     "Decide whether the text satisfies the condition. Answer with one word: yes or no.\n"
@@ -66,10 +70,24 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     or false word of a model's answer (plain text or ``{"answer": ...}``), else NULL."""
     con.execute(
         f"CREATE OR REPLACE TEMP MACRO {YES_NO}(a) AS "
-        r"CASE regexp_extract(lower(a), '\b(yes|no|true|false)\b', 1) "
+        f"CASE regexp_extract(lower(a), '{YES_NO_PATTERN}', 1) "
         "WHEN 'yes' THEN TRUE WHEN 'true' THEN TRUE WHEN 'no' THEN FALSE "
         "WHEN 'false' THEN FALSE ELSE NULL END"
     )
+
+
+def yes_no(answer: str | None) -> bool | None:
+    """``__li_yes_no`` in Python: TRUE / FALSE from the first yes, no, true or false word of
+    ``answer``, else None (used where the SQL macro cannot run, e.g. on Spark)."""
+    if answer is None:
+        return None
+    found = re.search(YES_NO_PATTERN, answer.lower())
+    return None if found is None else YES_NO_VALUES[found.group(1)]
+
+
+def filter_prompt(content: str, condition: str) -> str:
+    """The request ``ai_filter`` sends for one row (the text its SQL concat builds)."""
+    return FILTER_PROMPT.format(condition=condition, content=content)
 
 
 def is_operator(node: exp.Expression, name: str) -> bool:

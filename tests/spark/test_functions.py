@@ -10,6 +10,7 @@ from lakeinfer.errors import AnalysisError
 from lakeinfer.spark import worker
 from lakeinfer.spark.functions import FUNCTIONS, Signature, ai_query_body
 from lakeinfer.spark.shipping import ShippedConfig
+from lakeinfer.sql.task_functions import TASK_FUNCTIONS
 
 
 @pytest.fixture
@@ -64,7 +65,9 @@ def test_signatures_name_their_spark_type():
     ) == safe.generated_name("ai_query")
     with pytest.raises(AnalysisError, match="not modelParameters"):
         Signature.of({"modelParameters": 1})
-    assert set(FUNCTIONS) == {"ai_query"}
+    assert set(FUNCTIONS) == {"ai_query", "ai_filter", *TASK_FUNCTIONS}
+    assert FUNCTIONS["ai_similarity"].default.spark_ddl == "FLOAT"
+    assert FUNCTIONS["ai_filter"].default.spark_ddl == "BOOLEAN"
 
 
 def test_shipped_config_holds_the_variable_name_not_the_key(monkeypatch):
