@@ -7,18 +7,18 @@ server build and settings (``lakeinfer.endpoints.llama_server.LlamaServer`` with
 1. **Batching.** ``--rows`` (default 16) distinct short prompts (no prompt shares more than
    the chat template with another, and ``cache_prompt`` is off, so no cache helps),
    ``max_tokens`` fixed (``--max-tokens``, default 48), temperature 0 and ``ignore_eos``, so
-   every row decodes exactly ``max_tokens`` tokens. Aggregate output tokens/s with ``--parallel`` rows in flight
-   (llama-server's parallel slots, continuous batching) versus the same prompts one row at a
-   time. Target: >= 2x.
+   every row decodes exactly ``max_tokens`` tokens. Aggregate output tokens/s with
+   ``--parallel`` rows in flight (llama-server's parallel slots, continuous batching) versus
+   the same prompts one row at a time. Target: >= 2x.
 2. **Prefix reuse.** ``--prefix-rows`` prompts (default 32) built from the seed's
    opinion-mining few-shot prompt (``lakeinfer/demo/seed_opinion_mining.sql``, about 430
-   tokens) with a different review text
-   appended to each, ``max_tokens`` ``--prefix-max-tokens`` (default 32), ``--parallel`` rows in
-   flight. Rows/s with llama-server's prompt cache on (``cache_prompt: true``, as lakeinfer
-   sends it) versus off (``cache_prompt: false``). Target: >= 2.5x. With the cache on, the
-   first ``--parallel`` rows start together and each slot evaluates the prefix itself; later
-   rows find it cached. So the gain is bounded by about rows / slots (4 with the defaults):
-   fewer rows per slot cannot reach the target.
+   tokens) with a different review text appended to each, ``max_tokens``
+   ``--prefix-max-tokens`` (default 32), ``--parallel`` rows in flight. Rows/s with
+   llama-server's prompt cache on (``cache_prompt: true``, as lakeinfer sends it) versus off
+   (``cache_prompt: false``). Target: >= 2.5x. With the cache on, the first ``--parallel``
+   rows start together and each slot evaluates the prefix itself; later rows find it cached,
+   so the gain is bounded by about rows / slots (4 with the defaults): fewer rows per slot
+   cannot reach the target.
 
 How: the requests are sent by a plain ``aiohttp`` client with the body lakeinfer sends to the
 embedded model (one user message, ``model: embedded``), not through ``ai_query``: lakeinfer
