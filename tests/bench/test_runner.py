@@ -44,7 +44,7 @@ def test_streaming_measures_time_to_first_token(bench_session, slow_server):
     (level,) = result.levels
     assert level.streamed and not level.tokens_estimated
     assert LATENCY_MS <= level.ttft_p50_ms <= level.latency_p50_ms
-    assert level.ttft_p99_ms <= LATENCY_MS + SLACK_MS
+    assert level.ttft_p99_ms <= level.latency_p99_ms  # the first token never comes after the last
     assert (level.mean_input_tokens, level.mean_output_tokens) == (2.0, 3.0)
 
 
