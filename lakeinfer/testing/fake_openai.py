@@ -152,9 +152,7 @@ async def _stream_chat(
     return response
 
 
-def _structured_answer(
-    response_format: Any, prompt: str, chosen: str | None = None
-) -> str | None:
+def _structured_answer(response_format: Any, prompt: str, chosen: str | None = None) -> str | None:
     """The JSON answer to a request with a ``json_object`` / ``json_schema`` response format:
     ``{"echo": prompt}``, or the smallest instance of the schema (strings hold the prompt; an
     enum holding ``chosen`` answers with it)."""
