@@ -76,6 +76,8 @@ from _common import (  # noqa: E402
     wait_for_quiet,
 )
 
+from lakeinfer.runtime.prefixes import prefix_groups, slot_plan  # noqa: E402
+
 ENDPOINT = "databricks-meta-llama-3-3-70b-instruct"
 TABLE = "main.default.prompts"
 MAX_TOKENS = 32
@@ -312,54 +314,10 @@ def prepare_lakehouse(home: Path, table: list[tuple[int, str, str]]) -> None:
 
 
 # -- the direct client: other orders the engine could send ----------------------------------
-def prefix_groups(texts: list[str], min_shared: int = 256) -> list[list[int]]:
-    """Indexes of ``texts`` grouped by shared prefix, as an engine could find them without
-    knowing the templates: sort by text, start a new group wherever a text shares fewer than
-    ``min_shared`` leading characters with its neighbour."""
-    order = sorted(range(len(texts)), key=texts.__getitem__)
-    groups: list[list[int]] = []
-    for index in order:
-        if groups and _shared(texts[groups[-1][-1]], texts[index]) >= min_shared:
-            groups[-1].append(index)
-        else:
-            groups.append([index])
-    return groups
-
-
-def _shared(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def interleave(groups: list[list[int]]) -> list[int]:
     """Round robin over the groups: the requests in flight at any time have distinct prefixes."""
     longest = max((len(g) for g in groups), default=0)
     return [g[i] for i in range(longest) for g in groups if i < len(g)]
-
-
-def slot_plan(groups: list[list[int]], slots: int) -> dict[int, int]:
-    """``id_slot`` per request: each group gets its own slots (by size; groups share slots when
-    there are more groups than slots) and cycles through them, so a slot keeps one prefix."""
-    if len(groups) >= slots:
-        owned = [[g % slots] for g in range(len(groups))]
-    else:
-        counts = [1] * len(groups)
-        for _ in range(slots - len(groups)):
-            g = max(range(len(groups)), key=lambda i: len(groups[i]) / counts[i])
-            counts[g] += 1
-        owned, first = [], 0
-        for count in counts:
-            owned.append(list(range(first, first + count)))
-            first += count
-    return {
-        index: owned[g][i % len(owned[g])]
-        for g, group in enumerate(groups)
-        for i, index in enumerate(group)
-    }
 
 
 async def direct_client(
