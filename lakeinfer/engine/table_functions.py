@@ -15,7 +15,7 @@ from sqlglot import exp
 from lakeinfer.catalog.delta_catalog import Namespace
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import AnalysisError
-from lakeinfer.sql.parse import position_of
+from lakeinfer.sql.semantic import bind_call
 
 if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
@@ -48,29 +48,10 @@ def bind(
     names: tuple[str, ...],
     required: tuple[str, ...],
 ) -> dict[str, exp.Expression]:
-    """Positional (in ``names`` order) and named (``name => value``) arguments of a call."""
-    where = position_of(node)
-    bound: dict[str, exp.Expression] = {}
-    for index, arg in enumerate(call_arguments(node)):
-        if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
-            name = arg.this.name.lower()
-            if name not in names:
-                raise AnalysisError(
-                    f"{function}{where}: unknown argument {arg.this.name!r}; expected one of "
-                    f"{', '.join(names)}"
-                )
-            value = arg.expression
-        else:
-            if index >= len(names):
-                raise AnalysisError(f"{function}{where}: too many arguments")
-            name, value = names[index], arg
-        if name in bound:
-            raise AnalysisError(f"{function}{where}: argument {name!r} is given twice")
-        bound[name] = value
-    for name in required:
-        if name not in bound:
-            raise AnalysisError(f"{function}{where}: missing argument {name!r}")
-    return bound
+    """Positional (in ``names`` order) and named (``name => value``) arguments of a call;
+    ``required`` are the first names, which must be given."""
+    assert names[: len(required)] == required, "required arguments come first"
+    return bind_call(function, node, call_arguments(node), names, len(required))
 
 
 @contextmanager

@@ -114,10 +114,22 @@ def arguments(
     node: exp.Anonymous, names: tuple[str, ...], required: int
 ) -> dict[str, exp.Expression]:
     """Bind positional and named (``name => value``) arguments of an operator call."""
-    function = str(node.this).lower()
+    return bind_call(str(node.this).lower(), node, node.expressions, names, required)
+
+
+def bind_call(
+    function: str,
+    node: exp.Expression,
+    given: list[exp.Expression],
+    names: tuple[str, ...],
+    required: int,
+) -> dict[str, exp.Expression]:
+    """``given`` (the call's arguments) bound to ``names``: positional in that order, or named
+    (``name => value``); the first ``required`` names must be there. Errors name ``function``
+    and the call's position."""
     where = position_of(node)
     bound: dict[str, exp.Expression] = {}
-    for index, arg in enumerate(node.expressions):
+    for index, arg in enumerate(given):
         if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
             name = arg.this.name.lower()
             if name not in names:
