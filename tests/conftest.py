@@ -16,6 +16,14 @@ from lakeinfer.session import Session
 from lakeinfer.testing.fake_openai import FakeOpenAIServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _weights_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Converted model weights go to a folder of this test run, not the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEINFER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def _server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as server:
