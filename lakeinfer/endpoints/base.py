@@ -40,6 +40,8 @@ class AIRequest:
 
     payload: Any
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: provider-private coordination attached by :meth:`Provider.arrange` (never sent)
+    lane: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -56,6 +58,8 @@ class Outcome:
     retry_after: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: prompt tokens the endpoint read from its own prompt cache instead of evaluating
+    cached_tokens: int = 0
     attempts: int = 1
     throttled: bool = False
     timed_out: bool = False

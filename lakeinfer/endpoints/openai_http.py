@@ -137,10 +137,14 @@ class OpenAIProvider(Provider):
         except (KeyError, IndexError, TypeError):
             return Outcome(error=f"unexpected chat response: {_snippet(json.dumps(answer))}")
         usage = answer.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
         return Outcome(
             value=content,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(details.get("cached_tokens") or 0)
+            if isinstance(details, dict)
+            else 0,
         )
 
     async def _embed(self, batch: Sequence[AIRequest]) -> list[Outcome]:
@@ -179,13 +183,16 @@ class OpenAIProvider(Provider):
         share = prompt_tokens // max(len(batch), 1)
         return [Outcome(value=v, prompt_tokens=share) for v in vectors]
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
-        url = self.base_url + path
+    async def _post(
+        self, path: str, body: dict[str, Any], *, from_root: bool = False
+    ) -> dict[str, Any] | Outcome:
+        """POST ``body`` to ``path`` under the base URL (``/v1``), or under the server's root
+        with ``from_root`` (a runtime's own routes, such as llama-server's ``/slots``)."""
+        target = path if from_root else self._path + path
+        url = self.base_url[: len(self.base_url) - len(self._path)] + target
         try:
             if self._http1 is not None:
-                status, retry_after, raw = await self._http1.post(
-                    self._path + path, orjson.dumps(body)
-                )
+                status, retry_after, raw = await self._http1.post(target, orjson.dumps(body))
             else:
                 async with self._client().post(url, data=orjson.dumps(body)) as response:
                     raw = await response.read()

@@ -71,11 +71,14 @@ def slot_plan(groups: Sequence[Sequence[int]], slots: int) -> dict[int, int]:
     }
 
 
-def pinned_order(texts: Sequence[str], slots: int) -> list[tuple[int, int]]:
+def pinned_order(
+    texts: Sequence[str], slots: int, groups: Sequence[Sequence[int]] | None = None
+) -> list[tuple[int, int]]:
     """``(index, slot)`` for every text, in the order to send them: texts grouped by prefix
-    (:func:`prefix_groups`), groups given slots (:func:`slot_plan`), then one text per slot in
-    turn, so the requests in flight at any time keep every slot busy with its own prefix."""
-    plan = slot_plan(prefix_groups(texts), slots)
+    (``groups``, by default :func:`prefix_groups`), groups given slots (:func:`slot_plan`),
+    then one text per slot in turn, so the requests in flight at any time keep every slot busy
+    with its own prefix."""
+    plan = slot_plan(prefix_groups(texts) if groups is None else groups, slots)
     queues: dict[int, list[int]] = {}
     for index, slot in plan.items():
         queues.setdefault(slot, []).append(index)

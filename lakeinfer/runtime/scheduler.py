@@ -44,6 +44,7 @@ class CallStats:
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the endpoint took from its prompt cache
     throttled: int = 0  # answers that were a 429/503/529 (each attempt counts)
     timeouts: int = 0  # attempts that got no answer within timeout_s
 
@@ -128,6 +129,7 @@ async def run_requests(
         stats.requests += 1
         stats.prompt_tokens += outcome.prompt_tokens
         stats.completion_tokens += outcome.completion_tokens
+        stats.cached_tokens += outcome.cached_tokens
         if outcome.error is not None:
             stats.errors += 1
         on_outcome(key, outcome)
