@@ -19,8 +19,6 @@ from lakeinfer.endpoints.llama_server import (
     shared_server,
 )
 
-EMBEDDED_PARALLEL_FACTOR = 2
-
 
 class EmbeddedChatProvider(LlamaServerProvider):
     """Chat completions from the managed ``llama-server``, with prompt caching and prefix
@@ -31,11 +29,11 @@ class EmbeddedChatProvider(LlamaServerProvider):
         super().__init__(
             name,
             slots=server.settings.parallel,
+            slot_files=server.slot_files,
             base_url=server.base_url,
             model="embedded",
             api_key=server.api_key,
-            # more requests in flight than slots, so a slot never idles between two rows
-            max_concurrency=server.settings.parallel * EMBEDDED_PARALLEL_FACTOR,
+            max_concurrency=server.settings.requests_in_flight,
             timeout_s=600.0,
             description=EMBEDDED_MODEL_NAME,
             prefix_caching=True,
@@ -60,6 +58,7 @@ class EmbeddedChatProvider(LlamaServerProvider):
             server = await asyncio.to_thread(self._factory)
             self.server = server
             self.base_url = server.base_url.rstrip("/")
+            self.slot_files = server.slot_files
             self._headers["Authorization"] = f"Bearer {server.api_key}"
             await self.aclose()  # the next call connects to the new server
             self._connect_to(server.base_url)

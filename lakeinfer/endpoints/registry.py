@@ -15,7 +15,6 @@ from dataclasses import replace
 
 from lakeinfer.config import EndpointConfig, LakeinferConfig
 from lakeinfer.endpoints.base import Provider
-from lakeinfer.endpoints.embedded_chat import EMBEDDED_PARALLEL_FACTOR  # noqa: F401 (re-export)
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.runtime.limits import EndpointLimits

@@ -78,9 +78,12 @@ def test_server_binds_loopback_requires_its_token_and_stops(tmp_path):
             urllib.request.urlopen(request, timeout=30)
         assert error.value.code == 401
         error.value.close()
+        slot_files = server.slot_files
+        assert slot_files is not None and slot_files.is_dir()
     finally:
         server.stop()
     assert not server.running
+    assert not slot_files.exists()  # the slot copies' folder goes with the server
     server.stop()  # idempotent
 
 
