@@ -261,30 +261,16 @@ def plans(args: argparse.Namespace) -> list[Plan]:
     short, shared = batching_prompts(args.rows), prefix_prompts(args.prefix_rows)
     flight = ServerSettings(Path(), parallel=args.parallel).requests_in_flight
     decode = {"max_tokens": args.max_tokens, "ignore_eos": True, "cache_prompt": True}
-    mine = {"max_tokens": args.prefix_max_tokens}
+    reuse = {"max_tokens": args.prefix_max_tokens, "cache_prompt": True}
+    no_reuse = {**reuse, "cache_prompt": False}
     exact = args.max_tokens
     return [
         Plan(BATCHED, short, flight, decode, exact_tokens=exact),
         Plan(ONE_AT_A_TIME, short, 1, decode, exact_tokens=exact),
         Plan(BATCHED_SHIPPED, short, flight, decode, weights=AS_SHIPPED, exact_tokens=exact),
-        Plan(REUSE_ON, shared, flight, {**mine, "cache_prompt": True}, cache_expected=True),
-        Plan(
-            REUSE_NO_COPY,
-            shared,
-            flight,
-            {**mine, "cache_prompt": True},
-            copy_slots=False,
-            cache_expected=True,
-        ),
-        Plan(
-            REUSE_OFF,
-            shared,
-            flight,
-            {**mine, "cache_prompt": False},
-            arrange=False,
-            copy_slots=False,
-            cache_expected=False,
-        ),
+        Plan(REUSE_ON, shared, flight, reuse, cache_expected=True),
+        Plan(REUSE_NO_COPY, shared, flight, reuse, copy_slots=False, cache_expected=True),
+        Plan(REUSE_OFF, shared, flight, no_reuse, False, False, cache_expected=False),
     ]
 
 
