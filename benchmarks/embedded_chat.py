@@ -44,7 +44,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ def send_all(
 def timed_run(settings: ServerSettings, plan: Plan, slots: int) -> Run:
     """One run of ``plan`` on a fresh, warmed server, checked (see the module docstring)."""
     if plan.weights is not None:
-        settings = ServerSettings(**{**settings.__dict__, "weights": plan.weights})
+        settings = replace(settings, weights=plan.weights)
     warm = Plan("warm", ["Say hello."], 1, {"max_tokens": 4, "cache_prompt": False}, False)
     with LlamaServer(settings) as server:
         send_all(server, warm, slots)
@@ -278,7 +278,7 @@ def measure(args: argparse.Namespace) -> dict[str, Run]:
     """Best of ``--repeat`` runs per method, the methods interleaved so a busy moment on the
     machine hits each of them."""
     settings = ServerSettings.from_env()
-    settings = ServerSettings(**{**settings.__dict__, "parallel": args.parallel})
+    settings = replace(settings, parallel=args.parallel)
     best: dict[str, Run] = {}
     for _ in range(args.repeat):
         for plan in plans(args):

@@ -137,14 +137,13 @@ class OpenAIProvider(Provider):
         except (KeyError, IndexError, TypeError):
             return Outcome(error=f"unexpected chat response: {_snippet(json.dumps(answer))}")
         usage = answer.get("usage") or {}
-        details = usage.get("prompt_tokens_details") or {}
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
         return Outcome(
             value=content,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
-            cached_tokens=int(details.get("cached_tokens") or 0)
-            if isinstance(details, dict)
-            else 0,
+            cached_tokens=int(cached or 0),
         )
 
     async def _embed(self, batch: Sequence[AIRequest]) -> list[Outcome]:

@@ -83,6 +83,8 @@ class StatementStats:
             *([f"{ai.timeouts} timeouts"] if ai.timeouts else []),
             f"{ai.errors} errors",
             f"{ai.prompt_tokens} in + {ai.completion_tokens} out tokens",
+            # prompt tokens the endpoint answered from its own prompt cache (shared prefixes)
+            *([f"{ai.cached_tokens} in from the prompt cache"] if ai.cached_tokens else []),
         ]
         if self.cost_usd is not None:
             parts.append(f"~${self.cost_usd:.4f}")

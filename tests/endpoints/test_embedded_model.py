@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from lakeinfer.endpoints.llama_server import (
     server_binary,
 )
 from lakeinfer.errors import RuntimeUnavailableError
+from lakeinfer.runtime.prefixes import MIN_SHARED_PREFIX
 
 PROMPT = "What is the capital of France? Answer in one word."
 MAX_TOKENS = 16
@@ -23,7 +25,7 @@ MAX_TOKENS = 16
 
 def direct_llama_cpp_answer(prompt: str) -> str:
     """Ask llama.cpp directly: our own llama-server process on the same GGUF, one sequence."""
-    settings = ServerSettings(model_path=default_model_path(), parallel=1, ctx_per_sequence=1024)
+    settings = replace(ServerSettings.from_env(), parallel=1, ctx_per_sequence=1024)
     with LlamaServer(settings) as server:
         body = {
             "messages": [{"role": "user", "content": prompt}],
@@ -62,6 +64,33 @@ def test_preprovisioned_name_is_answered_by_the_embedded_model(home):
     assert len(notices) == 1
     assert "databricks-meta-llama-3-1-8b-instruct" in notices[0]
     assert "SmolLM2-135M-Instruct" in notices[0]
+
+
+def test_rows_sharing_a_prompt_prefix_read_it_from_the_prompt_cache(home):
+    template = (
+        "You label product reviews for a store. Answer with exactly one word, positive or "
+        "negative, and "
+        "nothing else: no explanation, no punctuation, no quotes. Treat sarcasm as negative "
+        "and mixed feelings as the feeling the review ends on. The review follows. Review: "
+    )
+    assert len(template) >= MIN_SHARED_PREFIX  # long enough to form a prefix group
+    with lakeinfer.connect(home, progress=False) as session:
+        session.sql("CREATE TABLE reviews (text STRING)")
+        session.sql(
+            "INSERT INTO reviews VALUES ('Great kettle.'), ('Broke in a week.'), "
+            "('Love the colour.'), ('Too loud.')"
+        )
+        rows = session.sql(
+            "SELECT ai_query('databricks-meta-llama-3-1-8b-instruct', :template || text, "
+            "modelParameters => named_struct('max_tokens', 2)) AS label FROM reviews",
+            args={"template": template},
+        ).to_pylist()
+        stats = session.last_stats
+    assert len(rows) == 4 and all(row["label"] for row in rows)
+    assert stats is not None and stats.ai.requests == 4
+    # the first row evaluates the template; the other three read it from a slot copy
+    assert stats.ai.cached_tokens >= 3 * 40
+    assert f"{stats.ai.cached_tokens} in from the prompt cache" in stats.summary()
 
 
 def test_server_binds_loopback_requires_its_token_and_stops(tmp_path):

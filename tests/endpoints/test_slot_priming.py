@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -69,7 +70,7 @@ def test_followers_wait_for_the_copy_and_are_released_when_the_leader_fails():
 @pytest.fixture(scope="module")
 def settings() -> ServerSettings:
     base = ServerSettings.from_env()
-    return ServerSettings(**{**base.__dict__, "parallel": 4, "ctx_per_sequence": 512})
+    return replace(base, parallel=4, ctx_per_sequence=512)
 
 
 def run_group(
