@@ -296,13 +296,20 @@ class LlamaServerProvider(OpenAIProvider):
         outcomes = []
         for request in batch:
             if isinstance(request.lane, SlotPrimer):
-                outcomes.append(await request.lane.run(request, self._send_one, self._copy_slot))
+                outcomes.append(
+                    await request.lane.run(request, self._send_one, self._prefill, self._copy_slot)
+                )
             else:
                 outcomes.extend(await super().infer([request]))
         return outcomes
 
     async def _send_one(self, request: AIRequest) -> Outcome:
         return (await super().infer([request]))[0]
+
+    async def _prefill(self, request: AIRequest) -> Outcome:
+        """``request`` with one output token: its slot reads (and keeps) the prompt."""
+        parameters = {**request.parameters, "max_tokens": 1}
+        return await self._send_one(AIRequest(request.payload, parameters))
 
     async def _copy_slot(self, source: int, targets: Sequence[int]) -> None:
         """Copy slot ``source``'s cache to each of ``targets`` through a slot file."""

@@ -3,14 +3,15 @@
 llama-server reuses a prompt prefix only within a slot. When a prefix group is spread over
 several slots (:func:`lakeinfer.runtime.prefixes.slot_plan`), its first requests all start at
 once and every slot evaluates the same prefix: with the seed's ~440-token few-shot prompt on 8
-slots, eight times the prompt work of one. A :class:`SlotPrimer` sends the group's first
-request alone, then copies that slot's cache to the group's other slots with llama-server's
-slot save/restore (``/slots/N?action=save|restore``, a file in the server's
-``--slot-save-path``), and only then lets the group's other requests go. Each of them then
-finds the prefix in its slot and evaluates only its own tail.
+slots, eight times the prompt work of one. A :class:`SlotPrimer` first has the group's first
+request read its prompt alone (the same request with ``max_tokens`` 1, so the others wait for
+the prompt only, not for a whole answer), then copies that slot's cache to the group's other
+slots with llama-server's slot save/restore (``/slots/N?action=save|restore``, a file in the
+server's ``--slot-save-path``), and only then lets the group's requests go, the first one
+included. Each finds the prefix in its slot and evaluates only its own tail.
 
 Copying is an optimisation: when it fails (a slot busy with another statement, no save path),
-the followers are released all the same and evaluate the prefix themselves.
+the requests are released all the same and evaluate the prefix themselves.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ CopySlot = Callable[[int, Sequence[int]], Awaitable[None]]
 
 @dataclass(eq=False)
 class SlotPrimer:
-    """One prefix group: ``leader`` runs first on slot ``source``; then ``source``'s cache is
-    copied to ``targets`` and the group's other requests are released."""
+    """One prefix group: ``leader``'s prompt is read first on slot ``source``; then
+    ``source``'s cache is copied to ``targets`` and the group's requests are released."""
 
     source: int
     targets: tuple[int, ...]
@@ -41,18 +42,17 @@ class SlotPrimer:
     _claimed: bool = False
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def run(self, request: AIRequest, send: Send, copy: CopySlot) -> Outcome:
-        """Answer ``request``: the leader's first attempt is sent at once and followed by the
-        copy; every other request (and a retried leader) waits until that is over."""
+    async def run(self, request: AIRequest, send: Send, prefill: Send, copy: CopySlot) -> Outcome:
+        """Answer ``request``. The first call for the leader reads its prompt
+        (``prefill``) and copies the slot before anything of the group is sent; every request
+        waits until that is over, then is sent as usual."""
         if request is self.leader and not self._claimed:
             self._claimed = True
             try:
-                outcome = await send(request)
-                if outcome.ok:
+                if (await prefill(request)).ok:
                     await copy(self.source, self.targets)
             finally:
-                self._ready.set()  # also when the leader failed or was cancelled
-            return outcome
+                self._ready.set()  # also when the prefill failed or was cancelled
         await self._ready.wait()
         return await send(request)
 

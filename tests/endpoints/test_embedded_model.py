@@ -88,8 +88,8 @@ def test_rows_sharing_a_prompt_prefix_read_it_from_the_prompt_cache(home):
         stats = session.last_stats
     assert len(rows) == 4 and all(row["label"] for row in rows)
     assert stats is not None and stats.ai.requests == 4
-    # the first row evaluates the template; the other three read it from a slot copy
-    assert stats.ai.cached_tokens >= 3 * 40
+    # the template is read once (by a one-token request), then every row finds it cached
+    assert stats.ai.cached_tokens >= 4 * 40
     assert f"{stats.ai.cached_tokens} in from the prompt cache" in stats.summary()
 
 

@@ -39,32 +39,46 @@ def test_groups_spread_over_several_slots_get_a_primer_led_by_their_first_reques
     assert attach_primers(pinned_order(texts, 2, groups), groups) == {}
 
 
-def test_followers_wait_for_the_copy_and_are_released_when_the_leader_fails():
+def run_primer(prefill_ok: bool) -> list[str]:
+    """A leader, a follower and a retry of the leader through one primer; what happened, in
+    order."""
     events: list[str] = []
     leader, follower = AIRequest("lead"), AIRequest("follow")
     primer = SlotPrimer(0, (1, 2), leader)
 
     async def send(request: AIRequest) -> Outcome:
         events.append(f"send {request.payload}")
+        return Outcome(value="ok")
+
+    async def prefill(request: AIRequest) -> Outcome:
+        events.append(f"prefill {request.payload}")
         await asyncio.sleep(0.01)
-        return Outcome(error="boom") if request is leader else Outcome(value="ok")
+        return Outcome(value="x") if prefill_ok else Outcome(error="boom")
 
     async def copy(source: int, targets) -> None:
-        events.append("copy")
+        events.append(f"copy {source} -> {list(targets)}")
 
-    async def run() -> list[Outcome]:
-        return list(
-            await asyncio.gather(
-                primer.run(follower, send, copy),
-                primer.run(leader, send, copy),
-                primer.run(leader, send, copy),  # a retry of the leader: an ordinary request
-            )
+    async def run() -> None:
+        await asyncio.gather(
+            primer.run(follower, send, prefill, copy),
+            primer.run(leader, send, prefill, copy),
+            primer.run(leader, send, prefill, copy),  # a retry: no second prefill or copy
         )
 
-    outcomes = asyncio.run(run())
-    assert [o.ok for o in outcomes] == [True, False, False]
-    # the failed leader copies nothing, and nobody was sent before it finished
-    assert events[0] == "send lead" and "copy" not in events and len(events) == 3
+    asyncio.run(run())
+    return events
+
+
+def test_the_leaders_prompt_is_read_and_copied_before_anything_is_sent():
+    events = run_primer(prefill_ok=True)
+    assert events[:2] == ["prefill lead", "copy 0 -> [1, 2]"]
+    assert sorted(events[2:]) == ["send follow", "send lead", "send lead"]
+
+
+def test_a_failed_prefill_copies_nothing_and_releases_every_request():
+    events = run_primer(prefill_ok=False)
+    assert events[0] == "prefill lead" and not any(e.startswith("copy") for e in events)
+    assert sorted(events[1:]) == ["send follow", "send lead", "send lead"]
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +123,14 @@ def run_group(
     return by_slot, provider
 
 
-def test_every_slot_but_the_first_reads_the_prefix_from_a_copy(settings):
+def test_every_slot_reads_the_prefix_from_its_cache_after_the_copy(settings):
     by_slot, provider = run_group(settings, copy=True)
     assert all(o.ok for slot in by_slot.values() for o in slot)
     assert provider.slot_copies == settings.parallel - 1 and provider.failed_slot_copies == 0
-    source = min(by_slot)  # the leader's slot: the group's first
-    assert min(o.cached_tokens for o in by_slot[source]) == 0  # the leader evaluated it
+    # the leader's prompt was read by a one-token request before; so every row, the leader's
+    # included, finds the prefix in its slot
     for slot, outcomes in by_slot.items():
-        if slot != source:
-            assert all(o.cached_tokens >= 40 for o in outcomes), slot
+        assert all(o.cached_tokens >= 40 for o in outcomes), slot
 
 
 def test_without_the_copy_each_slot_evaluates_the_prefix_itself(settings):
