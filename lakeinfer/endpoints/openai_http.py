@@ -80,6 +80,7 @@ class OpenAIProvider(Provider):
         self.base_url = base_url.rstrip("/")
         url = urlsplit(self.base_url)
         self._path = url.path
+        self._origin = self.base_url[: len(self.base_url) - len(url.path)]
         self._http1 = None
         plain = url.scheme == "http" and url.hostname and not url.username and not url.query
         if self._use_http1 and plain:
@@ -188,7 +189,7 @@ class OpenAIProvider(Provider):
         """POST ``body`` to ``path`` under the base URL (``/v1``), or under the server's root
         with ``from_root`` (a runtime's own routes, such as llama-server's ``/slots``)."""
         target = path if from_root else self._path + path
-        url = self.base_url[: len(self.base_url) - len(self._path)] + target
+        url = self._origin + target
         try:
             if self._http1 is not None:
                 status, retry_after, raw = await self._http1.post(target, orjson.dumps(body))
