@@ -285,8 +285,8 @@ class LlamaServerProvider(OpenAIProvider):
             key, request = items[index]
             primer = primers.get(index)
             pinned = AIRequest(request.payload, {**request.parameters, "id_slot": slot}, primer)
-            if primer is not None and primer.leader is None:
-                primer.leader = pinned  # the first of its group in sending order
+            if primer is not None and index == primer.leader_index:
+                primer.leader = pinned
             arranged.append((key, pinned))
         return arranged
 

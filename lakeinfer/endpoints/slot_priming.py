@@ -38,6 +38,8 @@ class SlotPrimer:
 
     source: int
     targets: tuple[int, ...]
+    #: the leader's index in the arranged items; its request is set by ``arrange``
+    leader_index: int
     leader: AIRequest | None = None
     _claimed: bool = False
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -72,7 +74,7 @@ def attach_primers(
             continue
         leader = min(group, key=position.__getitem__)
         source = slot_of[leader]
-        primer = SlotPrimer(source, tuple(s for s in slots if s != source))
+        primer = SlotPrimer(source, tuple(s for s in slots if s != source), leader)
         for index in group:
             primers[index] = primer
     return primers

@@ -33,7 +33,7 @@ def test_groups_spread_over_several_slots_get_a_primer_led_by_their_first_reques
     assert all(primers[i] is primer for i in prefixed)
     first = next(index for index, _ in order if index in prefixed)
     slot_of = dict(order)
-    assert primer.source == slot_of[first]
+    assert primer.source == slot_of[first] and primer.leader_index == first
     assert set(primer.targets) == {slot_of[i] for i in prefixed} - {primer.source}
     # one slot per group (more groups than slots): nothing to copy
     assert attach_primers(pinned_order(texts, 2, groups), groups) == {}
@@ -44,7 +44,7 @@ def run_primer(prefill_ok: bool) -> list[str]:
     order."""
     events: list[str] = []
     leader, follower = AIRequest("lead"), AIRequest("follow")
-    primer = SlotPrimer(0, (1, 2), leader)
+    primer = SlotPrimer(0, (1, 2), 0, leader)
 
     async def send(request: AIRequest) -> Outcome:
         events.append(f"send {request.payload}")
