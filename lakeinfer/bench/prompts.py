@@ -22,21 +22,10 @@ def load_prompts(session: Session, source: str, column: str | None = None) -> li
     path = Path(source)
     if path.is_file():
         return _from_file(path, column)
-    from lakeinfer.evaluation.compare import load_rows
+    from lakeinfer.evaluation.compare import load_rows, text_column
 
     table = load_rows(session, source, "--prompts")
-    if column is None:
-        strings = [f.name for f in table.schema if str(f.type) in ("string", "large_string")]
-        if len(strings) != 1:
-            raise AnalysisError(
-                f"--prompts {source}: {len(strings)} text columns; name one with --column "
-                f"(columns: {', '.join(table.column_names)})"
-            )
-        column = strings[0]
-    if column not in table.column_names:
-        raise AnalysisError(
-            f"--prompts {source} has no column {column!r} (columns: {', '.join(table.column_names)})"
-        )
+    column = text_column(table, column, f"--prompts {source}")
     prompts = [str(v) for v in table.column(column).to_pylist() if v is not None]
     if not prompts:
         raise AnalysisError(f"--prompts {source}: no non-NULL values in {column!r}")

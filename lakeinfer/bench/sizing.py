@@ -248,21 +248,10 @@ def estimate_workload(
 
     ``rows`` overrides the table's row count (size a full table from a sample of it).
     """
-    from lakeinfer.evaluation.compare import load_rows
+    from lakeinfer.evaluation.compare import load_rows, text_column
 
     table = load_rows(session, source, "--table")
-    if column is None:
-        strings = [f.name for f in table.schema if str(f.type) in ("string", "large_string")]
-        if len(strings) != 1:
-            raise AnalysisError(
-                f"--table has {len(strings)} text columns; name one with --column "
-                f"(columns: {', '.join(table.column_names)})"
-            )
-        column = strings[0]
-    if column not in table.column_names:
-        raise AnalysisError(
-            f"--table has no column {column!r} (columns: {', '.join(table.column_names)})"
-        )
+    column = text_column(table, column, "--table")
     values = table.column(column).to_pylist()
     texts = [str(v) for v in values if v is not None]
     if not texts and rows is None:

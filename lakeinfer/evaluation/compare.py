@@ -129,6 +129,24 @@ def load_rows(session: Session, source: str, what: str) -> pa.Table:
     return session.table(text).to_arrow()
 
 
+def text_column(table: pa.Table, column: str | None, what: str) -> str:
+    """``column`` if ``table`` has it, else the table's only text column; ``what`` names the
+    source in errors (e.g. ``--table``)."""
+    if column is None:
+        strings = [f.name for f in table.schema if str(f.type) in ("string", "large_string")]
+        if len(strings) != 1:
+            raise AnalysisError(
+                f"{what} has {len(strings)} text columns; name one with --column "
+                f"(columns: {', '.join(table.column_names)})"
+            )
+        return strings[0]
+    if column not in table.column_names:
+        raise AnalysisError(
+            f"{what} has no column {column!r} (columns: {', '.join(table.column_names)})"
+        )
+    return column
+
+
 def parse_structured(value: Any) -> tuple[RowStatus, dict[str, Any] | None, str | None]:
     """``(status, object, error)`` for one structured value (STRUCT, JSON text, envelope)."""
     if value is None:
