@@ -29,8 +29,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import orjson
-
 MASK = "***"
 #: Shorter values are never redacted (they would match ordinary words).
 MIN_LENGTH = 8
@@ -49,8 +47,9 @@ WELL_KNOWN_VARIABLES = (
 
 _lock = threading.Lock()
 _values: frozenset[str] = frozenset()
-#: ``(probe, form)`` per written form of each secret, longest first; replaced as a whole
-_forms: tuple[tuple[str, str], ...] = ()
+#: ``(probe, forms)``: each leading fragment that gives a secret away, with the written forms
+#: of the secrets that start with it (longest first); groups with the longest forms first
+_forms: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def register(value: str | None) -> None:
@@ -65,8 +64,10 @@ def register(value: str | None) -> None:
     with _lock:
         known = _values | values
         forms = {form for secret in known for form in _written_forms(secret)}
-        ordered = sorted(forms, key=len, reverse=True)
-        _forms = tuple((form[:FRAGMENT], form) for form in ordered)
+        groups: dict[str, list[str]] = {}
+        for form in sorted(forms, key=len, reverse=True):
+            groups.setdefault(form[:FRAGMENT], []).append(form)
+        _forms = tuple((probe, tuple(group)) for probe, group in groups.items())
         _values = known
 
 
@@ -97,25 +98,21 @@ def redact(text: str) -> str:
     forms = _forms
     if not forms:
         return text
-    for probe, form in forms:
+    for probe, group in forms:
         if probe in text:
-            text = _mask(text, probe, form)
+            text = _mask(text, probe, group)
     return text
 
 
 def redact_value(value: Any) -> Any:
     """An answer with secrets masked in its strings (a string, or lists and dicts of them);
-    the same object when it holds none."""
+    the same object when it cannot hold one (a number, a vector of numbers)."""
     if not _forms or value is None:
         return value
     if isinstance(value, str):
         return redact(value)
-    if isinstance(value, (list, dict, tuple)):
-        try:
-            text = orjson.dumps(value).decode()
-        except TypeError:  # not plain JSON (arrays, objects): look at its strings one by one
-            return _walk(value)
-        return _walk(value) if redact(text) != text else value
+    if isinstance(value, dict) or (isinstance(value, (list, tuple)) and _holds_text(value)):
+        return _walk(value)
     return value
 
 
@@ -167,22 +164,40 @@ def _written_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_LENGTH}
 
 
-def _mask(text: str, probe: str, form: str) -> str:
-    """Replace each occurrence of ``probe`` in ``text``, with as much of ``form`` as follows
-    it, by the mask."""
+def _mask(text: str, probe: str, forms: tuple[str, ...]) -> str:
+    """Replace each occurrence of ``probe`` in ``text``, with as much of the form it starts
+    that follows it (the longest match of ``forms``), by the mask."""
     parts: list[str] = []
     start = 0
     found = text.find(probe)
     while found >= 0:
         end = found + len(probe)
-        limit = found + len(form)
-        while end < limit and end < len(text) and text[end] == form[end - found]:
-            end += 1
+        for form in forms:
+            end = max(end, found + _matching(text, found, form))
         parts += (text[start:found], MASK)
         start = end
         found = text.find(probe, start)
     parts.append(text[start:])
     return "".join(parts)
+
+
+def _matching(text: str, at: int, form: str) -> int:
+    """How many characters of ``form`` ``text`` holds from ``at`` on."""
+    count = 0
+    for mine, theirs in zip(text[at : at + len(form)], form, strict=False):
+        if mine != theirs:
+            break
+        count += 1
+    return count
+
+
+def _holds_text(items: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a list may hold a string (a vector of numbers, the common case, cannot)."""
+    try:
+        sum(items)  # numbers add up, in C: far cheaper than a loop over an embedding
+    except TypeError:
+        return True
+    return False
 
 
 def _walk(value: Any) -> Any:

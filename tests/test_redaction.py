@@ -40,6 +40,15 @@ def test_a_leading_fragment_is_masked_as_far_as_it_matches():
     assert redaction.redact(f"prefix {short}") == f"prefix {short}"
 
 
+def test_secrets_sharing_a_long_prefix_are_each_masked_whole():
+    common = "shared-prefix-of-tokens-" + secrets.token_hex(4)
+    first, second = common + "-first-one", common + "-second"
+    redaction.register(first)
+    redaction.register(second)
+    masked = redaction.redact(f"a {second} b {first} c {common}")
+    assert masked == "a *** b *** c ***"
+
+
 def test_short_values_are_ignored_so_ordinary_text_survives():
     redaction.register("echo")
     redaction.register("")
@@ -52,6 +61,7 @@ def test_answers_are_masked_only_where_they_hold_a_secret():
     vector = [0.5, 0.25]
     assert redaction.redact_value(vector) is vector
     assert redaction.redact_value({"a": [f"x {key}"], "n": 1}) == {"a": ["x ***"], "n": 1}
+    assert redaction.redact_value([1, None, (0.5, key)]) == [1, None, (0.5, "***")]
     outcome = Outcome(value=f"my key is {key}", error=None)
     redaction.redact_outcome(outcome)
     assert outcome.value == "my key is ***"
