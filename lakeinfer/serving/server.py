@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from lakeinfer.errors import ConfigError
+from lakeinfer.redaction import register
 from lakeinfer.serving.app import ServedEndpoints, build_app
 
 DEFAULT_HOST = "127.0.0.1"
@@ -51,6 +52,7 @@ class InferenceServer:
                 f"refusing to serve on {host} without a bearer token: set one in an "
                 f"environment variable and pass --token-env NAME (or bind 127.0.0.1)"
             )
+        register(token)
         self.session = session
         self.host = host
         self.port = port

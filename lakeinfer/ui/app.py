@@ -40,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 import lakeinfer
 from lakeinfer.errors import LakeinferError, UnknownEndpointError, UnknownTableError
+from lakeinfer.redaction import register
 from lakeinfer.session import Session
 from lakeinfer.ui import browse, endpoints, sources
 from lakeinfer.ui.grid import DEFAULT_PAGE, page
@@ -59,6 +60,7 @@ def create_app(
 ) -> Starlette:
     """The workspace application over ``session``; ``token``: required on every request when
     given. ``report_dirs``: extra folders searched for HTML reports."""
+    register(token)
     runs = RunManager(session)
     dirs = sources.report_dirs(session.home, report_dirs or [])
 
