@@ -63,6 +63,8 @@ class Outcome:
     attempts: int = 1
     throttled: bool = False
     timed_out: bool = False
+    #: the HTTP status of a failed answer, when there was one (None: no answer came)
+    status: int | None = None
     #: seconds the last attempt took (set by the scheduler)
     latency_s: float = 0.0
 
