@@ -7,7 +7,7 @@ history); no timings are asserted."""
 
 from __future__ import annotations
 
-import _thread
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -173,7 +173,10 @@ def test_an_interrupted_statement_records_the_calls_it_made(home: Path):
         configure(home, server, chat={"max_concurrency": 4, "max_retries": 0})
         with lakeinfer.connect(home, progress=False) as session:
             _items(session, rows=400)
-            interrupt = threading.Timer(1.0, _thread.interrupt_main)  # Ctrl-C
+            main = threading.main_thread().ident
+            assert main is not None
+            # Ctrl-C: SIGINT to the main thread, which waits for the answers
+            interrupt = threading.Timer(1.0, signal.pthread_kill, (main, signal.SIGINT))
             interrupt.start()
             try:
                 with pytest.raises(KeyboardInterrupt):
@@ -186,5 +189,6 @@ def test_an_interrupted_statement_records_the_calls_it_made(home: Path):
             assert not session.table_exists("answers")
         served = server.stats()["chat"]
     assert row["status"] == "CANCELLED"
+    assert row["requests"] < 400  # it was stopped midway
     assert row["calls"] >= 4 and row["calls"] >= row["requests"]
     assert served - 4 <= row["calls"] <= served  # what was sent, less at most those in flight
