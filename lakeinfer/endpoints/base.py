@@ -87,6 +87,10 @@ class Provider(ABC):
     #: signature's output, a pipeline's fixed shape); None: chat/embeddings defaults, or
     #: ``returnType`` is required.
     return_ddl: str | None = None
+    #: Whether failures of the endpoint as a whole open its circuit (see
+    #: :mod:`lakeinfer.runtime.breaker`); False for a provider that recovers by itself, such as
+    #: a managed server started again when it dies.
+    circuit_breaker: bool = True
 
     @abstractmethod
     async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:

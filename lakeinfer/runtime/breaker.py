@@ -52,8 +52,11 @@ class CircuitBreaker:
         cooldown_s: float = COOLDOWN_S,
         max_cooldown_s: float = MAX_COOLDOWN_S,
         clock: Callable[[], float] = time.monotonic,
+        enabled: bool = True,
     ):
+        """``enabled=False``: a breaker that counts nothing and never opens."""
         self.name = name
+        self.enabled = enabled
         self.threshold = max(1, threshold)
         self.base_cooldown_s = cooldown_s
         self.cooldown_s = cooldown_s
@@ -91,6 +94,8 @@ class CircuitBreaker:
 
     def record(self, outcomes: list[Outcome], probe: bool) -> None:
         """Count one call's outcomes (``probe``: it was the half-open probe)."""
+        if not self.enabled:
+            return
         if not outcomes or not all(is_endpoint_failure(o) for o in outcomes):
             self.failures = 0  # the endpoint answered: it is up
             if self.state != CLOSED:

@@ -76,11 +76,13 @@ class EndpointPacer:
         clock: Clock = time.monotonic,
         window: int | None = None,
         name: str = "endpoint",
+        breaker: bool = True,
     ):
+        """``breaker``: whether the endpoint's failures may open its circuit."""
         self.limits = limits
         self.rate = RateLimiter.from_limits(limits, clock, embeddings)
         self.concurrency = AdaptiveLimit(limits.max_concurrency, window)
-        self.breaker = CircuitBreaker(name, clock=clock)
+        self.breaker = CircuitBreaker(name, clock=clock, enabled=breaker)
 
 
 _PACERS: WeakKeyDictionary[Provider, EndpointPacer] = WeakKeyDictionary()
@@ -92,7 +94,9 @@ def pacer_for(provider: Provider, limits: EndpointLimits) -> EndpointPacer:
     pacer = _PACERS.get(provider)
     if pacer is None or pacer.limits != limits:
         embeddings = provider.capabilities.task == "embeddings"
-        pacer = EndpointPacer(limits, embeddings=embeddings, name=provider.name)
+        pacer = EndpointPacer(
+            limits, embeddings=embeddings, name=provider.name, breaker=provider.circuit_breaker
+        )
         _PACERS[provider] = pacer
     return pacer
 
@@ -131,7 +135,13 @@ async def run_requests(
             pacer = pacer_for(provider, limits)
         else:
             embeddings = provider.capabilities.task == "embeddings"
-            pacer = EndpointPacer(limits, embeddings=embeddings, clock=clock, name=provider.name)
+            pacer = EndpointPacer(
+                limits,
+                embeddings=embeddings,
+                clock=clock,
+                name=provider.name,
+                breaker=provider.circuit_breaker,
+            )
     if stats is None:
         stats = CallStats()
     batch_size = max(1, provider.capabilities.max_batch)

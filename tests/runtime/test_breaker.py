@@ -166,3 +166,21 @@ def test_a_run_stops_on_the_first_answer_its_caller_refuses():
     assert provider.calls == LIMITS.max_concurrency  # the first wave only
     assert provider.in_flight == 0  # the rest of the wave was cancelled
     assert stats.calls == LIMITS.max_concurrency and 1 <= stats.requests <= stats.calls
+
+
+def test_a_provider_that_recovers_by_itself_keeps_its_circuit_closed():
+    up_at = 1.0
+    provider = ScriptedProvider(lambda now: UNREACHABLE if now < up_at else None)
+    provider.circuit_breaker = False  # e.g. a managed server started again when it dies
+
+    async def main():
+        return await run_requests(
+            provider,
+            [(i, AIRequest(f"r{i}")) for i in range(20)],
+            lambda key, outcome: None,
+            limits=EndpointLimits(max_concurrency=4, max_retries=8),
+            clock=asyncio.get_running_loop().time,
+        )
+
+    stats = run_virtual(main())
+    assert stats.errors == 0 and stats.requests == 20  # retried until the endpoint was back
