@@ -103,7 +103,7 @@ class CircuitBreaker:
             return
         failed = outcomes[0]
         self.failures += 1
-        self.cause = _first_line(failed.error or "")
+        self.cause = _short(failed.error or "")
         if probe:
             self.cooldown_s = min(self.max_cooldown_s, self.cooldown_s * 2)
             self._open()
@@ -134,6 +134,7 @@ class CircuitBreaker:
             probe.set_result(None)
 
 
-def _first_line(text: str) -> str:
+def _short(text: str) -> str:
+    """``text`` on one line, at most 300 characters."""
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:300] + "..."
