@@ -64,6 +64,14 @@ def test_a_wrong_key_stops_the_statement_within_one_wave_of_calls(
     assert 1 <= calls <= 2 * CONCURRENCY  # not one call per row
     assert history[-1] == {"status": "FAILED", "calls": calls}
 
+    locked.reset()
+    with lakeinfer.connect(home, progress=False) as session:  # a fresh circuit
+        rows = session.sql(
+            "SELECT ai_query('keyless', text, failOnError => false) AS r FROM items"
+        ).to_pylist()
+    assert len(rows) == ROWS and all("HTTP 401" in r["r"]["errorMessage"] for r in rows)
+    assert locked.stats()["chat"] <= 2 * CONCURRENCY  # the circuit opened after 5 refusals
+
 
 def test_a_dead_endpoint_trips_the_breaker_instead_of_retrying_every_row(home: Path):
     port = _closed_port()
