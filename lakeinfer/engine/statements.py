@@ -27,7 +27,8 @@ from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
 from lakeinfer.engine.query import QueryRunner
-from lakeinfer.errors import AnalysisError, SqlError
+from lakeinfer.engine.vacuum import vacuum
+from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
 from lakeinfer.settings import Settings, parse_set
 from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, tokenize
@@ -139,12 +140,12 @@ class StatementExecutor:
                 name, schema, if_not_exists=if_not_exists, replace=replace, options=options
             )
             return _empty()
-        # check before paying for the query
+        # check before paying for the query; the commit checks again (create means create)
         if self.catalog.exists(name):
             if if_not_exists:
                 return _empty()
             if not replace:
-                raise SqlError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
+                raise TableExistsError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
         else:
             self.catalog.require_schema(name.catalog, name.schema)
         rows = self.runner.stream(query, self.namespace, ai)
@@ -161,12 +162,17 @@ class StatementExecutor:
                 rows.schema,
                 rows,
                 "overwrite",
+                create=not replace,
                 replace_schema=True,
                 options=options,
                 operation="CREATE OR REPLACE TABLE AS SELECT"
                 if replace
                 else "CREATE TABLE AS SELECT",
             )
+        except TableExistsError:
+            if if_not_exists and self.catalog.exists(name):
+                return _empty()  # another session created it while the query ran
+            raise
         finally:
             rows.close()  # frees the DuckDB connection also when the write failed
         return _affected(written, inserted=written)
@@ -500,6 +506,9 @@ class StatementExecutor:
                 _one_name(rest, "DROP CATALOG"), if_exists=if_exists, cascade="CASCADE" in upper
             )
             return _empty()
+        if upper[:1] == ["VACUUM"]:
+            table = vacuum(self.catalog, self.namespace, self.settings, rest or "")
+            return StatementResult(table, is_query=True)
         if upper[:1] == ["SHOW"]:
             return self._show(upper[1:], words[1:])
         if upper[:1] == ["EXPLAIN"]:
