@@ -6,6 +6,8 @@ harmless path component. The rule is Unity Catalog's, plus what keeps the layout
 - not empty, and at most 255 bytes in UTF-8 (255 characters for ASCII names; a longer name
   is no valid directory name);
 - no ``/``, ``\\`` or ``.`` (path separators, and ``.``/``..`` or hidden names);
+- no ``%`` (Delta's storage layer reads a table's location as a URL, so ``%2e%2e`` would
+  mean ``..``), and no ``[``, ``]``, ``^`` or ``|`` (not allowed in such a URL);
 - no control characters (NUL, newline, tab, ... DEL);
 - no leading ``_``: that prefix belongs to the lakehouse's own files (``_delta_log``,
   ``_cache``, ``_checkpoints``, ...), which listings hide.
@@ -25,6 +27,8 @@ from lakeinfer.errors import AnalysisError
 #: Longest name, in UTF-8 bytes (Unity Catalog allows 255 characters; file systems 255 bytes).
 MAX_NAME_BYTES = 255
 NameKind = Literal["catalog", "schema", "table", "view"]
+#: Characters no name may contain: path separators, ``.``, and what a location URL forbids.
+FORBIDDEN = ("/", "\\", ".", "%", "[", "]", "^", "|")
 
 
 def name_problem(name: str) -> str | None:
@@ -34,7 +38,7 @@ def name_problem(name: str) -> str | None:
     size = len(name.encode("utf-8", errors="surrogatepass"))
     if size > MAX_NAME_BYTES:
         return f"names are at most {MAX_NAME_BYTES} bytes long in UTF-8 (this one has {size})"
-    for bad in ("/", "\\", "."):
+    for bad in FORBIDDEN:
         if bad in name:
             return f"names cannot contain {bad!r}"
     for char in name:

@@ -30,6 +30,7 @@ from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.vacuum import vacuum
 from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
 from lakeinfer.settings import Settings, parse_set
+from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
@@ -510,7 +511,7 @@ class StatementExecutor:
             table = vacuum(self.catalog, self.namespace, self.settings, rest or "")
             return StatementResult(table, is_query=True)
         if upper[:1] == ["SHOW"]:
-            return self._show(upper[1:], words[1:])
+            return self._show(upper[1:], words[1:], tokenize(rest or ""))
         if upper[:1] == ["EXPLAIN"]:
             return self._explain(rest or "", ai)
         if upper[:1] == ["SET"]:
@@ -537,7 +538,7 @@ class StatementExecutor:
             is_query=True,
         )
 
-    def _show(self, upper: list[str], words: list[str]) -> StatementResult:
+    def _show(self, upper: list[str], words: list[str], tokens: list) -> StatementResult:
         if upper[:1] == ["CATALOGS"]:
             return StatementResult(pa.table({"catalog": self.catalog.list_catalogs()}), True)
         if upper[:1] in (["SCHEMAS"], ["DATABASES"]):
@@ -550,7 +551,7 @@ class StatementExecutor:
         if upper[:1] == ["TABLES"]:
             catalog, schema = self.namespace.catalog, self.namespace.schema
             if len(upper) >= 3 and upper[1] in ("IN", "FROM"):
-                parts = [w.lower() for w in words[2:] if w != "."]
+                parts = [p.lower() for p in dotted_name(tokens[2:], "SHOW TABLES")[0]]
                 catalog, schema = (catalog, parts[0]) if len(parts) == 1 else parts[:2]
             tables = sorted(
                 self.catalog.list_tables(catalog, schema) + self.catalog.list_views(catalog, schema)
@@ -566,7 +567,7 @@ class StatementExecutor:
                 True,
             )
         if upper[:1] == ["TBLPROPERTIES"]:
-            parts = [w for w in words[1:] if w != "."]
+            parts = dotted_name(tokens[1:], "SHOW TBLPROPERTIES")[0] if tokens[1:] else []
             if not parts or len(parts) > 3:
                 raise AnalysisError("SHOW TBLPROPERTIES takes a table name")
             properties = self.catalog.details(DeltaCatalog.qualify(parts, self.namespace))[

@@ -13,11 +13,11 @@ deleted file (``DRY RUN``: per file it would delete), in a column ``path``.
 from __future__ import annotations
 
 import pyarrow as pa
-from sqlglot.tokens import TokenType
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
 from lakeinfer.errors import AnalysisError
 from lakeinfer.settings import Settings
+from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.parse import tokenize
 
 #: The Databricks setting that guards against a RETAIN shorter than the table's retention.
@@ -28,23 +28,9 @@ _USAGE = "VACUUM takes a table name, then optionally FULL or LITE, RETAIN <hours
 def vacuum(catalog: DeltaCatalog, namespace: Namespace, settings: Settings, text: str) -> pa.Table:
     """Run ``VACUUM <text>`` (``text``: what follows the keyword) and return its rows."""
     tokens = tokenize(text)
-    parts: list[str] = []
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if parts and token.token_type != TokenType.DOT:
-            break
-        if parts:
-            index += 1
-            if index == len(tokens):
-                raise AnalysisError(f"{_USAGE}; the name ends with '.'")
-            token = tokens[index]
-        if token.token_type == TokenType.DOT:
-            raise AnalysisError(_USAGE)
-        parts.append(token.text)
-        index += 1
-    if not parts:
+    if not tokens:
         raise AnalysisError(_USAGE)
+    parts, index = dotted_name(tokens, "VACUUM")
     name = DeltaCatalog.qualify(parts, namespace)
     rest = [t.text.upper() for t in tokens[index:]]
     lite = rest[:1] == ["LITE"]
