@@ -223,7 +223,7 @@ class DeltaCatalog:
                 return
             raise SqlError(f"schema not found: {catalog}.{schema}")
         owned = self._owned_entries(f"schema {catalog}.{schema}", path)
-        if not cascade and any(not files.is_own_file(e.name) for e in owned):
+        if not cascade and self._holds_objects(owned):
             raise SqlError(f"schema {catalog}.{schema} is not empty; use DROP SCHEMA ... CASCADE")
         _remove_owned(path, owned)
 
@@ -246,12 +246,11 @@ class DeltaCatalog:
                 foreign.append(entry.name)
         if foreign:
             raise _foreign_files(f"catalog {catalog}", path, foreign)
-        in_use = any(not files.is_own_file(e.name) for owned in schemas.values() for e in owned)
-        if in_use and not cascade:
+        if not cascade and any(self._holds_objects(owned) for owned in schemas.values()):
             raise SqlError(f"catalog {catalog} is not empty; use DROP CATALOG ... CASCADE")
         for schema_dir, owned in schemas.items():
             _remove_owned(schema_dir, owned)
-        path.rmdir()
+        _remove_dir(path)
 
     def _owned_entries(self, what: str, path: Path, prefix: str = "") -> list[Path]:
         """Every entry of the schema directory ``path``, after checking that lakeinfer owns
@@ -261,6 +260,12 @@ class DeltaCatalog:
         if foreign:
             raise _foreign_files(what, path, foreign)
         return entries
+
+    def _holds_objects(self, entries: list[Path]) -> bool:
+        """Whether any of a schema directory's ``entries`` is a table or a view."""
+        return any(
+            _is_entry_dir(e) and (self._is_table(e) or (e / VIEW_FILE).is_file()) for e in entries
+        )
 
     def _owns(self, entry: Path) -> bool:
         if entry.is_symlink():
@@ -819,6 +824,11 @@ def _remove_owned(path: Path, owned: list[Path]) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink(missing_ok=True)
+    _remove_dir(path)
+
+
+def _remove_dir(path: Path) -> None:
+    """Remove the directory ``path``, emptied just before."""
     try:
         path.rmdir()
     except OSError as exc:
