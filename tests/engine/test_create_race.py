@@ -21,7 +21,8 @@ ROUNDS = 3
 
 def _creator(home: str, writer: int, barrier, statements: list[str], outcomes) -> None:
     """One process: runs each statement; its query waits (inside the CTAS, after the early
-    existence check) until every writer has reached the same point, so all race to commit."""
+    existence check) until every writer has reached the same point, so all race to commit.
+    Each writer asks its own question, so no cached answer lets one skip the wait."""
     with lakeinfer.connect(home, progress=False) as session:
         session.register_function(
             "gate", lambda request: barrier.wait(60) * 0 + writer, return_type="INT"
@@ -61,13 +62,13 @@ def _history(table: Path) -> list[dict]:
 def test_concurrent_ctas_of_one_name_has_exactly_one_winner_per_round(home: Path) -> None:
     home.mkdir(parents=True)
     plain = [
-        f"CREATE TABLE main.default.r{n} AS SELECT ai_query('gate', 'go') AS writer, id "
-        "FROM range(3)"
+        f"CREATE TABLE main.default.r{n} AS "
+        f"SELECT ai_query('gate', 'w{{writer}}r{n}') AS writer, id FROM range(3)"
         for n in range(ROUNDS)
     ]
     quiet = [
         "CREATE TABLE IF NOT EXISTS main.default.q AS "
-        "SELECT ai_query('gate', 'go') AS writer, id FROM range(3)"
+        "SELECT ai_query('gate', 'w{writer}q') AS writer, id FROM range(3)"
     ]
     results = _race(home, plain + quiet)
     schema = home / "main" / "default"
