@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
+from sqlglot.tokens import Token
 
 from lakeinfer.catalog.delta_catalog import (
     OPERATION_KEY,
@@ -538,7 +539,7 @@ class StatementExecutor:
             is_query=True,
         )
 
-    def _show(self, upper: list[str], words: list[str], tokens: list) -> StatementResult:
+    def _show(self, upper: list[str], words: list[str], tokens: list[Token]) -> StatementResult:
         if upper[:1] == ["CATALOGS"]:
             return StatementResult(pa.table({"catalog": self.catalog.list_catalogs()}), True)
         if upper[:1] in (["SCHEMAS"], ["DATABASES"]):
