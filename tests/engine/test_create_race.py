@@ -25,7 +25,7 @@ def _creator(home: str, writer: int, barrier, statements: list[str], outcomes) -
     Each writer asks its own question, so no cached answer lets one skip the wait."""
     with lakeinfer.connect(home, progress=False) as session:
         session.register_function(
-            "gate", lambda request: barrier.wait(60) * 0 + writer, return_type="INT"
+            "gate", lambda request: barrier.wait(240) * 0 + writer, return_type="INT"
         )
         for round_, statement in enumerate(statements):
             try:
@@ -47,7 +47,7 @@ def _race(home: Path, statements: list[str]) -> dict[int, dict[int, str]]:
         process.start()
     results: dict[int, dict[int, str]] = {}
     for _ in range(WRITERS * len(statements)):
-        round_, writer, outcome = outcomes.get(timeout=240)
+        round_, writer, outcome = outcomes.get(timeout=400)
         results.setdefault(round_, {})[writer] = outcome
     for process in processes:
         process.join(60)
