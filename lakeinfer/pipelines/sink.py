@@ -40,6 +40,12 @@ class DeltaSink:
         version = DeltaTable(self.path).transaction_version(self.app_id)
         return -1 if version is None else version
 
+    def table_id(self) -> str | None:
+        """The Delta table id of the target (None: no table); a re-created table has a new one."""
+        if not self.catalog.exists(self.name):
+            return None
+        return DeltaTable(self.path).metadata().id
+
     def ensure(self, schema: pa.Schema) -> None:
         """Create the table, empty, when it does not exist."""
         if not self.catalog.exists(self.name):
