@@ -161,9 +161,14 @@ class StreamExecution:
             written = sink.commit(batch_id, output)
         else:
             evaluated = time.monotonic()
+        if not written:
+            # written before (a crash after the Delta commit): count what that commit added
+            rows_out = sink.written_rows(batch_id) or 0
         self.checkpoint.mark_committed(
-            batch_id, {"numInputRows": rows_in, "numOutputRows": rows_out, "written": written}
-        )
+            batch_id,
+            {"numInputRows": rows_in, "numOutputRows": rows_out, "written": written,
+             "recovered": not written},
+        )  # fmt: skip
         self._pending = None
         self._next_id, self._position = batch_id + 1, end
         self.total_rows += rows_out
