@@ -242,7 +242,15 @@ class DataStreamWriter:
         if given is not None:
             location = explicit_checkpoint(given)
         else:
-            location = stream_checkpoint(session.catalog.home, sink, frame._source, self._name)
+            try:
+                location = stream_checkpoint(session.catalog.home, sink, frame._source, self._name)
+            except StreamingError as exc:
+                if self._name is None:
+                    raise
+                raise StreamingError(
+                    f"queryName names the stream's checkpoint in the lakehouse: {exc}; or give "
+                    ".option('checkpointLocation', path)"
+                ) from None
         spec = StreamSpec(frame._source, sink, frame.query, str(location), limits, skip)
         query = StreamingQuery(session, spec, self._trigger, self._interval, self._name)
         query.start()

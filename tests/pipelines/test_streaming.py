@@ -162,6 +162,8 @@ def test_without_checkpoint_location_the_checkpoint_is_kept_in_the_lakehouse(doc
     assert (folder.parent / "copy" / "metadata").is_file()
     assert _ids(docs, "out") == [1, 1, 2, 2]  # a second stream (named) into the same table
     assert "_checkpoints" not in str(docs.sql("SHOW CATALOGS").to_pylist())
+    with pytest.raises(StreamingError, match="queryName names the stream's checkpoint"):
+        writer.queryName("../up").toTable("out")
 
 
 def test_unknown_source_table_is_named(session):
