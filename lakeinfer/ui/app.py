@@ -48,6 +48,8 @@ from lakeinfer.ui.grid import DEFAULT_PAGE, page
 from lakeinfer.ui.runs import BusyError, RunManager
 
 STATIC = Path(__file__).parent / "static"
+#: the token cookie's name, followed by the port: cookies do not tell ports apart, and two
+#: workspaces open at once must not overwrite each other's
 COOKIE = "lakeinfer_ui_token"
 EVENT_INTERVAL_S = 0.2
 
@@ -267,14 +269,15 @@ def _refusal(scope: Scope, headers: dict[str, str], guard: Guard) -> Response | 
         "application/json"
     ):
         return _error("refused: requests that change state must send JSON", 415)
-    cookie = SimpleCookie(headers.get("cookie", "")).get(COOKIE)
+    name = f"{COOKIE}_{(scope.get('server') or ('', 0))[1]}"
+    cookie = SimpleCookie(headers.get("cookie", "")).get(name)
     if guard.authorized(headers, [cookie.value if cookie is not None else None]):
         return None
     assert guard.token is not None  # authorized() lets everything through without one
     given = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
     if path == "/" and given and same_token(given, guard.token):
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, guard.token, httponly=True, samesite="strict")
+        response.set_cookie(name, guard.token, httponly=True, samesite="strict")
         return response
     if path.startswith("/api/"):
         return _error("a token is required: send 'Authorization: Bearer <token>'", 401)

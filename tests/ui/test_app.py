@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -219,6 +220,21 @@ def test_a_token_is_required_when_set(home: Path):
                 assert response.status == 200 and b"lakeinfer workspace" in response.read()
             with opener.open(base + "api/catalog") as response:
                 assert response.status == 200
+
+
+def test_two_workspaces_open_in_one_browser_keep_their_own_cookie(home: Path, tmp_path: Path):
+    with (
+        lakeinfer.connect(home, progress=False, sandboxed=True) as first,
+        lakeinfer.connect(tmp_path / "other", progress=False, sandboxed=True) as second,
+        WorkspaceServer(first) as one,
+        WorkspaceServer(second) as two,
+    ):
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        for server in (one, two):
+            opener.open(server.url).close()
+        for server in (one, two):
+            with opener.open(split_token(server.url)[0] + "api/info") as response:
+                assert json.loads(response.read())["home"] == str(server.session.home)
 
 
 def test_a_token_is_made_unless_given_or_turned_off_on_loopback():

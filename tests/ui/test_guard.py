@@ -83,7 +83,7 @@ def test_every_route_refuses_foreign_hosts_origins_and_missing_or_wrong_tokens(s
             "no token": ({"Content-Type": "application/json"}, 401),
             "wrong token": ({**good, "Authorization": "Bearer " + token[::-1]}, 401),
             "wrong cookie": (
-                {"Content-Type": "application/json", "Cookie": f"{COOKIE}=nope"},
+                {"Content-Type": "application/json", "Cookie": f"{COOKIE}_{port}=nope"},
                 401,
             ),
             "token in the query": ({"Content-Type": "application/json"}, 401),
