@@ -23,6 +23,8 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from lakeinfer.errors import ConfigError
+
 #: host names that always mean this machine
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
@@ -54,6 +56,23 @@ def host_name(header: str) -> str:
 def new_token() -> str:
     """A fresh random token (URL-safe, 192 bits)."""
     return secrets.token_urlsafe(24)
+
+
+def required_token(host: str, given: str | None, require: bool, what: str) -> str | None:
+    """The token ``what`` (a server bound to ``host``) requires: ``given``, else a fresh one;
+    None only when ``require`` is False, which a loopback ``host`` alone allows."""
+    if given is not None:
+        if not given.strip():
+            raise ConfigError(f"the token of {what} must not be empty")
+        return given
+    if require:
+        return new_token()
+    if not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve {what} on {host} without a token: drop --no-token (a token is "
+            f"made and printed), or bind 127.0.0.1"
+        )
+    return None
 
 
 def same_token(given: str, token: str) -> bool:

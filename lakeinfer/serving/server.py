@@ -12,9 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from lakeinfer.errors import ConfigError
 from lakeinfer.serving.app import ServedEndpoints, build_app
-from lakeinfer.serving.guard import Guard, is_loopback, new_token
+from lakeinfer.serving.guard import Guard, is_loopback, required_token
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -25,18 +24,7 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "InferenceServer", "is_loopback", "se
 def server_token(host: str, token: str | None, require_token: bool = True) -> str | None:
     """The token a server on ``host`` requires: ``token`` when given, else a fresh random one;
     None only when ``require_token`` is False (allowed on a loopback address only)."""
-    if token is not None:
-        if not token.strip():
-            raise ConfigError("the token must not be empty")
-        return token
-    if require_token:
-        return new_token()
-    if not is_loopback(host):
-        raise ConfigError(
-            f"refusing to serve on {host} without a token: drop --no-token (a token is made "
-            f"and printed), or bind 127.0.0.1"
-        )
-    return None
+    return required_token(host, token, require_token, "the endpoints")
 
 
 class InferenceServer:

@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from lakeinfer.errors import ConfigError
-from lakeinfer.serving.guard import is_loopback, new_token
+from lakeinfer.serving.guard import required_token
 from lakeinfer.session import Session
 from lakeinfer.ui.app import create_app
 
@@ -35,18 +35,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def workspace_token(host: str, token: str | None, require_token: bool = True) -> str | None:
     """The token to require: the one given, else a fresh random one; None only when
     ``require_token`` is False, which a loopback ``host`` alone allows."""
-    if token is not None:
-        if not token.strip():
-            raise ConfigError("the workspace token must not be empty")
-        return token
-    if require_token:
-        return new_token()
-    if not is_loopback(host):
-        raise ConfigError(
-            f"refusing to serve the workspace on {host} without a token: drop --no-token "
-            f"(a token is made and printed), or bind 127.0.0.1"
-        )
-    return None
+    return required_token(host, token, require_token, "the workspace")
 
 
 class WorkspaceServer:

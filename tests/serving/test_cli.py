@@ -82,7 +82,7 @@ def test_no_token_warns_and_is_refused_off_loopback(home):
     process = serve(home, "--host", "0.0.0.0", "--port", "0", "--no-token")
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert "refusing to serve on 0.0.0.0 without a token" in err
+    assert "refusing to serve the endpoints on 0.0.0.0 without a token" in err
     process = serve(home, "--port", "0", "--no-token")
     try:
         assert process.stderr is not None
