@@ -148,7 +148,9 @@ def test_databricks_serving_provider_calls_a_served_model(server, tmp_path, monk
 
 
 def test_a_token_is_required_when_set_and_off_loopback(session):
-    with pytest.raises(ConfigError, match="refusing to serve the endpoints on 0.0.0.0 without a token"):
+    with pytest.raises(
+        ConfigError, match="refusing to serve the endpoints on 0.0.0.0 without a token"
+    ):
         InferenceServer(session, host="0.0.0.0", port=0, require_token=False)
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
     with InferenceServer(session, port=0, token="s3cret", names=["chat"]) as server:
