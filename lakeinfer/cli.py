@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from lakeinfer.errors import LakeinferError
+from lakeinfer.redaction import redact
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -51,7 +52,7 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if ctx is not None and ctx.debug:
                 raise
             click.echo(
-                f"internal error: {exc.__class__.__name__}: {exc} "
+                f"internal error: {exc.__class__.__name__}: {redact(str(exc))} "
                 "(run with --debug for the traceback)",
                 err=True,
             )

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from lakeinfer import redaction
 from lakeinfer.errors import ConfigError
 from lakeinfer.runtime.limits import EndpointLimits
 
@@ -163,6 +164,7 @@ class EndpointConfig(BaseModel):
                 f"environment variable {self.api_key_env} is not set "
                 f"(it holds the API key of this endpoint)"
             )
+        redaction.register(value)
         return value
 
 
@@ -190,9 +192,11 @@ def load_config(home: Path) -> LakeinferConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return LakeinferConfig.model_validate(raw)
+        config = LakeinferConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
+    redaction.register_config(config)
+    return config
 
 
 def save_config(home: Path, config: LakeinferConfig) -> None:

@@ -22,9 +22,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from lakeinfer.redaction import redact
+
 
 class LakeinferError(Exception):
-    """Root of every error lakeinfer raises on purpose."""
+    """Root of every error lakeinfer raises on purpose. Its message never holds a registered
+    secret (see :mod:`lakeinfer.redaction`), whatever text it was built from."""
+
+    def __init__(self, *args: object):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(LakeinferError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import importlib.util
-import logging
 import os
 import secrets
 import shutil
@@ -47,6 +46,7 @@ from lakeinfer.endpoints.local_weights import (
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.endpoints.slot_priming import SlotPrimer, attach_primers
 from lakeinfer.errors import RuntimeUnavailableError
+from lakeinfer.redaction import logger, register
 from lakeinfer.runtime.prefixes import pinned_order, prefix_groups
 from lakeinfer.runtime.processes import stop_process
 
@@ -56,7 +56,7 @@ START_TIMEOUT_S = 120.0
 #: requests in flight per parallel slot (see :attr:`ServerSettings.requests_in_flight`)
 IN_FLIGHT_PER_SLOT = 2
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 
 def default_model_path() -> Path:
@@ -147,6 +147,7 @@ class LlamaServer:
     def __init__(self, settings: ServerSettings):
         self.settings = settings
         self.api_key = secrets.token_urlsafe(24)
+        register(self.api_key)
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None

@@ -17,6 +17,7 @@ from lakeinfer.config import EndpointConfig, LakeinferConfig
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import ConfigError, UnknownEndpointError
+from lakeinfer.redaction import register
 from lakeinfer.runtime.limits import EndpointLimits
 
 #: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
@@ -325,6 +326,7 @@ def _api_key(endpoint: EndpointConfig) -> str | None:
                 "environment variable DATABRICKS_TOKEN is not set (it holds the token of "
                 "Databricks serving endpoints; or name another with --api-key-env)"
             )
+        register(key)
     return key
 
 
@@ -333,4 +335,5 @@ def _workspace() -> tuple[str, str] | None:
     host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
     if not host or not token:
         return None
+    register(token)
     return (host if host.startswith("http") else f"https://{host}"), token

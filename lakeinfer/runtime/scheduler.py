@@ -26,6 +26,7 @@ from weakref import WeakKeyDictionary
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.errors import StatementCancelledError
+from lakeinfer.redaction import redact_outcome
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.runtime.rate import AdaptiveLimit, Clock, RateLimiter
@@ -126,6 +127,7 @@ async def run_requests(
     call = _Caller(provider, pacer, stats, sleep, deadlines, limits.max_retries)
 
     def account(key: Hashable, outcome: Outcome) -> None:
+        redact_outcome(outcome)  # whatever the endpoint echoed, no key goes further
         stats.requests += 1
         stats.prompt_tokens += outcome.prompt_tokens
         stats.completion_tokens += outcome.completion_tokens

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.errors import LakeinferError, UnknownEndpointError
+from lakeinfer.redaction import redact
 from lakeinfer.runtime.scheduler import run_requests
 from lakeinfer.serving.guard import Guard
 
@@ -313,6 +314,7 @@ def _usage(outcomes: list[Outcome]) -> dict[str, int]:
 
 def _error(status: int, message: str, kind: str) -> web.Response:
     # OpenAI's error shape; Databricks clients read "message" too
+    message = redact(message)
     return web.json_response(
         {"error": {"message": message, "type": kind}, "message": message}, status=status
     )

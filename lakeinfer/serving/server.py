@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lakeinfer.redaction import register
 from lakeinfer.serving.app import ServedEndpoints, build_app
 from lakeinfer.serving.guard import Guard, is_loopback, required_token
 
@@ -48,6 +49,7 @@ class InferenceServer:
     ):
         #: the bearer token every request must carry (None: served without one)
         self.token = server_token(host, token, require_token)
+        register(self.token)
         self.session = session
         self.host = host
         self.port = port

@@ -16,6 +16,12 @@ with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
 client's timeout), ``drop`` (the connection is closed without an answer) or ``malformed`` (a 200
 whose body is broken JSON).
 
+A prompt containing ``[[echo-auth:NNN]]`` is answered with status NNN and the
+``Authorization`` header it came with, as careless servers do: 401 as OpenAI's "Incorrect API
+key provided: ..." error, another error status as a text body listing every header (and the
+header URL-encoded), 200 as the answer's content. A request with a wrong token (when the
+server requires one) gets a 401 that quotes the token it received.
+
 ``GET /stats`` returns request counts, the bodies received, ``faults`` (count per kind),
 ``answered`` (per prompt, the normal answers given: faults and injected statuses excluded) and
 ``arrivals`` (the ``time.monotonic()`` of each chat request's arrival), both kept only
@@ -42,12 +48,14 @@ import sys
 import time
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from lakeinfer.runtime.processes import stop_process
 
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
+ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
 ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
 THROTTLE_RETRY_AFTER = "0.05"
@@ -94,6 +102,31 @@ class _State:
         self.bodies.clear()
         self.headers.clear()
         self.rng = random.Random(self.fault_seed)
+
+
+def _unauthorised(request: web.Request) -> web.Response:
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return web.json_response(
+        {"error": {"message": f"Incorrect API key provided: {given}", "type": "auth"}},
+        status=401,
+    )
+
+
+def _echo_auth(request: web.Request, status: int) -> web.Response | str:
+    """The answer to ``[[echo-auth:NNN]]``: an error echoing the credentials, or (200) the
+    answer's content echoing them."""
+    auth = request.headers.get("Authorization", "")
+    if status == 401:
+        key = auth.removeprefix("Bearer ")
+        message = f"Incorrect API key provided: {key}. Find your key at https://example.invalid"
+        return web.json_response({"error": {"message": message}}, status=401)
+    if status >= 400:
+        headers = json.dumps(dict(request.headers))
+        return web.Response(
+            text=f"bad request; headers received: {headers}; retry at /v1?auth={quote(auth)}",
+            status=status,
+        )
+    return f"you called with {auth}"
 
 
 def embedding_for(text: str, dims: int = 8) -> list[float]:
@@ -223,7 +256,7 @@ def build_app(
             )
         if not authorised(request):
             state.counts["errors"] += 1
-            return web.json_response({"error": {"message": "invalid token"}}, status=401)
+            return _unauthorised(request)
         if state.latency_s:
             await asyncio.sleep(state.latency_s)
         fault = state.pick_fault()
@@ -241,6 +274,12 @@ def build_app(
             )
         chosen = ANSWER_MARKER.search(prompt)
         picked = chosen.group(1) if chosen else None
+        echo = ECHO_AUTH_MARKER.search(prompt)
+        if echo:
+            answer = _echo_auth(request, int(echo.group(1)))
+            if isinstance(answer, web.Response):
+                return answer
+            picked = answer
         content = _structured_answer(body.get("response_format"), prompt, picked) or (
             picked if picked is not None else f"echo: {prompt}"
         )
@@ -275,7 +314,7 @@ def build_app(
         if state.keep_bodies:
             state.bodies.append(body)
         if not authorised(request):
-            return web.json_response({"error": {"message": "invalid token"}}, status=401)
+            return _unauthorised(request)
         if state.latency_s:
             await asyncio.sleep(state.latency_s)
         fault = state.pick_fault()

@@ -41,6 +41,7 @@ from starlette.staticfiles import StaticFiles
 
 import lakeinfer
 from lakeinfer.errors import LakeinferError, UnknownEndpointError, UnknownTableError
+from lakeinfer.redaction import register
 from lakeinfer.serving.guard import Guard, same_token
 from lakeinfer.session import Session
 from lakeinfer.ui import browse, endpoints, sources
@@ -67,6 +68,7 @@ def create_app(
     """The workspace application over ``session`` served on ``host``; ``token``: required on
     every request (None: the explicit opt-out). ``report_dirs``: extra folders searched for
     HTML reports."""
+    register(token)
     runs = RunManager(session)
     dirs = sources.report_dirs(session.home, report_dirs or [])
 

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from lakeinfer.errors import LakeinferError, SqlSyntaxError, StatementCancelledError
+from lakeinfer.redaction import redact
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.progress import LiveProgress
 from lakeinfer.session import Session
@@ -182,6 +183,7 @@ def error_of(exc: Exception, sql: str, index: int) -> dict[str, Any]:
     editor's text. Positions inside a statement are shifted to the whole text; an error
     without one points at the start of the statement that failed."""
     message = str(exc) if isinstance(exc, LakeinferError) else f"{type(exc).__name__}: {exc}"
+    message = redact(message)
     error: dict[str, Any] = {"message": message, "kind": type(exc).__name__}
     if isinstance(exc, SqlSyntaxError) and exc.line is not None:
         error.update(line=exc.line, column=exc.column or 1)
