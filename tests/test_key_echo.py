@@ -221,3 +221,23 @@ def finish(base: str, run_id: str, headers: dict[str, str]) -> dict:
         if state["state"] != "running" or time.monotonic() > deadline:
             return state
         time.sleep(0.05)
+
+
+def test_the_fake_servers_token_is_not_on_its_command_line():
+    with FakeOpenAIServer(token=KEY) as server:
+        cmdline = Path(f"/proc/{server.pid}/cmdline")
+        if not cmdline.exists():
+            pytest.skip("this system has no /proc")
+        assert KEY.encode() not in cmdline.read_bytes()
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        for given, status in (("wrong-key-123", 401), (KEY, 200)):
+            headers = {"Authorization": f"Bearer {given}", "Content-Type": "application/json"}
+            request = urllib.request.Request(
+                server.base_url + "/chat/completions", body.encode(), headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert response.status == status
+            except urllib.error.HTTPError as error:
+                with error:
+                    assert error.code == status
