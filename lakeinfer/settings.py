@@ -113,6 +113,13 @@ LIMIT_SETTINGS: dict[str, Spec] = {
     "max_retries": Spec(_positive_int, None, "retries of retryable failures"),
 }
 
+#: Spark settings lakeinfer honours, under their Databricks names (``SET key = value``).
+SPARK_SETTINGS: dict[str, Spec] = {
+    "spark.databricks.delta.retentionDurationCheck.enabled": Spec(
+        _bool, True, "VACUUM refuses a RETAIN shorter than the table's retention (7 days)"
+    ),
+}
+
 
 class Settings:
     """The layered settings of one session."""
@@ -135,7 +142,8 @@ class Settings:
     # -- lookup --------------------------------------------------------------------------
     def get(self, key: str) -> Any:
         """The effective value of ``key`` (``cache`` or ``lakeinfer.cache``)."""
-        name, spec = self._spec(key if key.startswith(PREFIX) else PREFIX + key)
+        spark = _spark_setting(key) is not None
+        name, spec = self._spec(key if key.startswith(PREFIX) or spark else PREFIX + key)
         if name in self._session:
             return self._session[name]
         env = self._env_value(name)
@@ -172,6 +180,10 @@ class Settings:
             for k, s in SETTINGS.items()
         ]
         rows += [
+            {"key": k, "value": _show(self.get(k)), "meaning": s.doc}
+            for k, s in SPARK_SETTINGS.items()
+        ]
+        rows += [
             {"key": k, "value": _show(v), "meaning": "session override"}
             for k, v in sorted(self._session.items())
             if _limit_field(k)
@@ -196,6 +208,9 @@ class Settings:
     # -- helpers -------------------------------------------------------------------------
     def _spec(self, key: str) -> tuple[str, Spec]:
         name = key.strip()
+        spark = _spark_setting(name)
+        if spark is not None:
+            return spark, SPARK_SETTINGS[spark]
         if not name.lower().startswith(PREFIX):
             raise AnalysisError(
                 f"unknown setting {name!r}: lakeinfer settings start with 'lakeinfer.'"
@@ -218,6 +233,12 @@ class Settings:
         if name.count(".") != 1:
             return None
         return self._environ.get(self._env_name(name))
+
+
+def _spark_setting(name: str) -> str | None:
+    """The key of :data:`SPARK_SETTINGS` that ``name`` names (any case), else None."""
+    lowered = name.strip().lower()
+    return next((k for k in SPARK_SETTINGS if k.lower() == lowered), None)
 
 
 def _limit_field(name: str) -> str | None:

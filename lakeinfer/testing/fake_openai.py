@@ -8,13 +8,14 @@ the prompt's hash) and ``POST /v1/embeddings`` with a deterministic
 ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
 failures. A prompt containing ``[[answer:TEXT]]`` is answered with TEXT (inside the requested
 JSON when the request has a response format whose enum holds TEXT), so tests can give rows
-chosen answers (yes/no for ``ai_filter``).
+chosen answers (yes/no for ``ai_filter``). A prompt containing ``[[no-content]]`` is answered
+with ``"content": null`` (``finish_reason`` ``content_filter``), as a filtered answer is.
 
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
 ``Retry-After: 0.05``), ``503``, ``slow`` (a normal answer after ``--slow-ms``, meant to exceed a
 client's timeout), ``drop`` (the connection is closed without an answer) or ``malformed`` (a 200
-whose body is broken JSON).
+whose body is broken JSON). ``--fault-kinds 429,503`` limits the picks to those kinds.
 
 A prompt containing ``[[echo-auth:NNN]]`` is answered with status NNN and the
 ``Authorization`` header it came with, as careless servers do: 401 as OpenAI's "Incorrect API
@@ -57,6 +58,7 @@ from lakeinfer.runtime.processes import stop_process
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
 ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
 ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
+NO_CONTENT_MARKER = "[[no-content]]"
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
 #: the environment variable :class:`FakeOpenAIServer` hands the server's token over in
 TOKEN_VARIABLE = "LAKEINFER_FAKE_OPENAI_TOKEN"
@@ -72,8 +74,10 @@ class _State:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         slow_s: float = 2.0,
+        fault_kinds: tuple[str, ...] = FAULT_KINDS,
     ):
         self.latency_s = latency_s
+        self.fault_kinds = fault_kinds
         self.keep_bodies = keep_bodies
         self.token = token
         self.fault_rate = fault_rate
@@ -91,7 +95,7 @@ class _State:
     def pick_fault(self) -> str | None:
         """The fault this request gets, if it is picked for one."""
         if self.fault_rate and self.rng.random() < self.fault_rate:
-            kind = self.rng.choice(FAULT_KINDS)
+            kind = self.rng.choice(self.fault_kinds)
             self.faults[kind] += 1
             return kind
         return None
@@ -229,9 +233,10 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int = 0,
     slow_s: float = 2.0,
+    fault_kinds: tuple[str, ...] = FAULT_KINDS,
 ) -> web.Application:
     """The fake server's application (see the module docstring for what it answers)."""
-    state = _State(latency_s, keep_bodies, token, fault_rate, fault_seed, slow_s)
+    state = _State(latency_s, keep_bodies, token, fault_rate, fault_seed, slow_s, fault_kinds)
 
     def authorised(request: web.Request) -> bool:
         return (
@@ -282,13 +287,16 @@ def build_app(
             if isinstance(answer, web.Response):
                 return answer
             picked = answer
-        content = _structured_answer(body.get("response_format"), prompt, picked) or (
+        content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
             picked if picked is not None else f"echo: {prompt}"
         )
+        finish = "stop"
+        if NO_CONTENT_MARKER in prompt:
+            content, finish = None, "content_filter"
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):
-            return await _stream_chat(request, body, prompt, content)
+            return await _stream_chat(request, body, prompt, content or "")
         return web.json_response(
             {
                 "id": f"chatcmpl-{state.counts['chat']}",
@@ -299,13 +307,13 @@ def build_app(
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": {
                     "prompt_tokens": len(prompt.split()),
-                    "completion_tokens": len(content.split()),
-                    "total_tokens": len(prompt.split()) + len(content.split()),
+                    "completion_tokens": len((content or "").split()),
+                    "total_tokens": len(prompt.split()) + len((content or "").split()),
                 },
             }
         )
@@ -388,6 +396,7 @@ class FakeOpenAIServer:
         fault_seed: int = 0,
         slow_ms: float = 2000.0,
         cpu: int | None = None,
+        fault_kinds: tuple[str, ...] = FAULT_KINDS,
     ):
         """``cpu``: pin the server process to this CPU (load tests keep it off the client's)."""
         if not 0.0 <= fault_rate <= 1.0:
@@ -399,6 +408,7 @@ class FakeOpenAIServer:
         self.fault_seed = fault_seed
         self.slow_ms = slow_ms
         self.cpu = cpu
+        self.fault_kinds = fault_kinds
         self.port: int | None = None
         self._process: subprocess.Popen[str] | None = None
 
@@ -433,6 +443,7 @@ class FakeOpenAIServer:
         if self.fault_rate:
             command += ["--fault-rate", str(self.fault_rate), "--fault-seed", str(self.fault_seed)]
             command += ["--slow-ms", str(self.slow_ms)]
+            command += ["--fault-kinds", ",".join(self.fault_kinds)]
         cpu = self.cpu
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
         self._process = subprocess.Popen(
@@ -474,6 +485,7 @@ def _serve(
     fault_rate: float = 0.0,
     fault_seed: int = 0,
     slow_ms: float = 2000.0,
+    fault_kinds: tuple[str, ...] = FAULT_KINDS,
 ) -> None:
     async def main() -> None:
         app = build_app(
@@ -483,6 +495,7 @@ def _serve(
             fault_rate=fault_rate,
             fault_seed=fault_seed,
             slow_s=slow_ms / 1000.0,
+            fault_kinds=fault_kinds,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -511,9 +524,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--slow-ms", type=float, default=2000.0, help="how late a 'slow' fault answers"
     )
+    parser.add_argument(
+        "--fault-kinds",
+        default=",".join(FAULT_KINDS),
+        help=f"comma-separated kinds of faults to pick from ({','.join(FAULT_KINDS)})",
+    )
     args = parser.parse_args()
     if not 0.0 <= args.fault_rate <= 1.0:
         parser.error("--fault-rate must be between 0 and 1")
+    kinds = tuple(k for k in args.fault_kinds.split(",") if k)
+    if not kinds or any(k not in FAULT_KINDS for k in kinds):
+        parser.error(f"--fault-kinds must name some of {', '.join(FAULT_KINDS)}")
     try:
         _serve(
             args.port,
@@ -523,6 +544,7 @@ if __name__ == "__main__":
             args.fault_rate,
             args.fault_seed,
             args.slow_ms,
+            kinds,
         )
     except KeyboardInterrupt:
         pass
