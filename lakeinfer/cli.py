@@ -96,11 +96,11 @@ def main(ctx: click.Context, home: str | None, debug: bool, quiet: bool) -> None
     ctx.obj = _Context(home, debug, quiet)
 
 
-def _session(ctx: _Context):
+def _session(ctx: _Context, **extra: Any):
     from lakeinfer.session import Session
 
     notice = (lambda message: None) if ctx.quiet else None
-    options: dict[str, Any] = {"progress": False if ctx.quiet else None}
+    options: dict[str, Any] = {"progress": False if ctx.quiet else None, **extra}
     if notice is not None:
         options["notice"] = notice
     return Session(ctx.home, **options)

@@ -150,20 +150,23 @@ def test_python_api_exceptions_serve_replies_and_the_workspace_mask_the_key(
         assert leaks(str(raised.value)) == [] and leaks(repr(raised.value.args)) == []
 
         with InferenceServer(session, port=0, names=["guarded"]) as server:
+            chat, token = server.url + "/v1/chat/completions", server.token
             replies = [
-                post(server.url + "/v1/chat/completions", {"model": "guarded", "messages": [m]})
+                post(chat, {"model": "guarded", "messages": [m]}, token)
                 for m in ({"role": "user", "content": p} for p in PROMPTS)
             ]
             replies.append(
                 post(
                     server.url + "/v1/completions",
                     {"model": "guarded", "prompt": list(PROMPTS)},
+                    token,
                 )
             )
             replies.append(
                 post(
                     server.url + "/serving-endpoints/guarded/invocations",
                     {"prompt": "[[echo-auth:200]]"},
+                    token,
                 )
             )
         statuses = [status for status, _ in replies]
@@ -175,7 +178,9 @@ def test_python_api_exceptions_serve_replies_and_the_workspace_mask_the_key(
 
     # the workspace's health check, with a key the upstream refuses and quotes back
     monkeypatch.setenv(KEY_ENV, WRONG)
-    with lakeinfer.connect(echo_home, notice=lambda m: None, progress=False) as session:
+    with lakeinfer.connect(
+        echo_home, notice=lambda m: None, progress=False, sandboxed=True
+    ) as session:
         with WorkspaceServer(session, token=UI_TOKEN) as workspace:
             base = workspace.url.split("?")[0]
             auth = {"Authorization": f"Bearer {UI_TOKEN}"}
@@ -196,11 +201,10 @@ def test_python_api_exceptions_serve_replies_and_the_workspace_mask_the_key(
     assert leaks(caplog.text) == [] and leaks(caplog.text, WRONG) == []
 
 
-def post(url: str, body: dict) -> tuple[int, str]:
-    """POST ``body`` as JSON: ``(status, body text)``."""
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
+def post(url: str, body: dict, token: str | None) -> tuple[int, str]:
+    """POST ``body`` as JSON with the server's bearer ``token``: ``(status, body text)``."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -217,3 +221,23 @@ def finish(base: str, run_id: str, headers: dict[str, str]) -> dict:
         if state["state"] != "running" or time.monotonic() > deadline:
             return state
         time.sleep(0.05)
+
+
+def test_the_fake_servers_token_is_not_on_its_command_line():
+    with FakeOpenAIServer(token=KEY) as server:
+        cmdline = Path(f"/proc/{server.pid}/cmdline")
+        if not cmdline.exists():
+            pytest.skip("this system has no /proc")
+        assert KEY.encode() not in cmdline.read_bytes()
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        for given, status in (("wrong-key-123", 401), (KEY, 200)):
+            headers = {"Authorization": f"Bearer {given}", "Content-Type": "application/json"}
+            request = urllib.request.Request(
+                server.base_url + "/chat/completions", body.encode(), headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert response.status == status
+            except urllib.error.HTTPError as error:
+                with error:
+                    assert error.code == status

@@ -168,6 +168,14 @@ def _boolean_literal(node: exp.Expression, where: str) -> bool:
     )
 
 
+#: a constant needs no file, extension or network
+_CONSTANTS_ONLY = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
 def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
     """Evaluate a constant ``named_struct(...)`` to a dict; any column reference is an error."""
     if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
@@ -180,7 +188,7 @@ def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
             f"{what} must be a named_struct(...), got {node.sql(dialect='databricks')}"
         )
     try:
-        with duckdb.connect() as con:
+        with duckdb.connect(config=_CONSTANTS_ONLY) as con:
             value = con.execute(f"SELECT {node.sql(dialect='duckdb')} AS v").fetchone()
     except duckdb.Error as exc:
         raise AnalysisError(f"{what} cannot be evaluated: {exc}") from None

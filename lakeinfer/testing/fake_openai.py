@@ -60,6 +60,8 @@ ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
 ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
 NO_CONTENT_MARKER = "[[no-content]]"
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
+#: the environment variable :class:`FakeOpenAIServer` hands the server's token over in
+TOKEN_VARIABLE = "LAKEINFER_FAKE_OPENAI_TOKEN"
 THROTTLE_RETRY_AFTER = "0.05"
 
 
@@ -435,15 +437,18 @@ class FakeOpenAIServer:
         ]
         if not self.keep_bodies:
             command.append("--no-bodies")
-        if self.token:
-            command += ["--token", self.token]
+        environment = {k: v for k, v in os.environ.items() if k != TOKEN_VARIABLE}
+        if self.token:  # by environment: a command line is visible to every local user
+            environment[TOKEN_VARIABLE] = self.token
         if self.fault_rate:
             command += ["--fault-rate", str(self.fault_rate), "--fault-seed", str(self.fault_seed)]
             command += ["--slow-ms", str(self.slow_ms)]
             command += ["--fault-kinds", ",".join(self.fault_kinds)]
         cpu = self.cpu
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, preexec_fn=pin, env=environment
+        )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("listening "):
@@ -507,7 +512,11 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
-    parser.add_argument("--token", help="require this bearer token")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE),
+        help=f"require this bearer token (default: ${TOKEN_VARIABLE})",
+    )
     parser.add_argument(
         "--fault-rate", type=float, default=0.0, help="share of requests given a fault (0..1)"
     )

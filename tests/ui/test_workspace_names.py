@@ -36,7 +36,7 @@ def test_names_escaping_the_home_fail_through_the_run_endpoint(home: Path, tmp_p
         "CREATE TABLE main.default.`` AS SELECT 1": "invalid table name '': names cannot be empty",
         "CREATE TABLE main.default.`%2e%2e` AS SELECT 1": "names cannot contain '%'",
     }
-    with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+    with lakeinfer.connect(home, notice=lambda m: None, progress=False, sandboxed=True) as session:
         with WorkspaceServer(session, token=TOKEN) as server:
             base = server.url.split("?")[0]
             for sql, message in refused.items():
