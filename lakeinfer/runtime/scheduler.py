@@ -32,7 +32,7 @@ from weakref import WeakKeyDictionary
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.errors import StatementCancelledError
 from lakeinfer.redaction import redact_outcome
-from lakeinfer.runtime.breaker import CLOSED, CircuitBreaker
+from lakeinfer.runtime.breaker import CLOSED, FAILURE_THRESHOLD, CircuitBreaker
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.runtime.rate import AdaptiveLimit, Clock, RateLimiter
@@ -83,7 +83,10 @@ class EndpointPacer:
         self.limits = limits
         self.rate = RateLimiter.from_limits(limits, clock, embeddings)
         self.concurrency = AdaptiveLimit(limits.max_concurrency, window)
-        self.breaker = CircuitBreaker(name, clock=clock, enabled=breaker)
+        # a whole window of calls failing in a row, not a few unlucky ones among many in
+        # flight, is what says the endpoint is down
+        threshold = max(FAILURE_THRESHOLD, limits.max_concurrency)
+        self.breaker = CircuitBreaker(name, threshold=threshold, clock=clock, enabled=breaker)
 
 
 _PACERS: WeakKeyDictionary[Provider, EndpointPacer] = WeakKeyDictionary()

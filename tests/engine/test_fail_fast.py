@@ -101,7 +101,7 @@ def test_a_dead_endpoint_trips_the_breaker_instead_of_retrying_every_row(home: P
     errors = [r["r"]["errorMessage"] for r in rows]
     assert len(rows) == ROWS and all(r["r"]["result"] is None for r in rows)
     assert all(e is not None and "cannot reach" in e for e in errors)
-    opened = [e for e in errors if "is unavailable (circuit open after 5 consecutive" in e]
+    opened = [e for e in errors if "is unavailable (circuit open after" in e]
     assert len(opened) >= ROWS - 2 * CONCURRENCY
     assert lenient is not None and lenient.ai.calls <= 2 * CONCURRENCY
 
