@@ -4,8 +4,9 @@ After ``threshold`` consecutive failures (the scheduler uses the endpoint's conc
 least :data:`FAILURE_THRESHOLD`: a whole window failing in a row) that say the endpoint as a
 whole is down (it cannot be reached, it times out, it answers 5xx, or it refuses the
 credentials or the model: 401, 403, 404) the circuit opens: calls are refused at once with an
-error naming the endpoint and the last cause, instead of each row paying its own retries. After ``cooldown_s`` one call goes through as
-a probe (half-open); the others wait for its result. A probe that succeeds closes the circuit;
+error naming the endpoint and the last cause, instead of each row paying its own retries.
+After ``cooldown_s`` one call goes through as a probe (half-open); the others wait for its
+result. A probe that succeeds closes the circuit;
 one that fails opens it again for twice as long (at most ``max_cooldown_s``).
 
 Throttling (429/503/529) is not a failure here: the endpoint is up and asks to slow down, which
