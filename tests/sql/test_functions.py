@@ -41,6 +41,18 @@ def test_old_endpoint_name_argument_is_accepted():
         ("SELECT ai_query(name, x) FROM t", "endpoint must be a string literal"),
         ("SELECT ai_query('e', x, 'STRING', 'no') FROM t", "failOnError must be TRUE or FALSE"),
         ("SELECT ai_query('e', x, 'NOT A TYPE<') FROM t", "invalid type"),
+        (
+            "SELECT ai_query('e', x, returnType => 'STRUCT<a: INT') FROM t",
+            "returnType: invalid type 'STRUCT<a: INT': expected '>', found the end at position 14",
+        ),
+        (
+            "SELECT ai_query('e', x, returnType => 'STRUCT<a: INT, b: STRNG>') FROM t",
+            "unknown type 'STRNG' at position 19; did you mean STRING?",
+        ),
+        (
+            "SELECT ai_query('e', x, responseFormat => 'STRUCT<a: INT, b: STRNG>') FROM t",
+            "unknown type 'STRNG' at position 19; did you mean STRING?",
+        ),
         ("SELECT ai_query('e', x, 'STRING', true, 1) FROM t", "at most 4 positional"),
         ("SELECT ai_query('e', x, request => y) FROM t", "given twice"),
         (
