@@ -36,13 +36,26 @@ class SqlError(LakeinferError):
 
 
 class SqlSyntaxError(SqlError):
-    """The SQL text does not parse; ``line`` and ``column`` are 1-based."""
+    """The SQL text does not parse; ``line`` and ``column`` are 1-based.
 
-    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+    ``snippet`` (when given) is the source line with a caret under the token at fault; it is
+    appended to the message on lines of its own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        snippet: str | None = None,
+    ):
         self.line = line
         self.column = column
+        self.problem = message
+        self.snippet = snippet
         where = f" at line {line}, column {column}" if line is not None else ""
-        super().__init__(f"syntax error{where}: {message}")
+        text = f"syntax error{where}: {message}"
+        super().__init__(f"{text}\n{snippet}" if snippet else text)
 
 
 class AnalysisError(SqlError):
