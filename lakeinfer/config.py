@@ -26,6 +26,7 @@ from pydantic import (
 
 from lakeinfer.errors import ConfigError
 from lakeinfer.runtime.limits import EndpointLimits
+from lakeinfer.text_files import read_text
 
 Task = Literal["chat", "embeddings", "token-classification", "text-classification", "custom"]
 #: What each built-in provider needs to be set.
@@ -186,7 +187,7 @@ def load_config(home: Path) -> LakeinferConfig:
     if not path.exists():
         return LakeinferConfig()
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:

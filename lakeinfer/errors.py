@@ -2,6 +2,7 @@
 
     LakeinferError
     ├── ConfigError            bad config.toml, unknown key, missing secret
+    ├── InputError             a file or stream given to read is missing or not UTF-8 text
     ├── SqlError
     │   ├── SqlSyntaxError     text that does not parse (line and column)
     │   ├── AnalysisError      parses, but cannot run: bad ai_query arguments, types, ...
@@ -29,6 +30,10 @@ class LakeinferError(Exception):
 
 class ConfigError(LakeinferError):
     """The configuration (config.toml, environment, flags) is invalid or incomplete."""
+
+
+class InputError(LakeinferError):
+    """A file or stream the user gave to read (``sql -f``, stdin) is missing or not text."""
 
 
 class SqlError(LakeinferError):
