@@ -388,7 +388,7 @@ def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> 
     if name in config.endpoints and not replace:
         raise ConfigError(f"endpoint {name!r} already exists (use --replace to overwrite it)")
     fields["options"] = _options(fields.get("options"))
-    endpoint = make_endpoint(**fields)
+    endpoint = make_endpoint(name, **fields)
     config.endpoints[name] = endpoint
     save_config(home, config)
     where = endpoint.model_uri or endpoint.model
@@ -430,7 +430,7 @@ def endpoints_update(ctx: _Context, name: str, **fields: Any) -> None:
     fields["options"] = _options(fields.get("options"))
     changes = {k: v for k, v in fields.items() if v is not None}
     merged = {**config.endpoints[name].model_dump(), **changes}
-    config.endpoints[name] = make_endpoint(**merged)
+    config.endpoints[name] = make_endpoint(name, **merged)
     save_config(home, config)
     shown = ", ".join(f"{k}={v}" for k, v in changes.items()) or "nothing changed"
     click.echo(f"updated endpoint {name!r}: {shown}")
