@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lakeinfer.errors import SqlSyntaxError
-from lakeinfer.sql.parse import parse_statements
+from lakeinfer.sql.parse import parse_statements, tokenize
 from lakeinfer.sql.syntax import INTERNAL_MARKERS
 
 #: Truncated, misspelt and malformed statements; each must fail with a position and a caret.
@@ -164,3 +164,45 @@ def test_a_join_without_its_condition_is_refused_not_run_as_a_cross_join():
         parse_statements("SELECT * FROM t JOIN u ON\nWHERE t.a = 1")
     assert (error.value.line, error.value.column) == (2, 1)
     assert error.value.problem == "ON needs a join condition, found 'WHERE'"
+
+
+#: Valid statements; every prefix of them, and each with one token left out, is fuzzed below.
+VALID = [
+    "SELECT a, count(*) AS n FROM main.default.t AS x LEFT JOIN u ON x.id = u.id "
+    "WHERE a > 1 AND b IN (1, 2) GROUP BY a HAVING count(*) > 1 ORDER BY n DESC LIMIT 10",
+    "SELECT ai_query('my-llm', concat('Summarize: ', text), returnType => 'STRUCT<a: INT>', "
+    "failOnError => false, modelParameters => named_struct('max_tokens', 10)) AS r FROM docs",
+    "WITH c AS (SELECT id, CAST(v AS DOUBLE) AS d FROM t) "
+    "SELECT CASE WHEN d > 1 THEN 'x' ELSE 'y' END AS k FROM c",
+    "CREATE OR REPLACE TABLE s.t (id INT, tags ARRAY<STRING>, m MAP<STRING, INT>, "
+    "st STRUCT<a: INT, b: STRING>) COMMENT 'x'",
+    "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')",
+    "UPDATE t SET a = a + 1, b = 'z' WHERE id BETWEEN 1 AND 3",
+    "MERGE INTO t AS a USING s AS b ON a.id = b.id "
+    "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+    "SELECT from_json(r, 'a INT, b STRING') FROM t WHERE x LIKE 'a%' "
+    "QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1",
+]
+
+
+def _mutations(text: str) -> set[str]:
+    tokens = tokenize(text)
+    found = set()
+    for token in tokens[1:]:
+        found.add(text[: token.start].rstrip())
+        found.add((text[: token.start] + text[token.end + 1 :]).strip())
+    return found
+
+
+@pytest.mark.parametrize("valid", VALID, ids=lambda v: v[:30])
+def test_truncated_and_gapped_statements_fail_only_with_positioned_syntax_errors(valid):
+    failed = 0
+    for text in sorted(_mutations(valid)):
+        try:
+            parse_statements(text)
+        except SqlSyntaxError as error:
+            failed += 1
+            message = str(error)
+            assert error.line is not None and error.column is not None, message
+            assert not any(marker in message for marker in INTERNAL_MARKERS), message
+    assert failed > 10  # most mutations are errors; none escaped as another exception
