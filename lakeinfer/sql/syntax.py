@@ -63,6 +63,7 @@ _INCOMPLETE = {
 _REQUIRED = re.compile(r"Required keyword: '\w+' missing for <class '(?:[\w.]*\.)?(\w+)'>")
 _EXPECTING = re.compile(r"^Expecting (\S+)$")
 _EXPECTED_BUT = re.compile(r"^Expected (.+?) but got .*$", re.DOTALL)
+_UNEXPECTED = "Invalid expression / Unexpected token"
 _INTERNALS = re.compile(r"<Token [^>]*>|<class '[^']*'>")
 #: Words a leaked message must never contain.
 INTERNAL_MARKERS = ("sqlglot", "<class", "expressions.", "Token(", "<Token", "TokenType")
@@ -184,7 +185,7 @@ def _problem(failure: Failure) -> str:
     expecting = _EXPECTING.match(description)
     if expecting:
         return f"expected {expecting.group(1)!r}{found}"
-    if description == "Invalid expression / Unexpected token" and token is not None:
+    if description == _UNEXPECTED and token is not None:
         return f"unexpected {_quoted(token)}"
     if description in ("Expected TYPE after CAST", "Expected type", "Expected type after '::'"):
         return f"expected a type{found}"
@@ -211,7 +212,10 @@ def _article(noun: str) -> str:
 
 
 def _misspelt_keyword(failure: Failure) -> tuple[Token, str] | None:
-    """An unknown word next to the failure that is close to a keyword (``FORM`` for FROM)."""
+    """An unknown word next to a token the parser could not place that is close to a keyword
+    (``SELECT * FORM t``: FORM was read as an alias, then ``t`` was unexpected)."""
+    if failure.message != _UNEXPECTED:
+        return None
     for token in (failure.previous, failure.token):
         if _is_word(token):
             assert token is not None
