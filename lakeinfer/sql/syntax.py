@@ -146,8 +146,10 @@ def unknown_statement(text: str, token: Token, offset: int) -> SqlSyntaxError:
     """The first word of a statement is not one a statement starts with."""
     start, end = _token_span(token, offset)
     close = suggest(token.text, STATEMENT_KEYWORDS, cutoff=0.6) if _is_word(token) else None
-    hint = f"; did you mean {close}?" if close else " (a statement starts with SELECT, WITH, "
-    hint += "" if close else "INSERT, CREATE, ...)"
+    if close:
+        hint = f"; did you mean {close}?"
+    else:
+        hint = " (a statement starts with SELECT, WITH, INSERT, CREATE, ...)"
     return error_at(text, start, end, f"unknown statement {_quoted(token)}{hint}")
 
 
