@@ -348,6 +348,19 @@ _CLAUSE_STARTS = {
     TokenType.OUTER, TokenType.FULL, TokenType.CROSS, TokenType.CLUSTER_BY,
     TokenType.DISTRIBUTE_BY, TokenType.SORT_BY, TokenType.R_PAREN, TokenType.SEMICOLON,
 }  # fmt: skip
+
+
+def _starts_clause(tokens: Sequence[Token], index: int) -> bool:
+    """Whether ``tokens[index]`` opens the next clause (``LEFT JOIN``), not a call (``left(s, 2)``)."""
+    kind = tokens[index].token_type
+    if kind not in _CLAUSE_STARTS:
+        return False
+    if kind in (TokenType.R_PAREN, TokenType.SEMICOLON):
+        return True
+    after = tokens[index + 1] if index + 1 < len(tokens) else None
+    return after is None or after.token_type != TokenType.L_PAREN
+
+
 #: Keywords that need something after them, and what.
 _NEEDS = {
     TokenType.ON: "ON needs a join condition",
@@ -379,7 +392,7 @@ def check_complete(
         if following is None:
             at = token.end + 1 + offset
             raise error_at(text, at, at + 1, f"{need}, but the statement ends here")
-        if following.token_type in _CLAUSE_STARTS:
+        if _starts_clause(tokens, index + 1):
             found = f"{need}, found {_quoted(following)}"
             raise error_at(text, *_token_span(following, offset), found)
     if isinstance(statement, exp.Delete) and len(tokens) > 1:
