@@ -378,6 +378,12 @@ def check_complete(
     no condition, ``GROUP BY`` with nothing after it, ``SELECT a, FROM t``, ``INSERT INTO t``
     with no rows, ``DELETE t``)."""
     creating = isinstance(statement, exp.Create)
+    # keywords the parser read as a name or a call (a column named window, left(s, 2))
+    names = {
+        node.meta["start"] - offset
+        for node in statement.find_all(exp.Identifier, exp.Func)
+        if node._meta is not None and node._meta.get("start") is not None
+    }
     for index, token in enumerate(tokens):
         kind = token.token_type
         if kind == TokenType.ALIAS:
@@ -392,7 +398,7 @@ def check_complete(
         if following is None:
             at = token.end + 1 + offset
             raise error_at(text, at, at + 1, f"{need}, but the statement ends here")
-        if _starts_clause(tokens, index + 1):
+        if following.start not in names and _starts_clause(tokens, index + 1):
             found = f"{need}, found {_quoted(following)}"
             raise error_at(text, *_token_span(following, offset), found)
     if isinstance(statement, exp.Delete) and len(tokens) > 1:

@@ -153,11 +153,12 @@ def test_unterminated_literals_point_where_they_open(text, column, problem):
 def test_valid_statements_still_parse():
     statements = parse_statements(
         "SELECT left(s, 2), right(s, 1), a FROM t LEFT JOIN u ON (t.id = u.id) WHERE a = 1;\n"
+        "SELECT a, window, window.start, left AS qualify FROM t;\n"
         "SELECT CAST(a AS STRING), b::INT FROM t WHERE a BETWEEN 1 AND 2;\n"
         "CREATE TABLE t (a INT, b STRUCT<c: STRING, d: ARRAY<MAP<STRING, BIGINT>>>);\n"
         "VALUES (1); (SELECT 1); SHOW TABLES; DESCRIBE t; USE main.default"
     )
-    assert len(statements) == 8
+    assert len(statements) == 9
 
 
 def test_a_join_without_its_condition_is_refused_not_run_as_a_cross_join():
