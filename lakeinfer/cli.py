@@ -1,7 +1,8 @@
 """The ``lakeinfer`` command.
 
-Errors are printed as one line (``error: ...``) with exit status 1; ``--debug`` shows the
-traceback instead. Notices (which model answered) and progress go to stderr, results to stdout.
+Errors are printed as ``error: ...`` with exit status 1 (a syntax error adds the line at fault
+with a caret under the token); ``--debug`` shows the traceback instead. Notices (which model
+answered) and progress go to stderr, results to stdout.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def _emit(result_table, fmt: str, file: Any = None) -> None:
     "-f",
     "--file",
     "file",
-    type=click.File("r"),
+    type=click.Path(dir_okay=False, allow_dash=True),
     help="Read statements from a file ('-' for stdin).",
 )
 @click.option(
@@ -156,7 +157,7 @@ def _emit(result_table, fmt: str, file: Any = None) -> None:
 def sql(
     ctx: _Context,
     query: str | None,
-    file: Any,
+    file: str | None,
     fmt: str,
     output: str | None,
     params: tuple[str, ...],
@@ -193,12 +194,14 @@ def sql(
     statement prints a summary on stderr and is recorded in
     system.ai.query_history (query it with SQL).
     """
+    from lakeinfer.text_files import read_stream, read_text
+
     interactive = query is None and file is None
-    if interactive and not sys.stdin.isatty():
-        text = sys.stdin.read()  # `echo "SELECT 1" | lakeinfer sql`
+    if (interactive and not sys.stdin.isatty()) or file == "-":
+        text = read_stream(sys.stdin.buffer, "stdin")  # `echo "SELECT 1" | lakeinfer sql`
         interactive = False
     else:
-        text = file.read() if file is not None else query
+        text = read_text(file) if file is not None else query
     args = _parse_params(params)
     with _session(ctx) as session, _output(output) as out:
         if no_cache:
@@ -386,7 +389,7 @@ def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> 
     if name in config.endpoints and not replace:
         raise ConfigError(f"endpoint {name!r} already exists (use --replace to overwrite it)")
     fields["options"] = _options(fields.get("options"))
-    endpoint = make_endpoint(**fields)
+    endpoint = make_endpoint(name, **fields)
     config.endpoints[name] = endpoint
     save_config(home, config)
     where = endpoint.model_uri or endpoint.model
@@ -428,7 +431,7 @@ def endpoints_update(ctx: _Context, name: str, **fields: Any) -> None:
     fields["options"] = _options(fields.get("options"))
     changes = {k: v for k, v in fields.items() if v is not None}
     merged = {**config.endpoints[name].model_dump(), **changes}
-    config.endpoints[name] = make_endpoint(**merged)
+    config.endpoints[name] = make_endpoint(name, **merged)
     save_config(home, config)
     shown = ", ".join(f"{k}={v}" for k, v in changes.items()) or "nothing changed"
     click.echo(f"updated endpoint {name!r}: {shown}")

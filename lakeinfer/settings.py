@@ -9,6 +9,7 @@ endpoint's entry in ``config.toml``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -31,17 +32,33 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _positive_int(value: Any) -> int:
-    number = int(str(value).strip())
-    if number < 0:
-        raise ValueError("must not be negative")
+def _whole(value: Any, least: int) -> int:
+    text = str(value).strip()
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if number is None or isinstance(value, float) or number < least:
+        raise ValueError(f"expected a whole number >= {least}, got {text!r}")
     return number
 
 
+def _positive_int(value: Any) -> int:
+    return _whole(value, 0)
+
+
+def _at_least_one(value: Any) -> int:
+    return _whole(value, 1)
+
+
 def _positive_float(value: Any) -> float:
-    number = float(str(value).strip())
-    if number <= 0:
-        raise ValueError("must be positive")
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"expected a number > 0, got {text!r}")
     return number
 
 
@@ -105,7 +122,7 @@ SETTINGS: dict[str, Spec] = {
 
 #: Endpoint limits, settable for all endpoints or per endpoint.
 LIMIT_SETTINGS: dict[str, Spec] = {
-    "max_concurrency": Spec(_positive_int, None, "requests in flight"),
+    "max_concurrency": Spec(_at_least_one, None, "requests in flight"),
     "requests_per_minute": Spec(_optional(_positive_float), None, "request rate"),
     "input_tokens_per_minute": Spec(_optional(_positive_float), None, "input token rate"),
     "output_tokens_per_minute": Spec(_optional(_positive_float), None, "output token rate"),
@@ -164,7 +181,10 @@ class Settings:
                 value = self._session.get(name)
                 if value is None and name.count(".") == 1:
                     env = self._env_value(name)
-                    value = LIMIT_SETTINGS[field].parse(env) if env is not None else None
+                    try:
+                        value = LIMIT_SETTINGS[field].parse(env) if env is not None else None
+                    except (TypeError, ValueError) as exc:
+                        raise ConfigError(f"environment {self._env_name(name)}: {exc}") from None
                 if value is not None:
                     changes[field] = value
         return replace(base, **changes) if changes else base

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from lakeinfer.config import EndpointConfig, LakeinferConfig
+from lakeinfer.config import EndpointConfig, LakeinferConfig, check_http_url
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import ConfigError, UnknownEndpointError
@@ -336,4 +336,8 @@ def _workspace() -> tuple[str, str] | None:
     if not host or not token:
         return None
     register(token)
-    return (host if host.startswith("http") else f"https://{host}"), token
+    url = host if host.startswith("http") else f"https://{host}"
+    try:
+        return check_http_url(url), token
+    except ValueError as exc:
+        raise ConfigError(f"DATABRICKS_HOST: {exc}") from None

@@ -33,7 +33,7 @@ from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
 from lakeinfer.settings import Settings, parse_set
 from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.function_list import show_functions
-from lakeinfer.sql.parse import parse_statements, tokenize
+from lakeinfer.sql.parse import parse_statements, position_of, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
 from lakeinfer.vector import sql as vector_sql
 
@@ -601,7 +601,8 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
     for column in schema.expressions:
         if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
             raise AnalysisError(f"column {column.sql(dialect='databricks')} needs a type")
-        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"])))
+        what = f"CREATE TABLE column {column.name!r}{position_of(column)}"
+        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"], what)))
     return pa.schema(fields)
 
 

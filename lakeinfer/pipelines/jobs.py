@@ -204,9 +204,14 @@ def load_job(path: str | Path) -> Job:
     """Parse and check a job file; :class:`JobConfigError` names the field and its line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise JobConfigError(f"cannot read job file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise JobConfigError(
+            f"cannot read job file {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+            f"at offset {exc.start})"
+        ) from None
     return parse_job(text, path)
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.model_parameters import check_model_parameters
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.response_format import response_format
 from lakeinfer.sql.types import ddl_to_arrow
@@ -145,7 +146,8 @@ def bind_ai_query(node: exp.Expression) -> AiQueryCall:
         call.fail_on_error = _boolean_literal(args["failOnError"], where)
     parameters: dict[str, Any] = {}
     if "modelParameters" in args:
-        parameters = constant_struct(args["modelParameters"], f"ai_query{where}: modelParameters")
+        what = f"ai_query{where}: modelParameters"
+        parameters = check_model_parameters(constant_struct(args["modelParameters"], what), what)
     if "responseFormat" in args:
         parameters["response_format"] = _response_format(args["responseFormat"], where)
     call.parameters = {"temperature": DEFAULT_TEMPERATURE, **parameters}
