@@ -27,6 +27,7 @@ from lakeinfer.catalog.delta_catalog import (
 from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
+from lakeinfer.engine.extensions import EXTENSIONS, command_words
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.vacuum import vacuum
 from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
@@ -35,7 +36,6 @@ from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, position_of, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
-from lakeinfer.vector import sql as vector_sql
 
 QUERY_TYPES = (exp.Query, exp.Values)
 
@@ -76,10 +76,9 @@ class StatementExecutor:
     def execute(self, statement: exp.Expression, ai: AiEvaluator) -> StatementResult:
         if isinstance(statement, QUERY_TYPES):
             return StatementResult(self.runner.run(statement, self.namespace, ai), is_query=True)
-        if _is_streaming_table(statement):
-            from lakeinfer.pipelines.sql import create_streaming_table
-
-            return StatementResult(create_streaming_table(self, statement, ai))
+        extension = EXTENSIONS.statement_kind(statement)
+        if extension is not None:
+            return extension.execute(self, statement, ai)
         if isinstance(statement, exp.Create):
             return self._create(statement, ai)
         if isinstance(statement, exp.Insert):
@@ -489,11 +488,8 @@ class StatementExecutor:
         if isinstance(rest, exp.Expression):
             rest = rest.name
         text = f"{statement.this} {rest or ''}"
-        words = [str(statement.this)] + [t.text for t in tokenize(rest or "")]
+        words = command_words(statement)
         upper = [w.upper() for w in words]
-        if vector_sql.is_vector_statement(upper):
-            table = vector_sql.execute(self.catalog, self.namespace, words, ai)
-            return StatementResult(table, is_query=upper[0] == "SHOW")
         if upper[:2] == ["CREATE", "CATALOG"]:
             if_not_exists = upper[2:5] == ["IF", "NOT", "EXISTS"]
             rest = words[5:] if if_not_exists else words[2:]
@@ -699,8 +695,3 @@ def _affected(rows: int, inserted: int) -> StatementResult:
             }
         )
     )
-
-
-def _is_streaming_table(statement: exp.Expression) -> bool:
-    """``CREATE [OR REFRESH] STREAMING TABLE ... FROM STREAM(t)`` (see lakeinfer.pipelines)."""
-    return isinstance(statement, exp.Create) and statement.find(exp.Stream) is not None
