@@ -24,24 +24,30 @@ if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
     from lakeinfer.engine.statements import StatementExecutor, StatementResult
 
-_loaded = False
+_builtins_loaded = False
+#: installed extensions already registered, as (name, value) of their entry points
+_plugins_loaded: set[tuple[str, str]] = set()
 
 
 def load() -> Extensions:
-    """Register the built-in features and the installed packages' extensions (once)."""
-    global _loaded
-    if not _loaded:
+    """Register the built-in features (once) and the extensions of packages installed since
+    the last call."""
+    global _builtins_loaded
+    if not _builtins_loaded:
         register_builtins(EXTENSIONS)
-        for entry in entry_points(group=GROUP):
-            try:
-                register = entry.load()
-            except Exception as exc:
-                raise ConfigError(
-                    f"extension {entry.name!r} ({entry.value}) cannot be loaded: "
-                    f"{exc.__class__.__name__}: {exc}"
-                ) from None
-            register(EXTENSIONS)
-        _loaded = True
+        _builtins_loaded = True
+    for entry in entry_points(group=GROUP):
+        if (entry.name, entry.value) in _plugins_loaded:
+            continue
+        try:
+            register = entry.load()
+        except Exception as exc:
+            raise ConfigError(
+                f"extension {entry.name!r} ({entry.value}) cannot be loaded: "
+                f"{exc.__class__.__name__}: {exc}"
+            ) from None
+        register(EXTENSIONS)
+        _plugins_loaded.add((entry.name, entry.value))
     return EXTENSIONS
 
 
