@@ -88,9 +88,6 @@ class Extensions:
     def table_function(self, name: str) -> TableFunction | None:
         return self._functions.get(name.lower())
 
-    def table_function_names(self) -> list[str]:
-        return sorted(self._functions)
-
     def statement_kind(self, statement: exp.Expression) -> StatementKind | None:
         """The registered kind that handles ``statement``, if any."""
         for kind in self._statements.values():
