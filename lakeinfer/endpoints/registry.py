@@ -12,14 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from lakeinfer.config import LakeinferConfig, check_http_url
 from lakeinfer.endpoints import providers
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.endpoints.openai_http import OpenAIProvider
+from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.redaction import register
 from lakeinfer.runtime.limits import EndpointLimits
+
+if TYPE_CHECKING:
+    from lakeinfer.config import LakeinferConfig
 
 #: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
 PREPROVISIONED_CHAT = (
