@@ -2,12 +2,14 @@
 
 Each feature (vector search, streaming tables, evaluation, forecasting) adds its table
 functions and statements to :data:`lakeinfer.engine.extensions.EXTENSIONS`; a feature's module
-is imported only when a statement uses it. :func:`load` also runs the registration functions of
-installed packages (the ``lakeinfer.extensions`` entry point group). Sessions call it.
+is imported only when a statement uses it. The registration functions of installed packages (the
+``lakeinfer.extensions`` entry point group) run when the engine first meets a table function or
+statement it does not know. Sessions call :func:`load`.
 """
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -25,19 +27,36 @@ if TYPE_CHECKING:
     from lakeinfer.engine.statements import StatementExecutor, StatementResult
 
 _builtins_loaded = False
-#: installed extensions already registered, as (name, value) of their entry points
-_plugins_loaded: set[tuple[str, str]] = set()
+#: installed extensions already registered: their entry points' name, value and location
+_plugins_loaded: set[tuple[str, str, str]] = set()
+#: the import path the installed packages were last looked for on
+_searched_path: tuple[str, ...] | None = None
 
 
 def load() -> Extensions:
-    """Register the built-in features (once) and the extensions of packages installed since
-    the last call."""
+    """Register the built-in features (once), and have installed packages' extensions loaded
+    when the engine first meets a name or statement it does not know."""
     global _builtins_loaded
     if not _builtins_loaded:
         register_builtins(EXTENSIONS)
+        EXTENSIONS.add_loader(load_installed)
         _builtins_loaded = True
+    return EXTENSIONS
+
+
+def load_installed() -> bool:
+    """Register the extensions of packages installed since the last look (the
+    ``lakeinfer.extensions`` entry point group); whether there were any. Looks again only
+    when the import path changed, so an unknown name costs one search per process."""
+    global _searched_path
+    path = tuple(sys.path)
+    if path == _searched_path:
+        return False
+    _searched_path = path
+    found = False
     for entry in entry_points(group=GROUP):
-        if (entry.name, entry.value) in _plugins_loaded:
+        where = str(entry.dist.locate_file("")) if entry.dist is not None else ""
+        if (entry.name, entry.value, where) in _plugins_loaded:
             continue
         try:
             register = entry.load()
@@ -47,8 +66,9 @@ def load() -> Extensions:
                 f"{exc.__class__.__name__}: {exc}"
             ) from None
         register(EXTENSIONS)
-        _plugins_loaded.add((entry.name, entry.value))
-    return EXTENSIONS
+        _plugins_loaded.add((entry.name, entry.value, where))
+        found = True
+    return found
 
 
 def register_builtins(extensions: Extensions) -> None:

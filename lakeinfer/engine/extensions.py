@@ -5,7 +5,8 @@ The engine knows its own statements (DDL, DML, queries, catalog commands); every
 is registered here by the feature that implements it, so the engine never imports a feature.
 :mod:`lakeinfer.features` registers the built-in ones; a package can add its own under the
 ``lakeinfer.extensions`` entry point group (a callable taking this module's
-:class:`Extensions`)::
+:class:`Extensions`), loaded the first time the engine meets a table function or a statement
+it does not know::
 
     [project.entry-points."lakeinfer.extensions"]
     my-functions = "my_package:register"
@@ -67,6 +68,7 @@ class Extensions:
     def __init__(self) -> None:
         self._functions: dict[str, TableFunction] = {}
         self._statements: dict[str, StatementKind] = {}
+        self._loaders: list[Callable[[], bool]] = []
 
     def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
         """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
@@ -80,19 +82,38 @@ class Extensions:
         before the engine's own statements."""
         self._statements[name] = StatementKind(name, matches, execute)
 
+    def add_loader(self, loader: Callable[[], bool]) -> None:
+        """Call ``loader`` when a table function or a statement is not known: it registers
+        more extensions (those of installed packages) and says whether it found any new."""
+        self._loaders.append(loader)
+
+    def load_more(self) -> bool:
+        """Run the loaders; whether any registered something new."""
+        return any([loader() for loader in self._loaders])
+
     def remove(self, name: str) -> None:
         """Forget the table function or statement kind called ``name``."""
         self._functions.pop(name.lower(), None)
         self._statements.pop(name, None)
 
     def table_function(self, name: str) -> TableFunction | None:
-        return self._functions.get(name.lower())
+        """The table function called ``name``, looking in installed packages once more when
+        it is not registered."""
+        found = self._functions.get(name.lower())
+        if found is None and self.load_more():
+            found = self._functions.get(name.lower())
+        return found
 
-    def statement_kind(self, statement: exp.Expression) -> StatementKind | None:
-        """The registered kind that handles ``statement``, if any."""
+    def statement_kind(
+        self, statement: exp.Expression, *, look_further: bool = False
+    ) -> StatementKind | None:
+        """The registered kind that handles ``statement``, if any; ``look_further``: also
+        look in installed packages not loaded yet (for a statement nothing else runs)."""
         for kind in self._statements.values():
             if kind.matches(statement):
                 return kind
+        if look_further and self.load_more():
+            return self.statement_kind(statement)
         return None
 
 

@@ -101,7 +101,7 @@ class StatementExecutor:
             return self._describe(statement)
         if isinstance(statement, exp.Command):
             return self._command(statement, ai)
-        raise AnalysisError(f"unsupported statement: {statement.sql(dialect='databricks')[:80]}")
+        return self._from_packages(statement, ai, statement.sql(dialect="databricks"))
 
     # -- names ---------------------------------------------------------------------------
     def _table_name(self, table: exp.Expression) -> TableName:
@@ -516,7 +516,16 @@ class StatementExecutor:
         if upper[:1] == ["RESET"]:
             self.settings.reset((rest or "").strip() or None)
             return _empty()
-        raise AnalysisError(f"unsupported statement: {text.strip()[:80]}")
+        return self._from_packages(statement, ai, text.strip())
+
+    def _from_packages(
+        self, statement: exp.Expression, ai: AiEvaluator, text: str
+    ) -> StatementResult:
+        """A statement of an installed package's extension not loaded yet, else an error."""
+        extension = EXTENSIONS.statement_kind(statement, look_further=True)
+        if extension is None:
+            raise AnalysisError(f"unsupported statement: {text[:80]}")
+        return extension.execute(self, statement, ai)
 
     def _set(self, text: str) -> StatementResult:
         """``SET`` (list), ``SET key`` (show one), ``SET key = value`` (change one)."""

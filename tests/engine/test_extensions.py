@@ -26,6 +26,7 @@ def registered() -> Iterator[None]:
     yield
     providers.unregister("shouter")
     EXTENSIONS.remove("split_words")
+    EXTENSIONS.remove("word counts")
 
 
 @pytest.fixture
@@ -44,6 +45,7 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     importlib.invalidate_caches()
     yield
     EXTENSIONS.remove("split_words")
+    EXTENSIONS.remove("word counts")
 
 
 def _use_both(home: Path, **endpoint: object) -> list[dict]:
@@ -69,6 +71,18 @@ def test_registered_provider_checks_its_tasks(registered):
 def test_installed_extension_and_provider_answer_sql(home, installed):
     rows = _use_both(home, provider="shouter", task="chat")
     assert rows == [{"pos": 1, "answer": "LAKES"}]
+
+
+def test_installed_statement_loads_on_first_use(home, installed):
+    with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+        rows = session.sql("REFRESH WORD COUNTS 'lakes hold data'").to_pylist()
+    assert rows == [{"words": 3}]
+
+
+def test_statement_nothing_runs_is_still_unsupported(home):
+    with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+        with pytest.raises(AnalysisError, match=r"unsupported statement: REFRESH\s+WORD COUNTS"):
+            session.sql("REFRESH WORD COUNTS 'a b'").to_pylist()
 
 
 def test_table_function_errors_and_unknown_names(home, registered):

@@ -1,5 +1,6 @@
 """A small extension package, as a third party would write one: a provider that answers in
-capitals and a table function ``split_words(text)`` with one row per word."""
+capitals, a table function ``split_words(text)`` with one row per word, and a statement
+``REFRESH WORD COUNTS 'text'`` answering the number of words."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from sqlglot import exp
 
 from lakeinfer.endpoints.base import Capabilities, Outcome, Provider
 from lakeinfer.endpoints.providers import ProviderKind
-from lakeinfer.engine.extensions import Extensions
+from lakeinfer.engine.extensions import Extensions, command_words
+from lakeinfer.engine.statements import StatementResult
 from lakeinfer.engine.table_functions import bind
 from lakeinfer.errors import AnalysisError
 
@@ -46,6 +48,21 @@ def split_words(runner, node: exp.Expression, namespace, ai) -> pa.Table:
     return pa.table({"pos": list(range(1, len(words) + 1)), "word": words})
 
 
+def is_word_counts(statement: exp.Expression) -> bool:
+    words = (
+        [w.upper() for w in command_words(statement)[:3]]
+        if isinstance(statement, exp.Command)
+        else []
+    )
+    return words == ["REFRESH", "WORD", "COUNTS"]
+
+
+def word_counts(executor, statement: exp.Expression, ai) -> StatementResult:
+    text = command_words(statement)[3].strip("'")
+    return StatementResult(pa.table({"words": [len(text.split())]}), is_query=True)
+
+
 def register(extensions: Extensions) -> None:
     """The entry point of the ``lakeinfer.extensions`` group."""
     extensions.add_table_function("split_words", split_words)
+    extensions.add_statement("word counts", is_word_counts, word_counts)
