@@ -13,7 +13,6 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import (
@@ -26,27 +25,13 @@ from pydantic import (
 )
 
 from lakeinfer import redaction
+from lakeinfer.endpoints import providers
+from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.text_files import read_text
 
 Task = Literal["chat", "embeddings", "token-classification", "text-classification", "custom"]
-#: What each built-in provider needs to be set.
-PROVIDER_FIELDS: dict[str, tuple[str, ...]] = {
-    "openai": ("base_url", "model"),
-    "databricks": ("base_url", "model"),
-    "sentence-transformers": ("model",),
-    "transformers": ("model",),
-    "mlflow": ("model_uri",),
-}
-#: The tasks each built-in provider serves (the first is its default).
-PROVIDER_TASKS: dict[str, tuple[str, ...]] = {
-    "openai": ("chat", "embeddings"),
-    "databricks": ("custom", "chat", "embeddings"),
-    "sentence-transformers": ("embeddings",),
-    "transformers": ("token-classification", "text-classification"),
-    "mlflow": ("custom",),
-}
 HOME_ENV = "LAKEINFER_HOME"
 CONFIG_FILE = "config.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -72,7 +57,8 @@ class EndpointConfig(BaseModel):
       text-classification, ``model`` a directory);
     * ``mlflow``: an MLflow pyfunc model (``model_uri``);
     * any other name: a provider installed as a package under the ``lakeinfer.providers``
-      entry point group (its settings go in ``options``).
+      entry point group (its settings go in ``options``); see
+      :mod:`lakeinfer.endpoints.providers`, the table of providers.
 
     ``task`` decides the request shape and the default return type of ``ai_query``: ``chat``
     gives STRING, ``embeddings`` ARRAY<FLOAT>; ``custom`` models take any value or struct and
@@ -113,26 +99,22 @@ class EndpointConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_provider(self) -> EndpointConfig:
-        needs = PROVIDER_FIELDS.get(self.provider)
-        if needs is None:
-            from lakeinfer.endpoints.plugins import provider_names
-
-            installed = provider_names()
-            if self.provider not in installed:
-                known = sorted(set(PROVIDER_FIELDS) | set(installed))
-                raise ValueError(
-                    f"unknown provider {self.provider!r}; available: {', '.join(known)} "
-                    f"(third-party providers register the entry point group "
-                    f"'lakeinfer.providers')"
-                )
-            if self.task is None:
-                self.task = "custom"
-            return self
-        missing = [f for f in needs if getattr(self, f) is None]
+        kind = providers.find(self.provider)
+        if kind is None:
+            raise ValueError(
+                f"unknown provider {self.provider!r}; available: "
+                f"{', '.join(providers.provider_names())} (third-party providers register the "
+                f"entry point group {providers.GROUP!r})"
+            )
+        missing = [f for f in kind.fields if getattr(self, f) is None]
         if missing:
             flags = ", ".join("--" + f.replace("_", "-") for f in missing)
             raise ValueError(f"provider {self.provider!r} needs {flags}")
-        tasks = PROVIDER_TASKS[self.provider]
+        tasks = kind.tasks
+        if tasks is None:  # a plugin: any task, custom unless told
+            if self.task is None:
+                self.task = "custom"
+            return self
         if self.task is None:
             self.task = tasks[0]  # type: ignore[assignment]
         if self.task not in tasks:
@@ -212,46 +194,6 @@ def save_config(home: Path, config: LakeinferConfig) -> None:
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(tomli_w.dumps(data))
     tmp.replace(path)
-
-
-def check_http_url(url: str) -> str:
-    """``url`` without a trailing ``/`` if it is an http(s) URL a client can connect to; a
-    ``ValueError`` quoting it (credentials hidden) and saying what is wrong otherwise."""
-    parts = urlsplit(url)
-    shown = repr(_without_credentials(url))
-    if not parts.scheme or "://" not in url:
-        raise ValueError(f"{shown} has no scheme: start it with http:// or https://")
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError(f"{shown} has the unsupported scheme {parts.scheme!r} (use http or https)")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise ValueError(f"{shown} contains a space or a control character")
-    if "@" in parts.netloc:
-        raise ValueError(
-            f"{shown} holds credentials (user:password@); name the variable holding the key "
-            f"with api_key_env instead"
-        )
-    if not parts.hostname:
-        raise ValueError(f"{shown} has no host")
-    if parts.netloc.endswith(":"):
-        raise ValueError(f"{shown} has an empty port (write host:PORT or leave the ':' out)")
-    try:
-        port = parts.port
-    except ValueError:
-        port_text = parts.netloc.rpartition(":")[2]
-        raise ValueError(f"{shown} has an invalid port {port_text!r} (1 to 65535)") from None
-    if port == 0:
-        raise ValueError(f"{shown} has an invalid port '0' (1 to 65535)")
-    if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise ValueError(f"{shown} has a query or fragment (?... or #...); give the base URL only")
-    return url.rstrip("/")
-
-
-def _without_credentials(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    host_part, slash, path = rest.partition("/")
-    if sep and "@" in host_part:
-        return f"{scheme}://***@{host_part.rpartition('@')[2]}{slash}{path}"
-    return url
 
 
 def validate_endpoint_name(name: str) -> str:

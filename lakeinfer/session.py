@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from lakeinfer import features
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
 from lakeinfer.config import load_config, resolve_home
 from lakeinfer.endpoints.registry import EndpointRegistry
@@ -112,6 +113,7 @@ class Session:
         sandboxed: bool = False,
         allowed_directories: Iterable[str | PathLike[str]] = (),
     ):
+        features.load()
         self.home = resolve_home(home)
         self.config = load_config(self.home)
         self.catalog = DeltaCatalog(self.home)

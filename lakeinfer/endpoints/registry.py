@@ -12,13 +12,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from lakeinfer.config import EndpointConfig, LakeinferConfig, check_http_url
+from lakeinfer.endpoints import providers
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.endpoints.openai_http import OpenAIProvider
+from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.redaction import register
 from lakeinfer.runtime.limits import EndpointLimits
+
+if TYPE_CHECKING:
+    from lakeinfer.config import LakeinferConfig
 
 #: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
 PREPROVISIONED_CHAT = (
@@ -51,9 +56,6 @@ _KIND = {
     "text-classification": "custom",
     "custom": "custom",
 }
-#: providers that call a server over HTTP (the others run their model in this process)
-HTTP_PROVIDERS = frozenset({"openai", "databricks"})
-HTTP_BACKSTOP_TIMEOUT_S = 3600.0  # keep the server's sequences busy while answers stream back
 
 
 class EndpointRegistry:
@@ -155,7 +157,7 @@ class EndpointRegistry:
         endpoint = self.config.endpoints.get(name)
         if endpoint is not None and name not in self._registered:
             limits = endpoint.limits()
-            if endpoint.provider in HTTP_PROVIDERS:
+            if providers.is_http(endpoint.provider):
                 return limits
             # a model in this process: its own concurrency (one batch at a time), timeout and
             # retries, unless config.toml says otherwise
@@ -184,7 +186,7 @@ class EndpointRegistry:
     def _create(self, name: str) -> Provider:
         endpoint = self.config.endpoints.get(name)
         if endpoint is not None:
-            return self._configured(name, endpoint)
+            return providers.create(name, endpoint)
         preprovisioned = name in PREPROVISIONED_CHAT or name in PREPROVISIONED_EMBEDDINGS
         if preprovisioned:
             workspace = _workspace()
@@ -215,69 +217,6 @@ class EndpointRegistry:
                 name, host=host, endpoint=name, api_key=token, max_concurrency=64
             )
         raise UnknownEndpointError(name, self.names())
-
-    def _configured(self, name: str, endpoint: EndpointConfig) -> Provider:
-        """The provider of an endpoint configured in config.toml."""
-        batch = {"max_batch": endpoint.max_batch} if endpoint.max_batch else {}
-        if endpoint.provider == "openai" or (
-            endpoint.provider == "databricks" and endpoint.task in ("chat", "embeddings")
-        ):
-            assert endpoint.base_url is not None and endpoint.model is not None
-            base_url = endpoint.base_url
-            if endpoint.provider == "databricks":
-                base_url = f"{base_url}/serving-endpoints"
-            return OpenAIProvider(
-                name,
-                base_url=base_url,
-                model=endpoint.model,
-                task="embeddings" if endpoint.task == "embeddings" else "chat",
-                api_key=_api_key(endpoint),
-                max_concurrency=endpoint.max_concurrency,
-                # the scheduler enforces timeout_s (a session may SET it); this is a backstop
-                timeout_s=max(endpoint.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
-                max_retries=endpoint.max_retries,
-                **batch,
-            )
-        if endpoint.provider == "databricks":
-            from lakeinfer.endpoints.databricks_serving import DatabricksServingProvider
-
-            assert endpoint.base_url is not None and endpoint.model is not None
-            return DatabricksServingProvider(
-                name,
-                host=endpoint.base_url,
-                endpoint=endpoint.model,
-                api_key=_api_key(endpoint),
-                max_concurrency=endpoint.max_concurrency,
-                timeout_s=max(endpoint.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
-                max_retries=endpoint.max_retries,
-                **batch,
-            )
-        if endpoint.provider == "sentence-transformers":
-            from lakeinfer.endpoints.sentence_transformers import SentenceTransformerProvider
-
-            assert endpoint.model is not None
-            return SentenceTransformerProvider(
-                name, endpoint.model, normalize=bool(endpoint.options.get("normalize")), **batch
-            )
-        if endpoint.provider == "transformers":
-            from lakeinfer.endpoints.hf_pipeline import PipelineProvider
-
-            assert endpoint.model is not None
-            return PipelineProvider(
-                name,
-                endpoint.task,
-                endpoint.model,
-                aggregation_strategy=endpoint.options.get("aggregation_strategy"),
-                **batch,
-            )
-        if endpoint.provider == "mlflow":
-            from lakeinfer.endpoints.mlflow_pyfunc import MlflowProvider
-
-            assert endpoint.model_uri is not None
-            return MlflowProvider(name, endpoint.model_uri, **batch)
-        from lakeinfer.endpoints.plugins import create_provider
-
-        return create_provider(name, endpoint)
 
     def _embedded_embeddings(self, name: str) -> Provider:
         from lakeinfer.endpoints.sentence_transformers import (
@@ -313,21 +252,6 @@ class EndpointRegistry:
         self._retired = []
         for provider in providers:
             await provider.aclose()
-
-
-def _api_key(endpoint: EndpointConfig) -> str | None:
-    """The endpoint's key; a ``databricks`` endpoint without ``api_key_env`` uses
-    ``DATABRICKS_TOKEN``."""
-    key = endpoint.api_key()
-    if key is None and endpoint.provider == "databricks":
-        key = os.environ.get("DATABRICKS_TOKEN")
-        if not key:
-            raise ConfigError(
-                "environment variable DATABRICKS_TOKEN is not set (it holds the token of "
-                "Databricks serving endpoints; or name another with --api-key-env)"
-            )
-        register(key)
-    return key
 
 
 def _workspace() -> tuple[str, str] | None:

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeinfer.endpoints.base import AIRequest, Outcome
+from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.structured_output import check_answer, retry_payload
 from lakeinfer.errors import (
@@ -251,8 +251,59 @@ class AiEvaluator:
         check: Callable[[Hashable, Any], str | None] | None = None,
         fail_fast: Callable[[Hashable, Outcome], None] | None = None,
     ) -> None:
+        """Put an outcome for each of ``missing`` in the memo: from the response cache, else
+        from the endpoint, within the token budget; ``check`` says why an answer does not fit
+        the response format (it is asked once more), ``fail_fast`` raises on the first answer
+        that fails the statement."""
         endpoint = call.endpoint
         usage = self.usage.setdefault(endpoint, EndpointUsage())
+        cache_keys = self._answer_from_cache(call, missing, usage)
+        if not missing:
+            return
+        self._check_budget(missing)
+        provider = self.registry.get(endpoint)
+        limits = self.settings.limits(endpoint, self.registry.limits_of(endpoint))
+        feed = _BudgetedFeed(self, self._call_order(provider, missing))
+        record = _Recorder(
+            self,
+            endpoint,
+            missing,
+            cache_keys,
+            check=check,
+            fail_fast=fail_fast,
+            log=self.registry.logs_requests(endpoint),
+            bar=self._bar(endpoint, len(feed.items)),
+        )
+
+        # the usage is counted into as calls are made, so a statement that is stopped,
+        # cancelled or interrupted (Ctrl-C) still records what it cost
+        def call_endpoint() -> None:
+            self.loop.run(
+                run_requests(
+                    provider, feed(), record, limits=limits, cancel=self.cancel, stats=usage.stats
+                )
+            )
+
+        try:
+            call_endpoint()
+            if record.retry and not feed.stopped:
+                feed.items = record.take_retries()
+                call_endpoint()
+        finally:
+            if self.cache is not None:
+                self.cache.flush()
+        if feed.stopped:
+            raise BudgetExceededError(
+                f"the statement used {self._tokens_spent} tokens, over "
+                f"lakeinfer.budget_tokens = {feed.budget}; it was stopped and nothing was "
+                f"written (answers received so far are cached)"
+            )
+
+    def _answer_from_cache(
+        self, call: AiQueryCall, missing: dict[Hashable, AIRequest], usage: EndpointUsage
+    ) -> dict[Hashable, str]:
+        """Move the requests the response cache answers from ``missing`` to the memo; returns
+        the cache key of each request (empty when the cache is not used for ``call``)."""
         keys = self._cache_keys(call, missing)
         wanted = len(missing)
         if keys:
@@ -261,95 +312,18 @@ class AiEvaluator:
                 del missing[memo_key]
                 usage.cache_hits += 1
         if self.observer is not None:
-            self.observer.on_requests(endpoint, wanted, wanted - len(missing))
-        if not missing:
-            return
-        self._check_budget(missing)
-        provider = self.registry.get(endpoint)
-        limits = self.settings.limits(endpoint, self.registry.limits_of(endpoint))
+            self.observer.on_requests(call.endpoint, wanted, wanted - len(missing))
+        return keys
+
+    def _call_order(
+        self, provider: Provider, missing: dict[Hashable, AIRequest]
+    ) -> list[tuple[Hashable, AIRequest]]:
+        """The requests in the order to send them: grouped by shared prefix when the runtime
+        caches prompts (so its prompt cache hits), else as they came."""
         items = list(missing.items())
         if provider.capabilities.prefix_caching and self.settings.get("prefix_ordering"):
-            items = provider.arrange(items)  # so the runtime's prompt cache hits
-        logging = self.registry.logs_requests(endpoint)
-        budget = self.settings.get("budget_tokens")
-        stopped = False
-
-        def feed() -> Iterator[tuple[Hashable, AIRequest]]:
-            nonlocal stopped
-            for item in items:
-                if budget is not None and self._tokens_spent > budget:
-                    stopped = True
-                    return
-                yield item
-
-        bar = self._bar(endpoint, len(items))
-        #: answers that did not fit the response format: asked once more
-        retry: dict[Hashable, AIRequest] = {}
-        retried: dict[Hashable, str] = {}
-
-        def record(key: Hashable, outcome: Outcome) -> None:
-            if outcome.ok and check is not None:
-                reason = check(key, outcome.value)
-                if reason is not None:
-                    self._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
-                    payload = (
-                        None if key in retried else retry_payload(missing[key].payload, reason)
-                    )
-                    if payload is not None:
-                        retry[key] = AIRequest(payload, missing[key].parameters)
-                        retried[key] = reason
-                        return
-                    again = " after a retry" if key in retried else ""
-                    outcome = replace(
-                        outcome,
-                        value=None,
-                        error=f"the answer does not fit the response format{again}: {reason}",
-                    )
-            self._memo[key] = outcome
-            self._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
-            if outcome.ok and keys and key in keys and key not in retried:
-                assert self.cache is not None
-                self.cache.put(
-                    keys[key],
-                    endpoint,
-                    outcome.value,
-                    outcome.prompt_tokens,
-                    outcome.completion_tokens,
-                )
-            if logging:
-                self.log_rows.append(_log_row(endpoint, missing[key], outcome))
-            bar.advance(outcome.ok)
-            if self.observer is not None:
-                self.observer.on_outcome(endpoint, outcome)
-            if fail_fast is not None:
-                fail_fast(key, outcome)  # raises: the run stops
-
-        # the usage is counted into as calls are made, so a statement that is stopped,
-        # cancelled or interrupted (Ctrl-C) still records what it cost
-        stats = usage.stats
-        try:
-            self.loop.run(
-                run_requests(
-                    provider, feed(), record, limits=limits, cancel=self.cancel, stats=stats
-                )
-            )
-            if retry and not stopped:
-                items = list(retry.items())
-                retry.clear()
-                self.loop.run(
-                    run_requests(
-                        provider, feed(), record, limits=limits, cancel=self.cancel, stats=stats
-                    )
-                )
-        finally:
-            if self.cache is not None:
-                self.cache.flush()
-        if stopped:
-            raise BudgetExceededError(
-                f"the statement used {self._tokens_spent} tokens, over "
-                f"lakeinfer.budget_tokens = {budget}; it was stopped and nothing was written "
-                f"(answers received so far are cached)"
-            )
+            items = provider.arrange(items)
+        return items
 
     def _bar(self, endpoint: str, requests: int) -> Progress:
         """The statement's progress bar for ``endpoint``, grown by ``requests`` (one bar
@@ -466,6 +440,111 @@ class AiEvaluator:
         return pa.StructArray.from_arrays(
             [result_array, error_array], names=["result", "errorMessage"]
         )
+
+
+class _BudgetedFeed:
+    """The requests to send, cut off once the statement's tokens pass
+    ``lakeinfer.budget_tokens`` (``stopped`` then says so)."""
+
+    def __init__(self, evaluator: AiEvaluator, items: list[tuple[Hashable, AIRequest]]):
+        self.evaluator = evaluator
+        self.items = items
+        self.budget = evaluator.settings.get("budget_tokens")
+        self.stopped = False
+
+    def __call__(self) -> Iterator[tuple[Hashable, AIRequest]]:
+        for item in self.items:
+            if self.budget is not None and self.evaluator._tokens_spent > self.budget:
+                self.stopped = True
+                return
+            yield item
+
+
+class _Recorder:
+    """Takes each outcome as it arrives: an answer that does not fit the response format is
+    set aside to be asked once more (then it is the row's error); every other outcome goes to
+    the memo, the token count, the response cache, the request log, the progress bar and the
+    observer, and then to the fail-fast check."""
+
+    def __init__(
+        self,
+        evaluator: AiEvaluator,
+        endpoint: str,
+        requests: dict[Hashable, AIRequest],
+        cache_keys: dict[Hashable, str],
+        *,
+        check: Callable[[Hashable, Any], str | None] | None,
+        fail_fast: Callable[[Hashable, Outcome], None] | None,
+        log: bool,
+        bar: Progress,
+    ):
+        self.evaluator = evaluator
+        self.endpoint = endpoint
+        self.requests = requests
+        self.cache_keys = cache_keys
+        self.check = check
+        self.fail_fast = fail_fast
+        self.log = log
+        self.bar = bar
+        #: answers that did not fit the response format, to ask once more
+        self.retry: dict[Hashable, AIRequest] = {}
+        #: the requests asked again, with the reason
+        self.retried: dict[Hashable, str] = {}
+
+    def take_retries(self) -> list[tuple[Hashable, AIRequest]]:
+        items = list(self.retry.items())
+        self.retry.clear()
+        return items
+
+    def __call__(self, key: Hashable, outcome: Outcome) -> None:
+        if outcome.ok and self.check is not None:
+            fitted = self._fit(key, outcome)
+            if fitted is None:
+                return  # asked again
+            outcome = fitted
+        self._keep(key, outcome)
+
+    def _fit(self, key: Hashable, outcome: Outcome) -> Outcome | None:
+        """``outcome`` if its answer fits the response format; None when it is to be asked
+        again; else the outcome turned into an error."""
+        assert self.check is not None
+        reason = self.check(key, outcome.value)
+        if reason is None:
+            return outcome
+        self.evaluator._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
+        request = self.requests[key]
+        payload = None if key in self.retried else retry_payload(request.payload, reason)
+        if payload is not None:
+            self.retry[key] = AIRequest(payload, request.parameters)
+            self.retried[key] = reason
+            return None
+        again = " after a retry" if key in self.retried else ""
+        return replace(
+            outcome,
+            value=None,
+            error=f"the answer does not fit the response format{again}: {reason}",
+        )
+
+    def _keep(self, key: Hashable, outcome: Outcome) -> None:
+        evaluator = self.evaluator
+        evaluator._memo[key] = outcome
+        evaluator._tokens_spent += outcome.prompt_tokens + outcome.completion_tokens
+        if outcome.ok and key in self.cache_keys and key not in self.retried:
+            assert evaluator.cache is not None
+            evaluator.cache.put(
+                self.cache_keys[key],
+                self.endpoint,
+                outcome.value,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+            )
+        if self.log:
+            evaluator.log_rows.append(_log_row(self.endpoint, self.requests[key], outcome))
+        self.bar.advance(outcome.ok)
+        if evaluator.observer is not None:
+            evaluator.observer.on_outcome(self.endpoint, outcome)
+        if self.fail_fast is not None:
+            self.fail_fast(key, outcome)  # raises: the run stops
 
 
 def input_tokens(requests: Iterable[AIRequest]) -> int:

@@ -27,6 +27,7 @@ from lakeinfer.catalog.delta_catalog import (
 from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
+from lakeinfer.engine.extensions import EXTENSIONS, command_words
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.vacuum import vacuum
 from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
@@ -35,7 +36,6 @@ from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, position_of, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
-from lakeinfer.vector import sql as vector_sql
 
 QUERY_TYPES = (exp.Query, exp.Values)
 
@@ -76,10 +76,9 @@ class StatementExecutor:
     def execute(self, statement: exp.Expression, ai: AiEvaluator) -> StatementResult:
         if isinstance(statement, QUERY_TYPES):
             return StatementResult(self.runner.run(statement, self.namespace, ai), is_query=True)
-        if _is_streaming_table(statement):
-            from lakeinfer.pipelines.sql import create_streaming_table
-
-            return StatementResult(create_streaming_table(self, statement, ai))
+        extension = EXTENSIONS.statement_kind(statement)
+        if extension is not None:
+            return extension.execute(self, statement, ai)
         if isinstance(statement, exp.Create):
             return self._create(statement, ai)
         if isinstance(statement, exp.Insert):
@@ -102,7 +101,7 @@ class StatementExecutor:
             return self._describe(statement)
         if isinstance(statement, exp.Command):
             return self._command(statement, ai)
-        raise AnalysisError(f"unsupported statement: {statement.sql(dialect='databricks')[:80]}")
+        return self._from_packages(statement, ai, statement.sql(dialect="databricks"))
 
     # -- names ---------------------------------------------------------------------------
     def _table_name(self, table: exp.Expression) -> TableName:
@@ -489,11 +488,8 @@ class StatementExecutor:
         if isinstance(rest, exp.Expression):
             rest = rest.name
         text = f"{statement.this} {rest or ''}"
-        words = [str(statement.this)] + [t.text for t in tokenize(rest or "")]
+        words = command_words(statement)
         upper = [w.upper() for w in words]
-        if vector_sql.is_vector_statement(upper):
-            table = vector_sql.execute(self.catalog, self.namespace, words, ai)
-            return StatementResult(table, is_query=upper[0] == "SHOW")
         if upper[:2] == ["CREATE", "CATALOG"]:
             if_not_exists = upper[2:5] == ["IF", "NOT", "EXISTS"]
             rest = words[5:] if if_not_exists else words[2:]
@@ -520,7 +516,16 @@ class StatementExecutor:
         if upper[:1] == ["RESET"]:
             self.settings.reset((rest or "").strip() or None)
             return _empty()
-        raise AnalysisError(f"unsupported statement: {text.strip()[:80]}")
+        return self._from_packages(statement, ai, text.strip())
+
+    def _from_packages(
+        self, statement: exp.Expression, ai: AiEvaluator, text: str
+    ) -> StatementResult:
+        """A statement of an installed package's extension not loaded yet, else an error."""
+        extension = EXTENSIONS.statement_kind(statement, look_further=True)
+        if extension is None:
+            raise AnalysisError(f"unsupported statement: {text[:80]}")
+        return extension.execute(self, statement, ai)
 
     def _set(self, text: str) -> StatementResult:
         """``SET`` (list), ``SET key`` (show one), ``SET key = value`` (change one)."""
@@ -699,8 +704,3 @@ def _affected(rows: int, inserted: int) -> StatementResult:
             }
         )
     )
-
-
-def _is_streaming_table(statement: exp.Expression) -> bool:
-    """``CREATE [OR REFRESH] STREAMING TABLE ... FROM STREAM(t)`` (see lakeinfer.pipelines)."""
-    return isinstance(statement, exp.Create) and statement.find(exp.Stream) is not None

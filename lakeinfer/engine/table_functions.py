@@ -1,7 +1,8 @@
 """Table functions evaluated before the query that names them: ``vector_search(...)``,
-``ai_forecast(...)`` and ``ai_evaluate(...)`` in a FROM clause are computed to Arrow tables,
-registered under internal relation names for the statement, and the query reads them like any
-table (joins, filters, ORDER BY on their columns)."""
+``ai_forecast(...)``, ``ai_evaluate(...)`` and any other function registered in
+:mod:`lakeinfer.engine.extensions` are, in a FROM clause, computed to Arrow tables, registered
+under internal relation names for the statement, and the query reads them like any table
+(joins, filters, ORDER BY on their columns)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,25 @@ from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import Namespace
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.extensions import EXTENSIONS
 from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.semantic import bind_call
 
 if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
 
-NAMES = ("vector_search", "ai_forecast", "ai_evaluate")
 _ids = itertools.count()
 
 
 def function_name(node: exp.Expression | None) -> str | None:
-    """``vector_search`` / ``ai_forecast`` / ``ai_evaluate`` when ``node`` calls one, else
-    None."""
+    """The registered table function ``node`` calls, else None."""
     if isinstance(node, exp.VectorSearch):
-        return "vector_search"
-    if isinstance(node, exp.Anonymous) and str(node.this).lower() in NAMES:
-        return str(node.this).lower()
-    return None
+        name = "vector_search"
+    elif isinstance(node, exp.Anonymous):
+        name = str(node.this).lower()
+    else:
+        return None
+    return name if EXTENSIONS.table_function(name) is not None else None
 
 
 def call_arguments(node: exp.Expression) -> list[exp.Expression]:
@@ -105,14 +107,6 @@ def _evaluate(
     namespace: Namespace,
     ai: AiEvaluator,
 ):
-    if function == "vector_search":
-        from lakeinfer.vector.sql import vector_search
-
-        return vector_search(runner, node, namespace, ai)
-    if function == "ai_evaluate":
-        from lakeinfer.evaluation.sql import ai_evaluate
-
-        return ai_evaluate(runner, node, namespace, ai)
-    from lakeinfer.forecast import ai_forecast
-
-    return ai_forecast(runner, node, namespace, ai)
+    registered = EXTENSIONS.table_function(function)
+    assert registered is not None, "function_name only names registered functions"
+    return registered.evaluate(runner, node, namespace, ai)

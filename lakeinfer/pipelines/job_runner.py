@@ -101,11 +101,6 @@ class JobRun:
     def ok(self) -> bool:
         return self.status == "SUCCEEDED"
 
-    def task_status(self, key: str) -> str | None:
-        """The final status of a task in this run."""
-        found = [a.status for a in self.attempts if a.task_key == key]
-        return found[-1] if found else None
-
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -46,17 +46,12 @@ class CachedAnswer:
     completion_tokens: int
 
 
-def cache_key(endpoint: str, identity: str, request: Any, parameters: dict[str, Any]) -> str:
-    """The cache key of one call (a hex SHA-256)."""
-    material = json.dumps([endpoint, identity, request, parameters], sort_keys=True, default=str)
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 def cache_keys(
     endpoint: str, identity: str, requests: Iterable[Any], parameters: dict[str, Any]
 ) -> list[str]:
-    """:func:`cache_key` of each of ``requests`` sharing the other parts (the same keys,
-    several times faster: the constant parts are encoded once)."""
+    """The cache key of each of ``requests`` sharing the other parts: the hex SHA-256 of the
+    JSON list ``[endpoint, identity, request, parameters]`` (keys sorted), with the constant
+    parts encoded once."""
     head = json.dumps([endpoint, identity], sort_keys=True, default=str)[:-1] + ", "
     tail = ", " + json.dumps(parameters, sort_keys=True, default=str) + "]"
     dumps, sha256 = json.dumps, hashlib.sha256

@@ -93,10 +93,6 @@ def normalize(tree: exp.Expression) -> None:
         node.replace(call)
 
 
-def is_task_function(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Anonymous) and str(node.this).lower() in PARAMETERS
-
-
 def bind_task(node: exp.Expression) -> tuple[exp.Expression, TaskSpec]:
     """The request expression and the :class:`TaskSpec` of a task function call site."""
     function = str(node.this).lower()

@@ -38,15 +38,6 @@ if TYPE_CHECKING:
 USAGE = "CREATE [OR REPLACE] VECTOR INDEX [IF NOT EXISTS] name ON table (column) [USING endpoint]"
 
 
-def is_vector_statement(upper: list[str]) -> bool:
-    """Whether the statement's words (upper-cased) are a vector index statement."""
-    words = upper[3:] if upper[1:3] == ["OR", "REPLACE"] else upper[1:]
-    return upper[:1] in (["CREATE"], ["DROP"], ["REFRESH"], ["SHOW"]) and words[:2] in (
-        ["VECTOR", "INDEX"],
-        ["VECTOR", "INDEXES"],
-    )
-
-
 def execute(
     catalog: DeltaCatalog, namespace: Namespace, words: list[str], ai: AiEvaluator
 ) -> pa.Table:

@@ -10,7 +10,7 @@ import pytest
 
 import lakeinfer
 from lakeinfer.config import LakeinferConfig, make_endpoint, save_config
-from lakeinfer.endpoints.plugins import GROUP, provider_names
+from lakeinfer.endpoints.providers import GROUP, plugin_names
 from lakeinfer.errors import ConfigError
 
 PLUGIN = '''
@@ -59,7 +59,7 @@ def installed(tmp_path, monkeypatch):
 
 
 def test_installed_provider_answers_ai_query_in_batches(home, installed):
-    assert {"reverser", "broken"} <= set(provider_names())
+    assert {"reverser", "broken"} <= set(plugin_names())
     endpoint = make_endpoint(provider="reverser", options={"suffix": "!"})
     assert endpoint.task == "custom"
     save_config(home, LakeinferConfig(endpoints={"rev": endpoint}))

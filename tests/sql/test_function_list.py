@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from lakeinfer.errors import AnalysisError
-from lakeinfer.sql.function_list import SUPPORTED, names
+from lakeinfer.sql.function_list import names
+from tests.sql.function_examples import SUPPORTED
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "functions.md"
 
@@ -35,6 +36,10 @@ def test_every_listed_function_gives_its_databricks_result(session):
         if len(got) != len(expected) or not all(map(_same, got, expected)):
             failures.append(f"{entry.name}: {entry.query}: got {got}, expected {expected}")
     assert failures == []
+
+
+def test_every_supported_function_has_an_example():
+    assert sorted({entry.name for entry in SUPPORTED}) == names()
 
 
 def test_docs_list_exactly_the_supported_functions():

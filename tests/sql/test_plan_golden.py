@@ -1,7 +1,8 @@
 """Golden-file tests for the SQL rewrite (table names + AI staging).
 
-Each ``golden/*.sql`` file holds one input statement, a line ``-- expect:``, and the expected
-rewrite: the base query DuckDB runs, each staged AI call (endpoint and request over staged
+Each ``golden/*.sql`` file holds one input statement (or a line ``-- statement: PATH`` naming a
+file of the package that holds it, such as the demo's seed statements), a line ``-- expect:``,
+and the expected rewrite: the base query DuckDB runs, each staged AI call (endpoint and request over staged
 columns), and each AI-bearing output. ``LAKEINFER_UPDATE_GOLDEN=1 pytest`` rewrites them.
 """
 
@@ -12,12 +13,22 @@ from pathlib import Path
 
 import pytest
 
+import lakeinfer
 from lakeinfer.catalog.delta_catalog import Namespace
 from lakeinfer.sql.parse import parse_statements
 from lakeinfer.sql.plan import ai_calls, rewrite_tables, stage_select
 
 GOLDEN = Path(__file__).parent / "golden"
+PACKAGE = Path(lakeinfer.__file__).parent
 MARKER = "-- expect:\n"
+INCLUDE = "-- statement: "
+
+
+def statement_of(source: str) -> str:
+    """The golden file's statement: its text, or the package file it names."""
+    if source.startswith(INCLUDE):
+        return (PACKAGE / source[len(INCLUDE) :].strip()).read_text()
+    return source
 
 
 def render(sql: str) -> str:
@@ -52,7 +63,7 @@ CASES = sorted(GOLDEN.glob("*.sql"))
 def test_rewrite_matches_golden(path: Path) -> None:
     text = path.read_text()
     source, _, expected = text.partition(MARKER)
-    actual = render(source)
+    actual = render(statement_of(source))
     if os.environ.get("LAKEINFER_UPDATE_GOLDEN"):
         path.write_text(source + MARKER + actual)
         expected = actual

@@ -1,0 +1,130 @@
+"""What features add to the SQL engine: table functions and statement kinds.
+
+The engine knows its own statements (DDL, DML, queries, catalog commands); everything else
+(``vector_search``, ``ai_forecast``, ``CREATE VECTOR INDEX``, ``CREATE STREAMING TABLE``, ...)
+is registered here by the feature that implements it, so the engine never imports a feature.
+:mod:`lakeinfer.features` registers the built-in ones; a package can add its own under the
+``lakeinfer.extensions`` entry point group (a callable taking this module's
+:class:`Extensions`), loaded the first time the engine meets a table function or a statement
+it does not know::
+
+    [project.entry-points."lakeinfer.extensions"]
+    my-functions = "my_package:register"
+
+A table function is called in a FROM clause (``SELECT * FROM my_fn(TABLE(t), 3)``); its handler
+gets the query runner, the call's node, the current namespace and the AI evaluator, and returns
+an Arrow table the query then reads like any table. A statement kind has a matcher (is this
+parsed statement mine?) and a handler returning the statement's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from lakeinfer.sql.parse import tokenize
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lakeinfer.catalog.delta_catalog import Namespace
+    from lakeinfer.engine.ai_eval import AiEvaluator
+    from lakeinfer.engine.query import QueryRunner
+    from lakeinfer.engine.statements import StatementExecutor, StatementResult
+
+#: The entry point group third-party packages register engine extensions under.
+GROUP = "lakeinfer.extensions"
+
+TableFunctionHandler = Callable[
+    ["QueryRunner", exp.Expression, "Namespace", "AiEvaluator"], "pa.Table"
+]
+StatementHandler = Callable[["StatementExecutor", exp.Expression, "AiEvaluator"], "StatementResult"]
+
+
+@dataclass(frozen=True)
+class TableFunction:
+    """A table function: its (lower-case) name and what computes its rows."""
+
+    name: str
+    evaluate: TableFunctionHandler
+
+
+@dataclass(frozen=True)
+class StatementKind:
+    """A statement the engine does not know itself: ``matches`` says whether a parsed
+    statement is one, ``execute`` runs it."""
+
+    name: str
+    matches: Callable[[exp.Expression], bool]
+    execute: StatementHandler
+
+
+class Extensions:
+    """The table functions and statement kinds registered with the engine."""
+
+    def __init__(self) -> None:
+        self._functions: dict[str, TableFunction] = {}
+        self._statements: dict[str, StatementKind] = {}
+        self._loaders: list[Callable[[], bool]] = []
+
+    def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
+        """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
+        key = name.lower()
+        self._functions[key] = TableFunction(key, evaluate)
+
+    def add_statement(
+        self, name: str, matches: Callable[[exp.Expression], bool], execute: StatementHandler
+    ) -> None:
+        """Run statements ``matches`` accepts with ``execute``; checked in registration order,
+        before the engine's own statements."""
+        self._statements[name] = StatementKind(name, matches, execute)
+
+    def add_loader(self, loader: Callable[[], bool]) -> None:
+        """Call ``loader`` when a table function or a statement is not known: it registers
+        more extensions (those of installed packages) and says whether it found any new."""
+        self._loaders.append(loader)
+
+    def load_more(self) -> bool:
+        """Run the loaders; whether any registered something new."""
+        return any([loader() for loader in self._loaders])
+
+    def remove(self, name: str) -> None:
+        """Forget the table function or statement kind called ``name``."""
+        self._functions.pop(name.lower(), None)
+        self._statements.pop(name, None)
+
+    def table_function(self, name: str) -> TableFunction | None:
+        """The table function called ``name``, looking in installed packages once more when
+        it is not registered."""
+        found = self._functions.get(name.lower())
+        if found is None and self.load_more():
+            found = self._functions.get(name.lower())
+        return found
+
+    def statement_kind(
+        self, statement: exp.Expression, *, look_further: bool = False
+    ) -> StatementKind | None:
+        """The registered kind that handles ``statement``, if any; ``look_further``: also
+        look in installed packages not loaded yet (for a statement nothing else runs)."""
+        for kind in self._statements.values():
+            if kind.matches(statement):
+                return kind
+        if look_further and self.load_more():
+            return self.statement_kind(statement)
+        return None
+
+
+#: The engine's extensions (one per process, as the features are).
+EXTENSIONS = Extensions()
+
+
+def command_words(statement: exp.Command) -> list[str]:
+    """The words of a statement sqlglot keeps as a command, as tokenised (``CREATE``,
+    ``VECTOR``, ``INDEX``, ...)."""
+    rest = statement.expression
+    if isinstance(rest, exp.Expression):
+        rest = rest.name
+    return [str(statement.this)] + [t.text for t in tokenize(rest or "")]
