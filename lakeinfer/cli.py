@@ -95,11 +95,13 @@ def main(ctx: click.Context, home: str | None, debug: bool, quiet: bool) -> None
     ctx.obj = _Context(home, debug, quiet)
 
 
-def _session(ctx: _Context):
+def _session(ctx: _Context, spark: str | None = None):
     from lakeinfer.session import Session
 
     notice = (lambda message: None) if ctx.quiet else None
     options: dict[str, Any] = {"progress": False if ctx.quiet else None}
+    if spark is not None:
+        options["spark"] = spark
     if notice is not None:
         options["notice"] = notice
     return Session(ctx.home, **options)
@@ -150,6 +152,12 @@ def _emit(result_table, fmt: str, file: Any = None) -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Call the models even for answers already cached.")
 @click.option("--budget-tokens", type=int, help="Refuse or stop a statement over this many tokens.")
+@click.option(
+    "--spark",
+    "spark_master",
+    metavar="MASTER",
+    help="Run queries, CTAS and INSERT on this Spark master (spark://host:port, local[N]).",
+)
 @click.pass_obj
 @_friendly_errors
 def sql(
@@ -161,6 +169,7 @@ def sql(
     params: tuple[str, ...],
     no_cache: bool,
     budget_tokens: int | None,
+    spark_master: str | None = None,
 ) -> None:
     """Run SQL statements (separated by ';') and print what queries return.
 
@@ -199,7 +208,7 @@ def sql(
     else:
         text = file.read() if file is not None else query
     args = _parse_params(params)
-    with _session(ctx) as session, _output(output) as out:
+    with _session(ctx, spark_master) as session, _output(output) as out:
         if no_cache:
             session.settings.set("lakeinfer.cache", False)
         if budget_tokens is not None:

@@ -96,8 +96,10 @@ class Session:
 
     ``home``: the lakehouse directory (``--home`` > ``$LAKEINFER_HOME`` > ``./lakehouse``).
     ``notice``: where one-line notices go (default: stderr). ``progress``: force the progress
-    bar on or off (default: on when stderr is a terminal). Use as a context manager, or call
-    :meth:`close`, to stop background work and release endpoints.
+    bar on or off (default: on when stderr is a terminal). ``spark``: a SparkSession (or a
+    master URL) to run queries, CTAS and INSERT on (see :mod:`lakeinfer.spark.statement`).
+    Use as a context manager, or call :meth:`close`, to stop background work and release
+    endpoints.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class Session:
         *,
         notice: Callable[[str], None] = _stderr_notice,
         progress: bool | None = None,
+        spark: Any = None,
     ):
         self.home = resolve_home(home)
         self.config = load_config(self.home)
@@ -125,6 +128,11 @@ class Session:
         self._closed = False
         self._observer: ProgressObserver | None = None
         self._cancel: CancelToken | None = None
+        self._spark: Any = None
+        if spark is not None:
+            from lakeinfer.spark.statement import SparkStatements
+
+            self._spark = SparkStatements(self, spark)
 
     # -- public API ----------------------------------------------------------------------
     def sql(self, text: str, args: Parameters | None = None) -> Result:
@@ -237,6 +245,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self._spark is not None:
+            self._spark.close()
         try:
             self._loop.run(self.registry.aclose())
         finally:
@@ -253,6 +263,8 @@ class Session:
 
     # -- internals -----------------------------------------------------------------------
     def _execute(self, statement: exp.Expression) -> StatementResult:
+        if self._spark is not None and not self._spark.runs_locally(statement):
+            return self._spark.execute(statement)
         ai = AiEvaluator(
             self.registry,
             self._loop,
