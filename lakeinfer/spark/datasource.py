@@ -150,6 +150,7 @@ class LakeinferDataSource(DataSource):
             replace_schema=_flag(self._opts, "overwriteSchema"),
             partition_by=partition_by,
             operation=self._opts.get("operation"),
+            staging=self._opts.get("lakeinfer.staging"),
         )
         return LakeinferWriter(target)
 

@@ -6,7 +6,8 @@ others (including ``errorifexists``, the default) before the source sees the wri
 the format, mode and options given, and at ``save`` turns ``errorifexists`` into an append
 that must create the table (the commit fails if the table exists, also when another writer
 created it meanwhile), and ``ignore`` into nothing when the table exists. Every other format
-goes through untouched.
+goes through untouched. A write that creates a table also holds its staging directory here,
+in the driver's process, for as long as the job runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lakeinfer.errors import TableExistsError
 
 NAME = "lakeinfer"
 CREATE_ONLY = "lakeinfer.createOnly"
+STAGING = "lakeinfer.staging"
 _INSTALLED = False
 
 
@@ -84,7 +86,7 @@ def _wrap(cls: type) -> None:
         for key, value in given.items():
             self.option(key, value)
         from lakeinfer.spark.datasource import arrow_of
-        from lakeinfer.spark.tables import plan_write, resolve
+        from lakeinfer.spark.tables import held_staging, plan_write, resolve
 
         options = {k: str(v) for k, v in state["options"].items()}
         name = path or options.get("path") or options.get("table") or ""
@@ -106,7 +108,11 @@ def _wrap(cls: type) -> None:
             replace_schema=options.get("overwriteschema", "false").lower() == "true",
             partition_by=[c for c in options.get("partitionby", "").split(",") if c.strip()],
         )
-        return original_save(self, path, format, chosen, None, **{})
+        # this process lives as long as the job: it holds a new table's staging directory
+        with held_staging(table) as staging:
+            if staging is not None:
+                self.option(STAGING, str(staging))
+            return original_save(self, path, format, chosen, None, **{})
 
     cls.format, cls.mode, cls.option, cls.options, cls.save = (
         format,

@@ -160,21 +160,27 @@ class SparkStatements:
                     "read the files into a table first"
                 )
         tree, relations = rewrite_tables(query, self.session.namespace, self.catalog.view)
-        named = _referenced(tree)
-        for relation, ref in relations.items():
-            self._view(relation, ref, named)
         found = endpoints if endpoints is not None else set()
+        calls = 0
 
         def name_for(call: Any) -> str:
+            nonlocal calls
+            calls += 1
             if call.endpoint:
                 found.add(str(call.endpoint))
             return ai.name_for(call)
 
-        return self.spark.sql(rewrite_ai_calls(tree.sql(dialect="databricks"), name_for))
+        text = rewrite_ai_calls(tree.sql(dialect="databricks"), name_for)
+        named = _referenced(tree)
+        for relation, ref in relations.items():
+            self._view(relation, ref, named, spread=calls > 0)
+        return self.spark.sql(text)
 
-    def _view(self, relation: str, ref: TableRef, named: set[str] | None) -> None:
+    def _view(self, relation: str, ref: TableRef, named: set[str] | None, spread: bool) -> None:
         """``relation`` as a temporary view reading ``ref`` through the data source, with only
-        the columns the statement names (all when it selects ``*``)."""
+        the columns the statement names (all when it selects ``*``). With ``spread`` (the
+        statement calls models) its rows are spread over all the executors' cores: a table of
+        few files would otherwise be answered by as few Python workers."""
         reader = self.spark.read.format("lakeinfer").option("home", str(self.session.home))
         if ref.version is not None:
             reader = reader.option("versionAsOf", str(ref.version))
@@ -184,7 +190,16 @@ class SparkStatements:
             columns = [c for c in self.catalog.schema(ref.name).names if c.lower() in named]
             if columns:
                 reader = reader.option("columns", ",".join(columns))
-        reader.load(str(ref.name)).createOrReplaceTempView(relation)
+        frame = reader.load(str(ref.name))
+        if spread:
+            frame = frame.repartition(self._parallelism())
+        frame.createOrReplaceTempView(relation)
+
+    def _parallelism(self) -> int:
+        try:
+            return max(int(self.spark.sparkContext.defaultParallelism), 1)
+        except Exception:  # Spark Connect sessions have no SparkContext
+            return int(self.spark.conf.get("spark.sql.shuffle.partitions", "4") or 4)
 
     # -- writes --------------------------------------------------------------------------
     def _create(self, statement: exp.Create, ai: SparkAI, endpoints: set[str]) -> StatementResult:

@@ -11,11 +11,14 @@ them, and ``VACUUM`` removes them.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import math
+import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,6 +48,9 @@ from lakeinfer.sql.types import arrow_to_ddl, storable_schema
 #: reader features whose files cannot be read as plain Parquet
 UNREADABLE_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 CommitMode = Literal["append", "overwrite", "error"]
+#: a new table's hidden staging directory ends so, its lock file adds LOCK_SUFFIX
+STAGING_SUFFIX = ".writing"
+LOCK_SUFFIX = ".lock"
 #: commit metadata key holding the number of rows a write added
 ROWS_KEY = "lakeinfer.rows"
 
@@ -211,9 +217,11 @@ def plan_write(
     replace_schema: bool = False,
     partition_by: Sequence[str] = (),
     operation: str | None = None,
+    staging: str | None = None,
 ) -> WriteTarget:
     """Check ``incoming`` against the table (as the embedded engine does: by name, each column
-    castable to the table's type) and choose where the files go."""
+    castable to the table's type) and choose where the files go: the table's directory, or for
+    a new table ``staging`` (see :func:`held_staging`) or a fresh staging name beside it."""
     name = table.name
     incoming = storable_schema(incoming)
     _check_unique(incoming, name)
@@ -246,17 +254,46 @@ def plan_write(
     if table.catalog.view(name) is not None:
         raise TableExistsError(f"cannot create table {name}: a view of that name exists")
     partition_by = _check_partitions(name, list(partition_by), incoming)
-    # created by the first executor that writes a file
-    staging = table.path.parent / f".{name.table}.{uuid.uuid4().hex}.writing"
+    # created by the first executor that writes a file, when not held by the caller
+    directory = staging or str(_staging_name(table))
     return WriteTarget(
         table,
-        str(staging),
+        directory,
         new=True,
         mode="error",
         schema=incoming,
         partition_by=tuple(partition_by),
         operation=operation or "CREATE TABLE",
     )
+
+
+def _staging_name(table: LakeTable) -> Path:
+    return table.path.parent / f".{table.name.table}.{uuid.uuid4().hex}{STAGING_SUFFIX}"
+
+
+@contextmanager
+def held_staging(table: LakeTable) -> Iterator[Path | None]:
+    """For a write that creates ``table``: a staging directory beside it, held for the block
+    by an exclusive lock on ``<staging>.lock`` (the lakehouse's convention for a live writer,
+    so a sweep of killed statements' leftovers leaves it alone) and removed after it unless
+    the commit renamed it into place. None when the table exists."""
+    if table.exists():
+        yield None
+        return
+    staging = _staging_name(table)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    lock = staging.with_name(staging.name + LOCK_SUFFIX)
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        staging.mkdir()
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(descriptor)
 
 
 def _check_unique(schema: pa.Schema, name: TableName) -> None:
