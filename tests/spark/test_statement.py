@@ -33,7 +33,7 @@ def test_ctas_with_ai_query_is_one_commit_the_embedded_engine_reads(
     # counted on the executors: every call the server saw ('good' twice costs one call, or
     # two when its rows land on tasks running at once), and the rest answered by the cache
     assert stats is not None and stats.ai.calls == fake_server.stats()["chat"] in (2, 3)
-    assert stats.ai.requests + stats.cache_hits == 3 and stats.ai.errors == 0
+    assert stats.ai.requests + stats.cache_hits in (2, 3) and stats.ai.errors == 0
     with lakeinfer.connect(home, progress=False) as embedded:
         rows = embedded.sql("SELECT * FROM summaries ORDER BY id").to_pylist()
         history = embedded.sql("DESCRIBE HISTORY summaries").to_pylist()
