@@ -25,9 +25,11 @@ from lakeinfer.testing.fake_openai import FakeOpenAIServer
 from lakeinfer.ui.server import WorkspaceServer
 
 
-def _call(base: str, path: str, body: object = None) -> dict:
+def _call(server: WorkspaceServer, path: str, body: object = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base.rstrip("/") + path, data=data)
+    base = f"http://127.0.0.1:{server.port}"
+    request = urllib.request.Request(base + path, data=data)
+    request.add_header("Authorization", f"Bearer {server.token}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -44,22 +46,22 @@ def main() -> None:
         home = Path(tempfile.mkdtemp()) / "lakehouse"
         endpoint = make_endpoint(base_url=slow.base_url, model="m", max_concurrency=8)
         save_config(home, LakeinferConfig(endpoints={"slow": endpoint}))
-        with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+        with lakeinfer.connect(
+            home, notice=lambda m: None, progress=False, sandboxed=True
+        ) as session:
             session.sql("CREATE TABLE d (x STRING)")
             session.sql("INSERT INTO d VALUES " + ", ".join(f"('r{i}')" for i in range(100)))
             with WorkspaceServer(session) as server:
                 for _ in range(args.repeat):
                     slow.reset()
-                    run = _call(server.url, "/api/runs", {"sql": sql})
-                    while _call(server.url, f"/api/runs/{run['id']}")["progress"]["total"] == 0:
+                    run = _call(server, "/api/runs", {"sql": sql})
+                    while _call(server, f"/api/runs/{run['id']}")["progress"]["total"] == 0:
                         time.sleep(0.005)
                     sent = time.monotonic()
                     time.sleep(args.latency_ms / 2000.0)
                     started = time.monotonic()
-                    _call(server.url, f"/api/runs/{run['id']}/cancel", {})
-                    while (state := _call(server.url, f"/api/runs/{run['id']}"))[
-                        "state"
-                    ] == "running":
+                    _call(server, f"/api/runs/{run['id']}/cancel", {})
+                    while (state := _call(server, f"/api/runs/{run['id']}"))["state"] == "running":
                         time.sleep(0.002)
                     stopped_ms = (time.monotonic() - started) * 1000
                     calls = slow.stats()["chat"]

@@ -1,7 +1,8 @@
 """The ``lakeinfer`` command.
 
-Errors are printed as one line (``error: ...``) with exit status 1; ``--debug`` shows the
-traceback instead. Notices (which model answered) and progress go to stderr, results to stdout.
+Errors are printed as ``error: ...`` with exit status 1 (a syntax error adds the line at fault
+with a caret under the token); ``--debug`` shows the traceback instead. Notices (which model
+answered) and progress go to stderr, results to stdout.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import click
 
 from lakeinfer.errors import LakeinferError
+from lakeinfer.redaction import redact
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -51,7 +53,7 @@ def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if ctx is not None and ctx.debug:
                 raise
             click.echo(
-                f"internal error: {exc.__class__.__name__}: {exc} "
+                f"internal error: {exc.__class__.__name__}: {redact(str(exc))} "
                 "(run with --debug for the traceback)",
                 err=True,
             )
@@ -95,13 +97,11 @@ def main(ctx: click.Context, home: str | None, debug: bool, quiet: bool) -> None
     ctx.obj = _Context(home, debug, quiet)
 
 
-def _session(ctx: _Context, spark: str | None = None):
+def _session(ctx: _Context, **extra: Any):
     from lakeinfer.session import Session
 
     notice = (lambda message: None) if ctx.quiet else None
-    options: dict[str, Any] = {"progress": False if ctx.quiet else None}
-    if spark is not None:
-        options["spark"] = spark
+    options: dict[str, Any] = {"progress": False if ctx.quiet else None, **extra}
     if notice is not None:
         options["notice"] = notice
     return Session(ctx.home, **options)
@@ -125,7 +125,7 @@ def _emit(result_table, fmt: str, file: Any = None) -> None:
     "-f",
     "--file",
     "file",
-    type=click.File("r"),
+    type=click.Path(dir_okay=False, allow_dash=True),
     help="Read statements from a file ('-' for stdin).",
 )
 @click.option(
@@ -163,7 +163,7 @@ def _emit(result_table, fmt: str, file: Any = None) -> None:
 def sql(
     ctx: _Context,
     query: str | None,
-    file: Any,
+    file: str | None,
     fmt: str,
     output: str | None,
     params: tuple[str, ...],
@@ -201,14 +201,17 @@ def sql(
     statement prints a summary on stderr and is recorded in
     system.ai.query_history (query it with SQL).
     """
+    from lakeinfer.text_files import read_stream, read_text
+
     interactive = query is None and file is None
-    if interactive and not sys.stdin.isatty():
-        text = sys.stdin.read()  # `echo "SELECT 1" | lakeinfer sql`
+    if (interactive and not sys.stdin.isatty()) or file == "-":
+        text = read_stream(sys.stdin.buffer, "stdin")  # `echo "SELECT 1" | lakeinfer sql`
         interactive = False
     else:
-        text = file.read() if file is not None else query
+        text = read_text(file) if file is not None else query
     args = _parse_params(params)
-    with _session(ctx, spark_master) as session, _output(output) as out:
+    spark = {"spark": spark_master} if spark_master else {}
+    with _session(ctx, **spark) as session, _output(output) as out:
         if no_cache:
             session.settings.set("lakeinfer.cache", False)
         if budget_tokens is not None:
@@ -394,7 +397,7 @@ def endpoints_create(ctx: _Context, name: str, replace: bool, **fields: Any) -> 
     if name in config.endpoints and not replace:
         raise ConfigError(f"endpoint {name!r} already exists (use --replace to overwrite it)")
     fields["options"] = _options(fields.get("options"))
-    endpoint = make_endpoint(**fields)
+    endpoint = make_endpoint(name, **fields)
     config.endpoints[name] = endpoint
     save_config(home, config)
     where = endpoint.model_uri or endpoint.model
@@ -436,7 +439,7 @@ def endpoints_update(ctx: _Context, name: str, **fields: Any) -> None:
     fields["options"] = _options(fields.get("options"))
     changes = {k: v for k, v in fields.items() if v is not None}
     merged = {**config.endpoints[name].model_dump(), **changes}
-    config.endpoints[name] = make_endpoint(**merged)
+    config.endpoints[name] = make_endpoint(name, **merged)
     save_config(home, config)
     shown = ", ".join(f"{k}={v}" for k, v in changes.items()) or "nothing changed"
     click.echo(f"updated endpoint {name!r}: {shown}")

@@ -13,6 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import (
@@ -24,8 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from lakeinfer import redaction
 from lakeinfer.errors import ConfigError
 from lakeinfer.runtime.limits import EndpointLimits
+from lakeinfer.text_files import read_text
 
 Task = Literal["chat", "embeddings", "token-classification", "text-classification", "custom"]
 #: What each built-in provider needs to be set.
@@ -106,11 +109,7 @@ class EndpointConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+        return None if value is None else check_http_url(value)
 
     @model_validator(mode="after")
     def _fields_of_provider(self) -> EndpointConfig:
@@ -163,6 +162,7 @@ class EndpointConfig(BaseModel):
                 f"environment variable {self.api_key_env} is not set "
                 f"(it holds the API key of this endpoint)"
             )
+        redaction.register(value)
         return value
 
 
@@ -186,13 +186,15 @@ def load_config(home: Path) -> LakeinferConfig:
     if not path.exists():
         return LakeinferConfig()
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return LakeinferConfig.model_validate(raw)
+        config = LakeinferConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
+    redaction.register_config(config)
+    return config
 
 
 def save_config(home: Path, config: LakeinferConfig) -> None:
@@ -212,18 +214,60 @@ def save_config(home: Path, config: LakeinferConfig) -> None:
     tmp.replace(path)
 
 
+def check_http_url(url: str) -> str:
+    """``url`` without a trailing ``/`` if it is an http(s) URL a client can connect to; a
+    ``ValueError`` quoting it (credentials hidden) and saying what is wrong otherwise."""
+    parts = urlsplit(url)
+    shown = repr(_without_credentials(url))
+    if not parts.scheme or "://" not in url:
+        raise ValueError(f"{shown} has no scheme: start it with http:// or https://")
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"{shown} has the unsupported scheme {parts.scheme!r} (use http or https)")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValueError(f"{shown} contains a space or a control character")
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{shown} holds credentials (user:password@); name the variable holding the key "
+            f"with api_key_env instead"
+        )
+    if not parts.hostname:
+        raise ValueError(f"{shown} has no host")
+    if parts.netloc.endswith(":"):
+        raise ValueError(f"{shown} has an empty port (write host:PORT or leave the ':' out)")
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = parts.netloc.rpartition(":")[2]
+        raise ValueError(f"{shown} has an invalid port {port_text!r} (1 to 65535)") from None
+    if port == 0:
+        raise ValueError(f"{shown} has an invalid port '0' (1 to 65535)")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ValueError(f"{shown} has a query or fragment (?... or #...); give the base URL only")
+    return url.rstrip("/")
+
+
+def _without_credentials(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    host_part, slash, path = rest.partition("/")
+    if sep and "@" in host_part:
+        return f"{scheme}://***@{host_part.rpartition('@')[2]}{slash}{path}"
+    return url
+
+
 def validate_endpoint_name(name: str) -> str:
     if not _NAME.match(name):
         raise ConfigError(f"invalid endpoint name {name!r}: use letters, digits, '_', '-' and '.'")
     return name
 
 
-def make_endpoint(**fields: object) -> EndpointConfig:
-    """Build an :class:`EndpointConfig` from CLI-style fields with a readable error."""
+def make_endpoint(endpoint_name: str | None = None, /, **fields: object) -> EndpointConfig:
+    """Build an :class:`EndpointConfig` from CLI-style fields with a readable error (naming
+    ``endpoint_name`` when given)."""
     try:
         return EndpointConfig.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        where = f"endpoint {endpoint_name!r}: " if endpoint_name else ""
+        raise ConfigError(where + _describe(exc)) from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -2,6 +2,7 @@
 
     LakeinferError
     ├── ConfigError            bad config.toml, unknown key, missing secret
+    ├── InputError             a file or stream given to read is missing or not UTF-8 text
     ├── SqlError
     │   ├── SqlSyntaxError     text that does not parse (line and column)
     │   ├── AnalysisError      parses, but cannot run: bad ai_query arguments, types, ...
@@ -22,13 +23,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from lakeinfer.redaction import redact
+
 
 class LakeinferError(Exception):
-    """Root of every error lakeinfer raises on purpose."""
+    """Root of every error lakeinfer raises on purpose. Its message never holds a registered
+    secret (see :mod:`lakeinfer.redaction`), whatever text it was built from."""
+
+    def __init__(self, *args: object):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(LakeinferError):
     """The configuration (config.toml, environment, flags) is invalid or incomplete."""
+
+
+class InputError(LakeinferError):
+    """A file or stream the user gave to read (``sql -f``, stdin) is missing or not text."""
 
 
 class SqlError(LakeinferError):
@@ -36,13 +47,26 @@ class SqlError(LakeinferError):
 
 
 class SqlSyntaxError(SqlError):
-    """The SQL text does not parse; ``line`` and ``column`` are 1-based."""
+    """The SQL text does not parse; ``line`` and ``column`` are 1-based.
 
-    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+    ``snippet`` (when given) is the source line with a caret under the token at fault; it is
+    appended to the message on lines of its own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        snippet: str | None = None,
+    ):
         self.line = line
         self.column = column
+        self.problem = message
+        self.snippet = snippet
         where = f" at line {line}, column {column}" if line is not None else ""
-        super().__init__(f"syntax error{where}: {message}")
+        text = f"syntax error{where}: {message}"
+        super().__init__(f"{text}\n{snippet}" if snippet else text)
 
 
 class AnalysisError(SqlError):

@@ -41,19 +41,17 @@ class Column:
 
 def expr(text: str) -> Column:
     """A column from SQL text, e.g. ``expr("ai_query('my-llm', text)")``."""
-    import sqlglot
+    from lakeinfer.sql.parse import parse_expression
 
     try:
-        parsed = sqlglot.parse_one(f"SELECT {text}", read="databricks")
-    except sqlglot.errors.ParseError as exc:
-        raise SqlSyntaxError(f"in expr({text!r}): {exc.errors[0]['description']}") from None
-    if (
-        not isinstance(parsed, exp.Select)
-        or len(parsed.expressions) != 1
-        or parsed.args.get("from_")
-    ):
+        parsed = parse_expression(text)
+    except SqlSyntaxError as exc:
+        raise SqlSyntaxError(
+            f"in expr({text!r}): {exc.problem}", exc.line, exc.column, exc.snippet
+        ) from None
+    if parsed is None:
         raise AnalysisError(f"expr() takes one SQL expression, got {text!r}")
-    return Column(parsed.expressions[0])
+    return Column(parsed)
 
 
 def col(name: str) -> Column:

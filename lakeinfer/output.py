@@ -17,6 +17,8 @@ from typing import IO, Any
 import pyarrow as pa
 
 MAX_CELL = 120
+#: console width when not writing to a terminal: wide enough that no cell is ever folded
+_UNBOUNDED_WIDTH = 100_000
 
 
 def to_jsonable(value: Any) -> Any:
@@ -60,23 +62,38 @@ def _text(value: Any) -> str:
 def render_table(
     table: pa.Table, limit: int | None = None, file: IO[str] | None = None, max_cell: int = MAX_CELL
 ) -> None:
-    """A boxed table for terminals (rich); long cells are shortened, newlines shown as ⏎."""
+    """A boxed table for terminals (rich); long cells are shortened, newlines shown as ⏎.
+
+    Cells are printed verbatim: text such as ``[red]`` is data, never rich markup. Written to a
+    file or a pipe, the table takes the width its cells need instead of a terminal's 80 columns.
+    """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(file=file or sys.stdout, soft_wrap=False)
+    target = file or sys.stdout
+    width = None if _is_terminal(target) else _UNBOUNDED_WIDTH
+    console = Console(file=target, soft_wrap=False, markup=False, highlight=False, width=width)
     shown = table if limit is None else table.slice(0, limit)
     view = Table(show_lines=False)
     for name in table.column_names:
-        view.add_column(name, overflow="fold")
+        view.add_column(Text(name), overflow="fold")
     for row in shown.to_pylist():
         cells = []
         for value in row.values():
             text = "NULL" if value is None else _text(value).replace("\n", " ⏎ ")
-            cells.append(text if len(text) <= max_cell else text[: max_cell - 1] + "…")
+            cells.append(Text(text if len(text) <= max_cell else text[: max_cell - 1] + "…"))
         view.add_row(*cells)
     console.print(view)
     if limit is not None and table.num_rows > limit:
         console.print(f"({table.num_rows} rows, {limit} shown)")
     else:
         console.print(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''})")
+
+
+def _is_terminal(file: IO[str]) -> bool:
+    isatty = getattr(file, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed file
+        return False

@@ -15,17 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
 from lakeinfer.config import load_config, resolve_home
 from lakeinfer.endpoints.registry import EndpointRegistry
+from lakeinfer.engine import sandbox
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
@@ -96,10 +96,12 @@ class Session:
 
     ``home``: the lakehouse directory (``--home`` > ``$LAKEINFER_HOME`` > ``./lakehouse``).
     ``notice``: where one-line notices go (default: stderr). ``progress``: force the progress
-    bar on or off (default: on when stderr is a terminal). ``spark``: a SparkSession (or a
-    master URL) to run queries, CTAS and INSERT on (see :mod:`lakeinfer.spark.statement`).
-    Use as a context manager, or call :meth:`close`, to stop background work and release
-    endpoints.
+    bar on or off (default: on when stderr is a terminal). ``sandboxed``: for SQL that
+    arrives over the network (the web workspace): files are read only under the lakehouse and
+    ``allowed_directories``, and no extension is installed or loaded (see
+    :mod:`lakeinfer.engine.sandbox`). ``spark``: a SparkSession (or a master URL) to run
+    queries, CTAS and INSERT on (see :mod:`lakeinfer.spark.statement`). Use as a context
+    manager, or call :meth:`close`, to stop background work and release endpoints.
     """
 
     def __init__(
@@ -108,6 +110,8 @@ class Session:
         *,
         notice: Callable[[str], None] = _stderr_notice,
         progress: bool | None = None,
+        sandboxed: bool = False,
+        allowed_directories: Iterable[str | PathLike[str]] = (),
         spark: Any = None,
     ):
         self.home = resolve_home(home)
@@ -118,10 +122,16 @@ class Session:
         self.registry = EndpointRegistry(self.config, notice)
         self.progress = progress
         self._loop = BackgroundLoop()
-        self._con = duckdb.connect(":memory:")
+        #: where sandboxed SQL may read files (None: not sandboxed)
+        self.sandbox = sandbox.SqlSandbox.of(self.home, allowed_directories) if sandboxed else None
+        self._con, self._close_con = sandbox.connect(self.sandbox)
         self._executor = StatementExecutor(
-            self.catalog, QueryRunner(self._con, self.catalog), self.namespace, self.settings
+            self.catalog,
+            QueryRunner(self._con, self.catalog, sandbox=self.sandbox),
+            self.namespace,
+            self.settings,
         )
+        sandbox.lock(self._con, self.sandbox)
         self.history: list[StatementStats] = []
         self._notice = notice
         self._cache: ResponseCache | None = None
@@ -251,7 +261,7 @@ class Session:
             self._loop.run(self.registry.aclose())
         finally:
             self._loop.close()
-            self._con.close()
+            self._close_con()
             if self._cache is not None:
                 self._cache.close()
 

@@ -9,6 +9,7 @@ endpoint's entry in ``config.toml``.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -31,17 +32,33 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
-def _positive_int(value: Any) -> int:
-    number = int(str(value).strip())
-    if number < 0:
-        raise ValueError("must not be negative")
+def _whole(value: Any, least: int) -> int:
+    text = str(value).strip()
+    try:
+        number = int(text)
+    except ValueError:
+        number = None
+    if number is None or isinstance(value, float) or number < least:
+        raise ValueError(f"expected a whole number >= {least}, got {text!r}")
     return number
 
 
+def _positive_int(value: Any) -> int:
+    return _whole(value, 0)
+
+
+def _at_least_one(value: Any) -> int:
+    return _whole(value, 1)
+
+
 def _positive_float(value: Any) -> float:
-    number = float(str(value).strip())
-    if number <= 0:
-        raise ValueError("must be positive")
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"expected a number > 0, got {text!r}")
     return number
 
 
@@ -105,12 +122,19 @@ SETTINGS: dict[str, Spec] = {
 
 #: Endpoint limits, settable for all endpoints or per endpoint.
 LIMIT_SETTINGS: dict[str, Spec] = {
-    "max_concurrency": Spec(_positive_int, None, "requests in flight"),
+    "max_concurrency": Spec(_at_least_one, None, "requests in flight"),
     "requests_per_minute": Spec(_optional(_positive_float), None, "request rate"),
     "input_tokens_per_minute": Spec(_optional(_positive_float), None, "input token rate"),
     "output_tokens_per_minute": Spec(_optional(_positive_float), None, "output token rate"),
     "timeout_s": Spec(_positive_float, None, "seconds per request"),
     "max_retries": Spec(_positive_int, None, "retries of retryable failures"),
+}
+
+#: Spark settings lakeinfer honours, under their Databricks names (``SET key = value``).
+SPARK_SETTINGS: dict[str, Spec] = {
+    "spark.databricks.delta.retentionDurationCheck.enabled": Spec(
+        _bool, True, "VACUUM refuses a RETAIN shorter than the table's retention (7 days)"
+    ),
 }
 
 
@@ -135,7 +159,8 @@ class Settings:
     # -- lookup --------------------------------------------------------------------------
     def get(self, key: str) -> Any:
         """The effective value of ``key`` (``cache`` or ``lakeinfer.cache``)."""
-        name, spec = self._spec(key if key.startswith(PREFIX) else PREFIX + key)
+        spark = _spark_setting(key) is not None
+        name, spec = self._spec(key if key.startswith(PREFIX) or spark else PREFIX + key)
         if name in self._session:
             return self._session[name]
         env = self._env_value(name)
@@ -156,7 +181,10 @@ class Settings:
                 value = self._session.get(name)
                 if value is None and name.count(".") == 1:
                     env = self._env_value(name)
-                    value = LIMIT_SETTINGS[field].parse(env) if env is not None else None
+                    try:
+                        value = LIMIT_SETTINGS[field].parse(env) if env is not None else None
+                    except (TypeError, ValueError) as exc:
+                        raise ConfigError(f"environment {self._env_name(name)}: {exc}") from None
                 if value is not None:
                     changes[field] = value
         return replace(base, **changes) if changes else base
@@ -170,6 +198,10 @@ class Settings:
         rows = [
             {"key": PREFIX + k, "value": _show(self.get(k)), "meaning": s.doc}
             for k, s in SETTINGS.items()
+        ]
+        rows += [
+            {"key": k, "value": _show(self.get(k)), "meaning": s.doc}
+            for k, s in SPARK_SETTINGS.items()
         ]
         rows += [
             {"key": k, "value": _show(v), "meaning": "session override"}
@@ -196,6 +228,9 @@ class Settings:
     # -- helpers -------------------------------------------------------------------------
     def _spec(self, key: str) -> tuple[str, Spec]:
         name = key.strip()
+        spark = _spark_setting(name)
+        if spark is not None:
+            return spark, SPARK_SETTINGS[spark]
         if not name.lower().startswith(PREFIX):
             raise AnalysisError(
                 f"unknown setting {name!r}: lakeinfer settings start with 'lakeinfer.'"
@@ -218,6 +253,12 @@ class Settings:
         if name.count(".") != 1:
             return None
         return self._environ.get(self._env_name(name))
+
+
+def _spark_setting(name: str) -> str | None:
+    """The key of :data:`SPARK_SETTINGS` that ``name`` names (any case), else None."""
+    lowered = name.strip().lower()
+    return next((k for k in SPARK_SETTINGS if k.lower() == lowered), None)
 
 
 def _limit_field(name: str) -> str | None:

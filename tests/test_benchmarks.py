@@ -48,3 +48,20 @@ def test_ui_cancel_benchmark_runs_and_checks_nothing_was_written():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("cancel stopped the statement in")
+
+
+def test_fail_fast_benchmark_runs_small_and_checks_its_scenarios():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fail_fast.py")]
+        + ["--rows", "400", "--latency-ms", "5", "--concurrency", "8", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    scenarios = report["scenarios"]
+    assert scenarios["429s"]["answered"] == 400 and scenarios["429s"]["throttled"] > 0
+    for name in ("dead port", "dead port, lenient", "401"):
+        assert 1 <= scenarios[name]["attempts"] <= 2 * 8, (name, scenarios[name])

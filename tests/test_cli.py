@@ -58,6 +58,57 @@ def test_errors_are_one_line_without_traceback(home):
     assert missing.returncode == 1 and "main.default.nothing_here" in missing.stderr
 
 
+def test_a_syntax_error_shows_the_line_with_a_caret_under_the_typo(home):
+    result = run(home, "sql", "SELECT 1;\nSELEC id FROM t")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: syntax error at line 2, column 1: unknown statement 'SELEC'; did you mean SELECT?",
+        "  SELEC id FROM t",
+        "  ^^^^^",
+    ]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_the_first_bad_byte(home, tmp_path):
+    script = tmp_path / "latin1.sql"
+    script.write_bytes("SELECT 'café' AS word;\n".encode("latin-1"))
+    expected = f"error: cannot read {script}: not UTF-8 text (byte 0xe9 at offset 11)\n"
+    result = run(home, "sql", "-f", str(script))
+    assert (result.returncode, result.stderr) == (1, expected)
+    piped = subprocess.run(
+        [sys.executable, "-m", "lakeinfer.cli", "--home", str(home), "sql", "-f", "-"],
+        input=script.read_bytes(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert piped.returncode == 1
+    assert (
+        piped.stderr.decode()
+        == "error: cannot read stdin: not UTF-8 text (byte 0xe9 at offset 11)\n"
+    )
+    missing = run(home, "sql", "-f", str(tmp_path / "absent.sql"))
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        f"error: cannot read {tmp_path / 'absent.sql'}: no such file\n",
+    )
+
+
+def test_a_file_with_a_byte_order_mark_runs(home, tmp_path):
+    script = tmp_path / "bom.sql"
+    script.write_bytes(b"\xef\xbb\xbfSELECT 1 AS a")
+    result = run(home, "sql", "-f", str(script), "--format", "json")
+    assert (result.returncode, result.stdout) == (0, '{"a": 1}\n'), result.stderr
+
+
+def test_a_config_file_that_is_not_utf8_is_named(home):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_bytes(b"[endpoints.x]\nmodel = '\xff'\n")
+    result = run(home, "endpoints", "list")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: cannot read {home / 'config.toml'}: not UTF-8 text (byte 0xff at offset 23)\n"
+    )
+
+
 def test_debug_shows_the_traceback(home):
     result = run(home, "--debug", "sql", "SELECT * FORM t")
     assert result.returncode != 0

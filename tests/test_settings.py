@@ -33,6 +33,34 @@ def test_unknown_and_invalid_settings_are_clear_errors():
         Settings({"cache": "perhaps"}, environ={})
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("lakeinfer.default_max_tokens", "many", "expected a whole number >= 0, got 'many'"),
+        ("lakeinfer.default_max_tokens", "-1", "expected a whole number >= 0, got '-1'"),
+        ("lakeinfer.max_concurrency", "0", "expected a whole number >= 1, got '0'"),
+        (
+            "lakeinfer.endpoints.my-llm.max_concurrency",
+            "2.5",
+            "expected a whole number >= 1, got '2.5'",
+        ),
+        ("lakeinfer.timeout_s", "soon", "expected a number > 0, got 'soon'"),
+        ("lakeinfer.timeout_s", "nan", "expected a number > 0, got 'nan'"),
+        ("lakeinfer.requests_per_minute", "-5", "expected a number > 0, got '-5'"),
+    ],
+)
+def test_malformed_setting_values_are_refused_in_words(key, value, message):
+    with pytest.raises(AnalysisError) as error:
+        Settings(environ={}).set(key, value)
+    assert str(error.value) == f"SET {key}: {message}"
+
+
+def test_a_malformed_limit_in_the_environment_is_named():
+    settings = Settings(environ={"LAKEINFER_TIMEOUT_S": "forever"})
+    with pytest.raises(ConfigError, match="environment LAKEINFER_TIMEOUT_S: expected a number > 0"):
+        settings.limits("my-llm", EndpointLimits())
+
+
 def test_endpoint_limits_per_session_and_per_endpoint():
     settings = Settings(environ={"LAKEINFER_TIMEOUT_S": "9"})
     base = EndpointLimits(max_concurrency=64, max_retries=3)

@@ -5,7 +5,9 @@
 
 Each trigger ingests the CSV's new rows, refreshes the cleaned table, lets the inference stream
 (``readStream`` ... ``ai_query`` ... ``writeStream``, checkpointed, exactly once) answer the new
-reviews, and refreshes the typed opinions and the errors tables.
+reviews, and refreshes the typed opinions and the errors tables. The checkpoint is the
+lakehouse's (``<home>/_checkpoints/main/reviews/answers/main.reviews.clean``), the same as the
+job's ``infer`` task: the job and the stream go on where either stopped.
 """
 
 import argparse
@@ -37,7 +39,8 @@ def main() -> None:
     parser.add_argument("--home", required=True)
     parser.add_argument("--endpoint", default="databricks-meta-llama-3-3-70b-instruct")
     parser.add_argument("--csv", default=str(HERE / "reviews.csv"))
-    parser.add_argument("--checkpoint", default=str(HERE / "checkpoints" / "answers-stream"))
+    # default: the lakehouse's own checkpoint of this stream, the one the job uses too
+    parser.add_argument("--checkpoint", help="a checkpoint folder outside the lakehouse")
     parser.add_argument("--available-now", action="store_true")
     parser.add_argument("--interval", default="10 seconds")
     args = parser.parse_args()
@@ -46,12 +49,16 @@ def main() -> None:
         trigger = (
             {"availableNow": True} if args.available_now else {"processingTime": args.interval}
         )
-        query = (
+        writer = (
             session.readStream.option("maxBytesPerTrigger", "50K")
             .table("main.reviews.clean")
             .select(*inference_columns(args.endpoint))
-            .writeStream.option("checkpointLocation", args.checkpoint)
-            .outputMode("append")
+            .writeStream
+        )
+        if args.checkpoint:
+            writer = writer.option("checkpointLocation", args.checkpoint)
+        query = (
+            writer.outputMode("append")
             .trigger(**trigger)
             .toTable("main.reviews.answers")
         )

@@ -9,9 +9,11 @@ before its commit leaves the table (and its history) as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import shutil
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +25,8 @@ import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from lakeinfer.catalog import files
+from lakeinfer.catalog.names import check_name, is_valid_name
 from lakeinfer.errors import (
     AnalysisError,
     ConcurrentWriteError,
@@ -51,6 +55,11 @@ class TableName:
     catalog: str
     schema: str
     table: str
+
+    def __post_init__(self) -> None:
+        check_name(self.catalog, "catalog")
+        check_name(self.schema, "schema")
+        check_name(self.table, "table")
 
     def __str__(self) -> str:
         return f"{self.catalog}.{self.schema}.{self.table}"
@@ -108,15 +117,21 @@ class Namespace:
 
 
 class DeltaCatalog:
-    """Catalogs, schemas and Delta tables under one lakehouse directory."""
+    """Catalogs, schemas and Delta tables under one lakehouse directory.
+
+    Every name is checked by :func:`~lakeinfer.catalog.names.check_name` before a path is
+    built from it, and every path is checked to lie inside the home once links are followed
+    (:meth:`inside`), so no statement reads, writes or deletes anything outside the home.
+    """
 
     def __init__(self, home: Path):
         self.home = home
 
-    # -- names ---------------------------------------------------------------------------
+    # -- names and paths -----------------------------------------------------------------
     @staticmethod
     def qualify(parts: list[str], namespace: Namespace) -> TableName:
-        """``t`` / ``s.t`` / ``c.s.t`` -> a full name, filling in the current namespace."""
+        """``t`` / ``s.t`` / ``c.s.t`` -> a full name, filling in the current namespace.
+        Each part must follow the name rule (:mod:`lakeinfer.catalog.names`)."""
         parts = [p.lower() for p in parts]
         if len(parts) == 1:
             return TableName(namespace.catalog, namespace.schema, parts[0])
@@ -128,51 +143,68 @@ class DeltaCatalog:
             f"too many name parts in {'.'.join(parts)!r} (at most catalog.schema.table)"
         )
 
+    def inside(self, path: Path) -> Path:
+        """``path`` itself, after checking that it lies inside the home (strictly below it)
+        once every link is followed; :class:`SqlError` otherwise."""
+        home = self.home.resolve()
+        resolved = path.resolve()
+        if resolved == home or not resolved.is_relative_to(home):
+            raise SqlError(
+                f"{path} resolves to {resolved}, outside the lakehouse {home}: lakeinfer "
+                "reads, writes and deletes only inside its home"
+            )
+        return path
+
+    def catalog_path(self, catalog: str) -> Path:
+        """The directory of ``catalog`` (its name checked, its place verified)."""
+        return self.inside(self.home / check_name(catalog, "catalog"))
+
+    def schema_path(self, catalog: str, schema: str) -> Path:
+        """The directory of ``catalog.schema`` (names checked, place verified)."""
+        check_name(catalog, "catalog")
+        return self.inside(self.home / catalog / check_name(schema, "schema"))
+
     def table_path(self, name: TableName) -> Path:
-        return self.home / name.catalog / name.schema / name.table
+        """The directory of a table or view (its place verified)."""
+        return self.inside(self.home / name.catalog / name.schema / name.table)
 
     # -- catalogs and schemas ------------------------------------------------------------
     def list_catalogs(self) -> list[str]:
         found = set(BUILTIN_CATALOGS)
         if self.home.exists():
-            found |= {
-                p.name
-                for p in self.home.iterdir()
-                if p.is_dir() and not p.name.startswith((".", "_"))
-            }
+            found |= {p.name for p in self.home.iterdir() if _is_entry_dir(p)}
         return sorted(found)
 
     def catalog_exists(self, catalog: str) -> bool:
-        return catalog in BUILTIN_CATALOGS or (self.home / catalog).is_dir()
+        path = self.catalog_path(catalog)
+        return catalog in BUILTIN_CATALOGS or path.is_dir()
 
     def schema_exists(self, catalog: str, schema: str) -> bool:
+        path = self.schema_path(catalog, schema)
         if (catalog, schema) == (DEFAULT_CATALOG, DEFAULT_SCHEMA):
             return True
-        return (self.home / catalog / schema).is_dir() and not self._is_table(
-            self.home / catalog / schema
-        )
+        return path.is_dir() and not self._is_table(path)
 
     def list_schemas(self, catalog: str) -> list[str]:
         self.require_catalog(catalog)
         found = {DEFAULT_SCHEMA} if catalog == DEFAULT_CATALOG else set()
-        path = self.home / catalog
+        path = self.catalog_path(catalog)
         if path.exists():
-            found |= {
-                p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
-            }
+            found |= {p.name for p in path.iterdir() if _is_entry_dir(p)}
         return sorted(found)
 
     def create_catalog(self, catalog: str, if_not_exists: bool = False) -> None:
         catalog = catalog.lower()
-        if self.catalog_exists(catalog) and (self.home / catalog).is_dir():
+        path = self.catalog_path(catalog)
+        if path.is_dir():
             if if_not_exists:
                 return
             raise SqlError(f"catalog {catalog} already exists")
-        (self.home / catalog).mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
 
     def create_schema(self, catalog: str, schema: str, if_not_exists: bool = False) -> None:
+        path = self.schema_path(catalog, schema)
         self.require_catalog(catalog)
-        path = self.home / catalog / schema
         if path.is_dir():
             if if_not_exists:
                 return
@@ -182,24 +214,67 @@ class DeltaCatalog:
     def drop_schema(
         self, catalog: str, schema: str, if_exists: bool = False, cascade: bool = False
     ) -> None:
-        path = self.home / catalog / schema
-        if not path.is_dir():
+        """Drop a schema. Without ``cascade`` it must hold no table or view. With it, its
+        tables, views and staging leftovers are deleted, but only when the directory holds
+        nothing else: a file lakeinfer did not create makes the drop fail, deleting nothing."""
+        path = self.schema_path(catalog, schema)
+        if not path.is_dir() or self._is_table(path):
             if if_exists:
                 return
             raise SqlError(f"schema not found: {catalog}.{schema}")
-        if self.list_tables(catalog, schema) and not cascade:
+        owned = self._owned_entries(f"schema {catalog}.{schema}", path)
+        if not cascade and self._holds_objects(owned):
             raise SqlError(f"schema {catalog}.{schema} is not empty; use DROP SCHEMA ... CASCADE")
-        shutil.rmtree(path)
+        _remove_owned(path, owned)
 
     def drop_catalog(self, catalog: str, if_exists: bool = False, cascade: bool = False) -> None:
-        path = self.home / catalog
+        """Drop a catalog; with ``cascade`` its schemas go as :meth:`drop_schema` drops them,
+        and only when no directory of it holds files lakeinfer did not create."""
+        path = self.catalog_path(catalog)
         if not path.is_dir():
             if if_exists:
                 return
             raise SqlError(f"catalog not found: {catalog}")
-        if any(self.list_tables(catalog, s) for s in self.list_schemas(catalog)) and not cascade:
+        schemas: dict[Path, list[Path]] = {}
+        foreign: list[str] = []
+        for entry in sorted(path.iterdir()):
+            if _is_entry_dir(entry) and not self._is_table(entry):
+                schemas[entry] = self._owned_entries(
+                    f"catalog {catalog}", entry, prefix=entry.name + "/"
+                )
+            else:
+                foreign.append(entry.name)
+        if foreign:
+            raise _foreign_files(f"catalog {catalog}", path, foreign)
+        if not cascade and any(self._holds_objects(owned) for owned in schemas.values()):
             raise SqlError(f"catalog {catalog} is not empty; use DROP CATALOG ... CASCADE")
-        shutil.rmtree(path)
+        for schema_dir, owned in schemas.items():
+            _remove_owned(schema_dir, owned)
+        _remove_dir(path)
+
+    def _owned_entries(self, what: str, path: Path, prefix: str = "") -> list[Path]:
+        """Every entry of the schema directory ``path``, after checking that lakeinfer owns
+        each: a table, a view, a staging leftover, its lock files, an empty directory."""
+        entries = sorted(path.iterdir())
+        foreign = [prefix + e.name for e in entries if not self._owns(e)]
+        if foreign:
+            raise _foreign_files(what, path, foreign)
+        return entries
+
+    def _holds_objects(self, entries: list[Path]) -> bool:
+        """Whether any of a schema directory's ``entries`` is a table or a view."""
+        return any(
+            _is_entry_dir(e) and (self._is_table(e) or (e / VIEW_FILE).is_file()) for e in entries
+        )
+
+    def _owns(self, entry: Path) -> bool:
+        if entry.is_symlink():
+            return False
+        if files.is_own_file(entry.name):
+            return True
+        if not is_valid_name(entry.name) or not entry.is_dir():
+            return False
+        return self._is_table(entry) or (entry / VIEW_FILE).is_file() or not any(entry.iterdir())
 
     def require_catalog(self, catalog: str) -> None:
         if not self.catalog_exists(catalog):
@@ -221,11 +296,12 @@ class DeltaCatalog:
         return (path / "_delta_log").is_dir()
 
     def list_tables(self, catalog: str, schema: str) -> list[str]:
+        """The tables of a schema (staging leftovers and foreign entries are never listed)."""
         self.require_schema(catalog, schema)
-        path = self.home / catalog / schema
+        path = self.schema_path(catalog, schema)
         if not path.exists():
             return []
-        return sorted(p.name for p in path.iterdir() if self._is_table(p))
+        return sorted(p.name for p in path.iterdir() if _is_entry_dir(p) and self._is_table(p))
 
     def exists(self, name: TableName) -> bool:
         return self._is_table(self.table_path(name))
@@ -345,11 +421,17 @@ class DeltaCatalog:
                 return
             if not replace:
                 raise TableExistsError(f"view {name} already exists (use CREATE OR REPLACE VIEW)")
-        path = self._view_file(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(view.__dict__))
-        temporary.replace(path)  # atomic: readers see the old or the new definition
+            path = self._view_file(name)
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(view.__dict__))
+            temporary.replace(path)  # atomic: readers see the old or the new definition
+            return
+        with self._staging(name) as staging:
+            (staging / VIEW_FILE).write_text(json.dumps(view.__dict__))
+            if not self._publish(name, staging):
+                if if_not_exists and self.view(name) is not None:
+                    return
+                raise self._taken(name, "view")
 
     def drop_view(self, name: TableName, if_exists: bool = False) -> None:
         if self.view(name) is None:
@@ -358,13 +440,15 @@ class DeltaCatalog:
             if self.exists(name):
                 raise SqlError(f"{name} is a table, not a view (use DROP TABLE)")
             raise UnknownTableError(str(name), self._all_table_names())
-        shutil.rmtree(self.table_path(name))
+        self._delete(name)
 
     def list_views(self, catalog: str, schema: str) -> list[str]:
-        path = self.home / catalog / schema
+        path = self.schema_path(catalog, schema)
         if not path.exists():
             return []
-        return sorted(p.name for p in path.iterdir() if (p / VIEW_FILE).is_file())
+        return sorted(
+            p.name for p in path.iterdir() if _is_entry_dir(p) and (p / VIEW_FILE).is_file()
+        )
 
     def _all_table_names(self) -> list[str]:
         names = []
@@ -382,18 +466,25 @@ class DeltaCatalog:
         replace: bool = False,
         options: TableOptions | None = None,
     ) -> bool:
-        """Create an empty table; returns False when it existed and ``if_not_exists`` is set."""
+        """Create an empty table; returns False when it existed and ``if_not_exists`` is set.
+
+        The table is created only if the name is still free when it is committed: of several
+        sessions creating one name, one wins and the others raise :class:`TableExistsError`
+        (or return False with ``if_not_exists``; ``replace`` replaces the winner's table).
+        """
         self.require_schema(name.catalog, name.schema)
-        if self.exists(name):
-            if if_not_exists:
-                return False
-            if not replace:
-                raise TableExistsError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
-            self.write(
-                name, schema.empty_table(), "overwrite", replace_schema=True, options=options
-            )
-            return True
-        self._write_new(name, schema.empty_table(), options)
+        if not self.exists(name):
+            if self.view(name) is not None:
+                raise self._taken(name, "table")
+            if self._create(name, schema.empty_table(), options):
+                return True
+            if not self.exists(name):
+                raise self._taken(name, "table")
+        if if_not_exists:
+            return False
+        if not replace:
+            raise self._taken(name, "table")
+        self.write(name, schema.empty_table(), "overwrite", replace_schema=True, options=options)
         return True
 
     def write(
@@ -407,7 +498,9 @@ class DeltaCatalog:
         read_version: int | None = None,
         operation: str | None = None,
     ) -> None:
-        """One atomic commit of ``data`` (append, or overwrite of the whole table).
+        """One atomic commit of ``data`` (append, or overwrite of the whole table); a table
+        that does not exist is created (if another session creates it first, ``data`` is
+        written to that table as ``mode`` says).
 
         ``read_version``: the version the data was computed from (UPDATE, DELETE, MERGE); if
         another writer committed since, :class:`ConcurrentWriteError` is raised and nothing is
@@ -416,8 +509,12 @@ class DeltaCatalog:
         data = data.cast(storable_schema(data.schema))
         if not self.exists(name):
             self.require_schema(name.catalog, name.schema)
-            self._write_new(name, data, options)
-            return
+            if self.view(name) is not None:
+                raise self._taken(name, "table")
+            if self._create(name, data, options):
+                return
+            if not self.exists(name):
+                raise self._taken(name, "table")
         table = self.open(name)
         _check_unchanged(name, table, read_version)
         options = options or TableOptions()
@@ -453,6 +550,7 @@ class DeltaCatalog:
         batches: Iterable[pa.RecordBatch],
         mode: WriteMode,
         *,
+        create: bool = False,
         replace_schema: bool = False,
         options: TableOptions | None = None,
         read_version: int | None = None,
@@ -466,6 +564,11 @@ class DeltaCatalog:
         error is raised, no commit is made (the table keeps its version and history) and a
         table that did not exist before is not created. ``read_version`` and ``operation`` as
         in :meth:`write`.
+
+        A table that does not exist is created only if its name is still free once the data
+        is written: otherwise nothing is written and :class:`TableExistsError` is raised with
+        ``create`` (CREATE TABLE ... AS), :class:`ConcurrentWriteError` without it. With
+        ``create``, an existing table is never written to.
         """
         target = storable_schema(schema)
         options = options or TableOptions()
@@ -483,31 +586,21 @@ class DeltaCatalog:
                 raise
 
         reader = pa.RecordBatchReader.from_batches(target, produce())
-        path = self.table_path(name)
-        new = not self.exists(name)
+        new = create or not self.exists(name)
         if new:
-            # a new table is written under a hidden name and renamed once committed, so a
-            # process killed midway leaves no half-written table behind
             self.require_schema(name.catalog, name.schema)
-            if (path / VIEW_FILE).is_file():
-                raise TableExistsError(f"cannot create table {name}: a view of that name exists")
+            if self.exists(name) or self.view(name) is not None:
+                raise self._taken(name, "table")
             _check_partitioning(name, options, target.names)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staging = path.parent / f".{name.table}.{uuid.uuid4().hex}.writing"
         try:
             if new:
-                write_deltalake(
-                    str(staging),
-                    reader,
-                    mode="error",
-                    partition_by=options.partition_by or None,
-                    description=options.comment,
-                    commit_properties=_commit_properties(operation or "CREATE TABLE"),
-                )
-                try:
-                    staging.rename(path)
-                except OSError as exc:
-                    raise TableExistsError(f"cannot create {name}: {exc}") from None
+                if not self._write_new(name, reader, options, operation or "CREATE TABLE"):
+                    if create or not self.exists(name):
+                        raise self._taken(name, "table")
+                    raise ConcurrentWriteError(
+                        f"{name} was created by another writer while this statement ran; "
+                        "nothing was written, run the statement again"
+                    )
             else:
                 table = self.open(name)
                 _check_unchanged(name, table, read_version)
@@ -522,8 +615,6 @@ class DeltaCatalog:
                     commit_properties=_commit_properties(operation),
                 )
         except BaseException as exc:
-            if new:
-                shutil.rmtree(staging, ignore_errors=True)
             if failure:
                 raise failure[0] from None
             if isinstance(exc, CommitFailedError):
@@ -535,36 +626,91 @@ class DeltaCatalog:
                 verb = "create" if new else "write to"
                 raise SqlError(f"cannot {verb} {name}: {exc}") from None
             raise
-        if options.properties and (new or replace_schema):
-            self.set_properties(name, options.properties)
-        if options.comment is not None and replace_schema and not new:
-            self.set_comment(name, options.comment)
+        if replace_schema and not new:
+            self._apply_options(name, options)
         return rows
 
-    def _write_new(
-        self, name: TableName, data: pa.Table, options: TableOptions | None = None
-    ) -> None:
-        path = self.table_path(name)
-        if (path / VIEW_FILE).is_file():
-            raise TableExistsError(f"cannot create table {name}: a view of that name exists")
+    def _create(self, name: TableName, data: pa.Table, options: TableOptions | None) -> bool:
+        """Create ``name`` holding ``data``; False (nothing written) when the name was taken
+        while it was written."""
         options = options or TableOptions()
         data = data.cast(storable_schema(data.schema))
         _check_partitioning(name, options, data.column_names)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            return self._write_new(name, data, options, "CREATE TABLE")
+        except DeltaError as exc:
+            raise SqlError(f"cannot create {name}: {exc}") from None
+
+    def _write_new(
+        self,
+        name: TableName,
+        data: pa.Table | pa.RecordBatchReader,
+        options: TableOptions,
+        operation: str,
+    ) -> bool:
+        """Write a new table under a staging name and rename it to ``name`` in one step that
+        fails if the name is taken (then returns False and nothing is left behind). A process
+        killed midway leaves only its staging directory, which is never listed and is
+        removed by the next write to the schema."""
+        with self._staging(name) as staging:
             write_deltalake(
-                str(path),
+                str(staging),
                 data,
                 mode="error",
                 partition_by=options.partition_by or None,
                 description=options.comment,
-                commit_properties=_commit_properties("CREATE TABLE"),
+                commit_properties=_commit_properties(operation),
             )
             if options.properties:  # delta-rs checks keys at create time; ours are free-form
-                self.set_properties(name, options.properties)
-        except (DeltaError, SqlError) as exc:
-            shutil.rmtree(path, ignore_errors=True)
-            raise SqlError(f"cannot create {name}: {exc}") from None
+                DeltaTable(str(staging)).alter.set_table_properties(
+                    options.properties, raise_if_not_exists=False
+                )
+            return self._publish(name, staging)
+
+    @contextlib.contextmanager
+    def _staging(self, name: TableName) -> Iterator[Path]:
+        """A locked staging directory in the schema of ``name``, for the block; the schema's
+        leftovers of killed statements are removed first."""
+        parent = self.schema_path(name.catalog, name.schema)
+        parent.mkdir(parents=True, exist_ok=True)
+        files.sweep(parent)
+        with files.staging(parent) as path:
+            yield path
+
+    def _publish(self, name: TableName, staging: Path) -> bool:
+        """Rename ``staging`` to the directory of ``name`` unless that name is taken."""
+        path = self.table_path(name)
+        try:
+            if files.rename_no_replace(staging, path):
+                return True
+            if path.is_symlink() or not path.is_dir():
+                return False
+            try:
+                path.rmdir()  # an empty directory holds no table: it does not take the name
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+            return files.rename_no_replace(staging, path)
+        except OSError as exc:
+            raise SqlError(f"cannot create {name}: {exc.strerror} ({path})") from None
+
+    def _taken(self, name: TableName, kind: str) -> TableExistsError:
+        """The error for creating ``name`` (a ``kind``: table or view) over what is there."""
+        path = self.table_path(name)
+        if self._is_table(path):
+            if kind == "table":
+                return TableExistsError(
+                    f"table {name} already exists (use CREATE OR REPLACE TABLE)"
+                )
+            return TableExistsError(f"cannot create view {name}: a table of that name exists")
+        if (path / VIEW_FILE).is_file():
+            if kind == "view":
+                return TableExistsError(f"view {name} already exists (use CREATE OR REPLACE VIEW)")
+            return TableExistsError(f"cannot create table {name}: a view of that name exists")
+        return TableExistsError(
+            f"cannot create {kind} {name}: {path} exists and is neither a table nor a view"
+        )
 
     def drop_table(self, name: TableName, if_exists: bool = False) -> None:
         if not self.exists(name):
@@ -573,7 +719,61 @@ class DeltaCatalog:
             if self.view(name) is not None:
                 raise SqlError(f"{name} is a view, not a table (use DROP VIEW)")
             raise UnknownTableError(str(name), self._all_table_names())
-        shutil.rmtree(self.table_path(name))
+        self._delete(name)
+
+    def _delete(self, name: TableName) -> None:
+        """Remove the directory of a table or view: first renamed to a staging name, so the
+        name is free at once and a crash midway leaves only a leftover the next write to the
+        schema removes."""
+        path = self.table_path(name)
+        if path.is_symlink():
+            raise SqlError(f"cannot drop {name}: {path} is a link, not a directory lakeinfer made")
+        with self._staging(name) as staging:
+            os.replace(path, staging)  # staging is an empty directory: replaced
+
+    # -- VACUUM ----------------------------------------------------------------------------
+    def vacuum(
+        self,
+        name: TableName,
+        retain_hours: float | None = None,
+        *,
+        dry_run: bool = False,
+        check_retention: bool = True,
+        lite: bool = False,
+    ) -> list[str]:
+        """Delete the files of ``name`` no version within the retention still needs (data
+        files of old versions, and files no commit references, such as those of a write that
+        was killed; ``lite``: only the former, found from the log without listing the
+        directory); returns their paths (those it would delete with ``dry_run``). The
+        retention is ``retain_hours``, default the table's
+        ``delta.deletedFileRetentionDuration`` (7 days); a shorter one than that is refused
+        while ``check_retention`` is on, as on Databricks."""
+        table = self.open(name)
+        minimum = _retention_hours(table.metadata().configuration)
+        if retain_hours is not None and retain_hours < 0:
+            raise AnalysisError(f"VACUUM {name}: RETAIN takes a number of hours >= 0")
+        if check_retention and retain_hours is not None and retain_hours < minimum:
+            raise AnalysisError(
+                f"VACUUM {name} RETAIN {retain_hours:g} HOURS: the retention is shorter than "
+                f"the table's {minimum:g} hours (delta.deletedFileRetentionDuration), so it "
+                "can delete files that running statements or time travel still read; to do "
+                "it anyway, SET spark.databricks.delta.retentionDurationCheck.enabled = false"
+            )
+        hours = None if retain_hours is None else math.ceil(retain_hours)
+        try:
+            removed = table.vacuum(
+                retention_hours=hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+                commit_properties=_commit_properties("VACUUM"),
+                full=not lite,
+            )
+        except DeltaError as exc:
+            raise SqlError(f"cannot vacuum {name}: {exc}") from None
+        if not dry_run:
+            files.sweep(self.schema_path(name.catalog, name.schema))
+        root = self.table_path(name)
+        return sorted(str(root / relative) for relative in removed)
 
 
 @dataclass
@@ -609,3 +809,52 @@ def _commit_properties(operation: str | None) -> CommitProperties | None:
     if operation is None:
         return None
     return CommitProperties(custom_metadata={OPERATION_KEY: operation})
+
+
+def _is_entry_dir(path: Path) -> bool:
+    """Whether ``path`` may be listed as a catalog, schema, table or view: a directory (not a
+    link) whose name follows the name rule, so staging leftovers and foreign entries never are."""
+    return is_valid_name(path.name) and not path.is_symlink() and path.is_dir()
+
+
+def _remove_owned(path: Path, owned: list[Path]) -> None:
+    """Delete the entries ``owned`` of the schema directory ``path``, then ``path`` itself."""
+    for entry in owned:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+    _remove_dir(path)
+
+
+def _remove_dir(path: Path) -> None:
+    """Remove the directory ``path``, emptied just before."""
+    try:
+        path.rmdir()
+    except OSError as exc:
+        raise SqlError(
+            f"cannot remove {path}: {exc.strerror} (another session may have written to it "
+            "while it was dropped)"
+        ) from None
+
+
+def _foreign_files(what: str, path: Path, names: list[str]) -> SqlError:
+    shown = ", ".join(repr(n) for n in names[:5]) + (" ..." if len(names) > 5 else "")
+    return SqlError(
+        f"cannot drop {what}: {path} holds files lakeinfer did not create ({shown}); nothing "
+        "was dropped: move them away, then drop again"
+    )
+
+
+_DURATION_UNITS = {"hour": 1.0, "day": 24.0, "week": 168.0, "minute": 1 / 60, "second": 1 / 3600}
+
+
+def _retention_hours(configuration: dict[str, str]) -> float:
+    """``delta.deletedFileRetentionDuration`` (``interval 7 days``) in hours; 168 by default."""
+    text = configuration.get("delta.deletedFileRetentionDuration", "interval 7 days")
+    words = text.lower().replace("interval", "").split()
+    try:
+        amount, unit = float(words[0]), words[1].rstrip("s")
+        return amount * _DURATION_UNITS[unit]
+    except (IndexError, ValueError, KeyError):
+        return 168.0

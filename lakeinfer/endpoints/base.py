@@ -63,6 +63,8 @@ class Outcome:
     attempts: int = 1
     throttled: bool = False
     timed_out: bool = False
+    #: the HTTP status of a failed answer, when there was one (None: no answer came)
+    status: int | None = None
     #: seconds the last attempt took (set by the scheduler)
     latency_s: float = 0.0
 
@@ -85,6 +87,10 @@ class Provider(ABC):
     #: signature's output, a pipeline's fixed shape); None: chat/embeddings defaults, or
     #: ``returnType`` is required.
     return_ddl: str | None = None
+    #: Whether failures of the endpoint as a whole open its circuit (see
+    #: :mod:`lakeinfer.runtime.breaker`); False for a provider that recovers by itself, such as
+    #: a managed server started again when it dies.
+    circuit_breaker: bool = True
 
     @abstractmethod
     async def infer(self, batch: Sequence[AIRequest]) -> list[Outcome]:

@@ -100,4 +100,5 @@ def _copy_failure(failure: Outcome) -> Outcome:
         retry_after=failure.retry_after,
         throttled=failure.throttled,
         timed_out=failure.timed_out,
+        status=failure.status,
     )

@@ -24,6 +24,9 @@ class EmbeddedChatProvider(LlamaServerProvider):
     """Chat completions from the managed ``llama-server``, with prompt caching and prefix
     groups pinned to its slots."""
 
+    #: calls that failed because the server died are retried against the restarted one
+    circuit_breaker = False
+
     def __init__(self, name: str, server_factory: Callable[[], LlamaServer] = shared_server):
         server = server_factory()
         super().__init__(

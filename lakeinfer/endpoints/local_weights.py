@@ -18,14 +18,15 @@ again. When conversion fails the shipped file is used and a warning says why.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import subprocess
 import tempfile
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from lakeinfer.redaction import logger
+
+log = logger(__name__)
 
 WEIGHTS_ENV = "LAKEINFER_LOCAL_WEIGHTS"
 CACHE_ENV = "LAKEINFER_CACHE_DIR"

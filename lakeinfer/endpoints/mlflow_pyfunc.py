@@ -16,6 +16,7 @@ from typing import Any
 from lakeinfer.endpoints.base import Capabilities
 from lakeinfer.endpoints.in_process import InProcessProvider, RowError
 from lakeinfer.errors import RuntimeUnavailableError
+from lakeinfer.sql.ddl import quote_field
 
 MLFLOW_BATCH = 256
 #: mlflow.types.DataType names -> Databricks types
@@ -173,7 +174,7 @@ def signature_type(spec: Any) -> str | None:
             inner = signature_type(prop.dtype)
             if inner is None:
                 return None
-            fields.append(f"{prop.name}: {inner}")
+            fields.append(f"{quote_field(prop.name)}: {inner}")
         return f"STRUCT<{', '.join(fields)}>"
     name = getattr(kind, "name", str(kind))
     return _TYPES.get(name)
@@ -192,5 +193,5 @@ def schema_to_ddl(schema: Any) -> str | None:
         inner = signature_type(spec)
         if inner is None:
             return None
-        fields.append(f"{spec.name or f'_{index}'}: {inner}")
+        fields.append(f"{quote_field(spec.name or f'_{index}')}: {inner}")
     return f"STRUCT<{', '.join(fields)}>"

@@ -134,9 +134,12 @@ class OpenAIProvider(Provider):
         if isinstance(answer, Outcome):
             return answer
         try:
-            content = answer["choices"][0]["message"]["content"]
+            choice = answer["choices"][0]
+            content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             return Outcome(error=f"unexpected chat response: {_snippet(json.dumps(answer))}")
+        if content is None:
+            return Outcome(error=self._no_content(choice))
         usage = answer.get("usage") or {}
         details = usage.get("prompt_tokens_details")
         cached = details.get("cached_tokens") if isinstance(details, dict) else None
@@ -146,6 +149,16 @@ class OpenAIProvider(Provider):
             completion_tokens=int(usage.get("completion_tokens") or 0),
             cached_tokens=int(cached or 0),
         )
+
+    def _no_content(self, choice: Any) -> str:
+        """The error of a chat answer whose ``content`` is null (a refusal, a tool call, a
+        filtered or truncated answer): the row gets no value rather than a silent NULL."""
+        finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+        message = f"endpoint {self.name!r} returned no content (finish_reason={finish})"
+        refusal = (choice.get("message") or {}).get("refusal") if isinstance(choice, dict) else None
+        if isinstance(refusal, str) and refusal:
+            message += f": refusal: {_snippet(refusal)}"
+        return message
 
     async def _embed(self, batch: Sequence[AIRequest]) -> list[Outcome]:
         # parameters are constant per call site, so one batch shares them
@@ -161,6 +174,7 @@ class OpenAIProvider(Provider):
                     retry_after=answer.retry_after,
                     throttled=answer.throttled,
                     timed_out=answer.timed_out,
+                    status=answer.status,
                 )
                 for _ in batch
             ]
@@ -217,6 +231,7 @@ class OpenAIProvider(Provider):
                 retryable=status in RETRYABLE_STATUS,
                 retry_after=_retry_after(retry_after),
                 throttled=status in THROTTLE_STATUS,
+                status=status,
             )
         try:
             return orjson.loads(raw)
@@ -227,6 +242,7 @@ class OpenAIProvider(Provider):
                 error="endpoint returned malformed JSON: "
                 + _snippet(raw.decode("utf-8", "replace")),
                 retryable=True,
+                status=status,
             )
 
     async def aclose(self) -> None:

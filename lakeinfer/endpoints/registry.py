@@ -13,10 +13,11 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from lakeinfer.config import EndpointConfig, LakeinferConfig
+from lakeinfer.config import EndpointConfig, LakeinferConfig, check_http_url
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import ConfigError, UnknownEndpointError
+from lakeinfer.redaction import register
 from lakeinfer.runtime.limits import EndpointLimits
 
 #: Databricks' pre-provisioned chat endpoints; without a workspace they resolve to the embedded model.
@@ -325,6 +326,7 @@ def _api_key(endpoint: EndpointConfig) -> str | None:
                 "environment variable DATABRICKS_TOKEN is not set (it holds the token of "
                 "Databricks serving endpoints; or name another with --api-key-env)"
             )
+        register(key)
     return key
 
 
@@ -333,4 +335,9 @@ def _workspace() -> tuple[str, str] | None:
     host, token = os.environ.get("DATABRICKS_HOST"), os.environ.get("DATABRICKS_TOKEN")
     if not host or not token:
         return None
-    return (host if host.startswith("http") else f"https://{host}"), token
+    register(token)
+    url = host if host.startswith("http") else f"https://{host}"
+    try:
+        return check_http_url(url), token
+    except ValueError as exc:
+        raise ConfigError(f"DATABRICKS_HOST: {exc}") from None

@@ -17,15 +17,16 @@ the requests are released all the same and evaluate the prefix themselves.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lakeinfer.redaction import logger
+
 if TYPE_CHECKING:
     from lakeinfer.endpoints.base import AIRequest, Outcome
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 Send = Callable[["AIRequest"], Awaitable["Outcome"]]
 CopySlot = Callable[[int, Sequence[int]], Awaitable[None]]

@@ -4,8 +4,11 @@ Within one statement identical requests (same endpoint, request, returnType and 
 one call, NULL requests make no call and give NULL, and answers keep the order of the input.
 Before calling, answers are looked up in the persistent response cache (unless
 ``lakeinfer.cache`` is false) and the token budget is checked; new answers are cached as they
-arrive. Under ``failOnError => true`` the first failed row fails the statement (naming endpoint
-and row); under ``false`` each row gets ``STRUCT<result, errorMessage>``.
+arrive. Under ``failOnError => true`` the first row that fails (an error after its retries, or
+an answer that cannot be cast to ``returnType``) fails the statement as soon as it arrives,
+naming endpoint and row: no more requests are sent and those in flight are cancelled. Under
+``false`` each row gets ``STRUCT<result, errorMessage>``. Whatever stops a statement, the calls
+it made are counted.
 
 Answers to a JSON ``response_format`` are checked against it; one that does not fit is asked
 for once more and then becomes that row's error. Task functions (``ai_summarize``, ...) are
@@ -33,7 +36,6 @@ from lakeinfer.errors import (
     AnalysisError,
     BudgetExceededError,
     EndpointError,
-    StatementCancelledError,
 )
 from lakeinfer.runtime.cache import ResponseCache, cache_keys
 from lakeinfer.runtime.cancel import CancelToken
@@ -182,7 +184,10 @@ class AiEvaluator:
                     missing[key] = AIRequest(payload, call.parameters)
                     originals[key] = value
             if missing:
-                self._resolve(call, missing, _checker(call, originals))
+                fail_fast = None
+                if call.fail_on_error:
+                    fail_fast = self._fail_fast(call, originals, keys, indices, row_offset)
+                self._resolve(call, missing, _checker(call, originals), fail_fast)
             outcomes = [self._memo[key] for key in keys]
             if self._cache_usable(call):
                 # answers are in the response cache now, so a repeat in a later batch of the
@@ -193,6 +198,27 @@ class AiEvaluator:
                     if outcome.error is None:
                         memo.pop(key, None)
         return self._to_array(call, task, outcomes, indices, row_offset, distinct)
+
+    def _fail_fast(
+        self,
+        call: AiQueryCall,
+        originals: dict[Hashable, Any],
+        keys: list[Hashable],
+        rows: pa.Array,
+        row_offset: int,
+    ) -> Callable[[Hashable, Outcome], None]:
+        """What raises, as soon as it arrives, the first answer that would fail the statement
+        (an error, or a value that does not fit the result type), naming its first row."""
+        result_type = self.result_type(call)
+
+        def check(key: Hashable, outcome: Outcome) -> None:
+            _, error = _finish(call, result_type, outcome, originals.get(key))
+            if error is not None:
+                index = keys.index(key)
+                row = pc.index(rows, pa.scalar(index, rows.type)).as_py()
+                raise EndpointError(call.endpoint, error, row=row_offset + row + 1)
+
+        return check
 
     def _similarity(self, call: AiQueryCall, requests: pa.Array, row_offset: int) -> pa.Array:
         """ai_similarity: both texts embedded by the embeddings endpoint (deduplicated, cached
@@ -223,6 +249,7 @@ class AiEvaluator:
         call: AiQueryCall,
         missing: dict[Hashable, AIRequest],
         check: Callable[[Hashable, Any], str | None] | None = None,
+        fail_fast: Callable[[Hashable, Outcome], None] | None = None,
     ) -> None:
         endpoint = call.endpoint
         usage = self.usage.setdefault(endpoint, EndpointUsage())
@@ -294,26 +321,29 @@ class AiEvaluator:
             bar.advance(outcome.ok)
             if self.observer is not None:
                 self.observer.on_outcome(endpoint, outcome)
+            if fail_fast is not None:
+                fail_fast(key, outcome)  # raises: the run stops
 
+        # the usage is counted into as calls are made, so a statement that is stopped,
+        # cancelled or interrupted (Ctrl-C) still records what it cost
+        stats = usage.stats
         try:
-            stats = self.loop.run(
-                run_requests(provider, feed(), record, limits=limits, cancel=self.cancel)
+            self.loop.run(
+                run_requests(
+                    provider, feed(), record, limits=limits, cancel=self.cancel, stats=stats
+                )
             )
             if retry and not stopped:
                 items = list(retry.items())
                 retry.clear()
-                stats.add(
-                    self.loop.run(
-                        run_requests(provider, feed(), record, limits=limits, cancel=self.cancel)
+                self.loop.run(
+                    run_requests(
+                        provider, feed(), record, limits=limits, cancel=self.cancel, stats=stats
                     )
                 )
-        except StatementCancelledError as exc:
-            usage.stats.add(exc.stats or CallStats())  # the calls made before still count
-            raise
         finally:
             if self.cache is not None:
                 self.cache.flush()
-        usage.stats.add(stats)
         if stopped:
             raise BudgetExceededError(
                 f"the statement used {self._tokens_spent} tokens, over "
@@ -385,7 +415,6 @@ class AiEvaluator:
             call.endpoint,
             identity,
             (request.payload for request in missing.values()),
-            call.return_ddl,
             call.parameters,
         )
         return dict(zip(missing, hashed, strict=True))
@@ -422,21 +451,9 @@ class AiEvaluator:
         result_type = self.result_type(call)
         results: list[Any] = []
         errors: list[str | None] = []
-        spec = call.task
         for index, outcome in enumerate(outcomes):
-            value, error = outcome.value, outcome.error
-            if spec is not None:
-                if error is None:
-                    try:
-                        value = spec.finish(value, requests[index] if requests else "")
-                    except AnswerError as exc:
-                        error = str(exc)
-                if error is not None and spec.errors_in_result:
-                    value, error = spec.error_value(error), None
-                elif error is not None:
-                    error = f"{spec.function}: {error}"
-            if error is None:
-                value, error = _convert(value, result_type, call.return_ddl)
+            request = requests[index] if requests else None
+            value, error = _finish(call, result_type, outcome, request)
             if error is not None and call.fail_on_error:
                 row = pc.index(rows, pa.scalar(index, rows.type)).as_py()
                 raise EndpointError(call.endpoint, error, row=row_offset + row + 1)
@@ -576,6 +593,28 @@ def _plain_request(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return value
+
+
+def _finish(
+    call: AiQueryCall, result_type: pa.DataType, outcome: Outcome, request: Any
+) -> tuple[Any, str | None]:
+    """A row's value and error from its answer: a task function's result made from the answer,
+    then the value fitted to the call's result type."""
+    value, error = outcome.value, outcome.error
+    spec = call.task
+    if spec is not None:
+        if error is None:
+            try:
+                value = spec.finish(value, request if request is not None else "")
+            except AnswerError as exc:
+                error = str(exc)
+        if error is not None and spec.errors_in_result:
+            value, error = spec.error_value(error), None
+        elif error is not None:
+            error = f"{spec.function}: {error}"
+    if error is None:
+        value, error = _convert(value, result_type, call.return_ddl)
+    return value, error
 
 
 def _convert(value: Any, target: pa.DataType, ddl: str | None) -> tuple[Any, str | None]:

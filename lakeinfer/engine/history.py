@@ -17,6 +17,7 @@ import pyarrow as pa
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.redaction import redact
 from lakeinfer.runtime.scheduler import CallStats
 
 HISTORY_TABLE = TableName("system", "ai", "query_history")
@@ -123,8 +124,8 @@ def record(
         "started_at": started_at,
         "duration_s": stats.seconds,
         "status": stats.status,
-        "error": error,
-        "statement": stats.sql,
+        "error": None if error is None else redact(error),
+        "statement": redact(stats.sql),
         "endpoints": sorted(evaluator.usage),
         "requests": ai.requests + stats.cache_hits,
         "calls": ai.calls,
@@ -142,6 +143,7 @@ def record(
         rows = [
             {
                 **r,
+                **{k: redact(r[k]) for k in ("request", "response", "error") if r[k]},
                 "query_id": stats.query_id,
                 "logged_at": dt.datetime.fromtimestamp(r["logged_at"], dt.UTC),
             }

@@ -24,6 +24,7 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableRef
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import BATCH_ROWS, RowStream, table_to_batch
 from lakeinfer.engine.operators import OperatorEndpoints, bound_operators
+from lakeinfer.engine.sandbox import SqlSandbox, refusal_message
 from lakeinfer.engine.table_functions import table_functions
 from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
 from lakeinfer.sql import json_functions, semantic
@@ -51,11 +52,14 @@ class QueryRunner:
         con: duckdb.DuckDBPyConnection,
         catalog: DeltaCatalog,
         views: ViewLookup | None = None,
+        sandbox: SqlSandbox | None = None,
     ):
         self.con = con
         self.catalog = catalog
         #: finds views (stored and temporary) by name; None: tables only
         self.views = views
+        #: where the query may read files (None: anywhere)
+        self.sandbox = sandbox
         json_functions.register(con)
         semantic.register(con)
         self._aux: duckdb.DuckDBPyConnection | None = None
@@ -82,7 +86,7 @@ class QueryRunner:
         registered = ExitStack()  # table functions, relations and operators of this query
         try:
             query = registered.enter_context(table_functions(self, query, namespace, ai))
-            tree, relations = rewrite_tables(query, namespace, self.views)
+            tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
             tree = translate(tree)
             registered.enter_context(self._registered(relations))
             tree = registered.enter_context(bound_operators(self.con, tree, ai))
@@ -107,7 +111,7 @@ class QueryRunner:
         The relational part runs (it decides which requests exist); requests that depend on
         other AI answers (nested calls) cannot be known and are reported as such.
         """
-        tree, relations = rewrite_tables(query, namespace, self.views)
+        tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
         tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
         nodes = ai_calls(tree)
         aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
@@ -171,7 +175,7 @@ class QueryRunner:
     def _describe(
         self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None
     ) -> pa.Schema:
-        tree, relations = rewrite_tables(query, namespace, self.views)
+        tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
         endpoints = OperatorEndpoints(ai, start_providers=False)
         tree = semantic.rewrite(translate(tree), endpoints)
         for node in reversed(ai_calls(tree)):
@@ -424,6 +428,8 @@ _MISSING_QUALIFIED = re.compile(
 def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = None) -> str:
     """DuckDB's message without the internal relation names lakeinfer invented; an unknown
     column is named with its position in the statement and the closest existing columns."""
+    if isinstance(exc, duckdb.PermissionException):  # a sandboxed session's refusal
+        return refusal_message(str(exc))
     message = str(exc)
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
+from sqlglot.tokens import Token
 
 from lakeinfer.catalog.delta_catalog import (
     OPERATION_KEY,
@@ -27,10 +28,12 @@ from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
 from lakeinfer.engine.query import QueryRunner
-from lakeinfer.errors import AnalysisError, SqlError
+from lakeinfer.engine.vacuum import vacuum
+from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
 from lakeinfer.settings import Settings, parse_set
+from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.function_list import show_functions
-from lakeinfer.sql.parse import parse_statements, tokenize
+from lakeinfer.sql.parse import parse_statements, position_of, tokenize
 from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
 from lakeinfer.vector import sql as vector_sql
 
@@ -139,12 +142,12 @@ class StatementExecutor:
                 name, schema, if_not_exists=if_not_exists, replace=replace, options=options
             )
             return _empty()
-        # check before paying for the query
+        # check before paying for the query; the commit checks again (create means create)
         if self.catalog.exists(name):
             if if_not_exists:
                 return _empty()
             if not replace:
-                raise SqlError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
+                raise TableExistsError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
         else:
             self.catalog.require_schema(name.catalog, name.schema)
         rows = self.runner.stream(query, self.namespace, ai)
@@ -161,12 +164,17 @@ class StatementExecutor:
                 rows.schema,
                 rows,
                 "overwrite",
+                create=not replace,
                 replace_schema=True,
                 options=options,
                 operation="CREATE OR REPLACE TABLE AS SELECT"
                 if replace
                 else "CREATE TABLE AS SELECT",
             )
+        except TableExistsError:
+            if if_not_exists and self.catalog.exists(name):
+                return _empty()  # another session created it while the query ran
+            raise
         finally:
             rows.close()  # frees the DuckDB connection also when the write failed
         return _affected(written, inserted=written)
@@ -500,8 +508,11 @@ class StatementExecutor:
                 _one_name(rest, "DROP CATALOG"), if_exists=if_exists, cascade="CASCADE" in upper
             )
             return _empty()
+        if upper[:1] == ["VACUUM"]:
+            table = vacuum(self.catalog, self.namespace, self.settings, rest or "")
+            return StatementResult(table, is_query=True)
         if upper[:1] == ["SHOW"]:
-            return self._show(upper[1:], words[1:])
+            return self._show(upper[1:], words[1:], tokenize(rest or ""))
         if upper[:1] == ["EXPLAIN"]:
             return self._explain(rest or "", ai)
         if upper[:1] == ["SET"]:
@@ -528,7 +539,7 @@ class StatementExecutor:
             is_query=True,
         )
 
-    def _show(self, upper: list[str], words: list[str]) -> StatementResult:
+    def _show(self, upper: list[str], words: list[str], tokens: list[Token]) -> StatementResult:
         if upper[:1] == ["CATALOGS"]:
             return StatementResult(pa.table({"catalog": self.catalog.list_catalogs()}), True)
         if upper[:1] in (["SCHEMAS"], ["DATABASES"]):
@@ -541,7 +552,7 @@ class StatementExecutor:
         if upper[:1] == ["TABLES"]:
             catalog, schema = self.namespace.catalog, self.namespace.schema
             if len(upper) >= 3 and upper[1] in ("IN", "FROM"):
-                parts = [w.lower() for w in words[2:] if w != "."]
+                parts = [p.lower() for p in dotted_name(tokens[2:], "SHOW TABLES")[0]]
                 catalog, schema = (catalog, parts[0]) if len(parts) == 1 else parts[:2]
             tables = sorted(
                 self.catalog.list_tables(catalog, schema) + self.catalog.list_views(catalog, schema)
@@ -557,7 +568,7 @@ class StatementExecutor:
                 True,
             )
         if upper[:1] == ["TBLPROPERTIES"]:
-            parts = [w for w in words[1:] if w != "."]
+            parts = dotted_name(tokens[1:], "SHOW TBLPROPERTIES")[0] if tokens[1:] else []
             if not parts or len(parts) > 3:
                 raise AnalysisError("SHOW TBLPROPERTIES takes a table name")
             properties = self.catalog.details(DeltaCatalog.qualify(parts, self.namespace))[
@@ -590,7 +601,8 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
     for column in schema.expressions:
         if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
             raise AnalysisError(f"column {column.sql(dialect='databricks')} needs a type")
-        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"])))
+        what = f"CREATE TABLE column {column.name!r}{position_of(column)}"
+        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"], what)))
     return pa.schema(fields)
 
 

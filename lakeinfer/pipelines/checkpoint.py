@@ -1,13 +1,16 @@
 """A stream's checkpoint directory, laid out as Spark's:
 
-    <checkpointLocation>/metadata        {"id", "source", "sink", "startVersion", "query"}
+    <checkpointLocation>/metadata        {"id", "source", "sink", "startVersion", "query",
+                                          "sourceTableId", "sinkTableId"}
     <checkpointLocation>/offsets/<N>     batch N's planned range, written before it runs
     <checkpointLocation>/commits/<N>     written after batch N is committed to the sink
 
 Files are written to a temporary name and renamed, so a crash leaves each either whole or
 absent. On restart, a batch with an offsets file and no commits file is run again over exactly
 the same range; the sink's application transaction (keyed by the checkpoint id and N) tells
-whether its rows were already written.
+whether its rows were already written. The Delta table ids recorded in the metadata, and the
+batches the target's transactions hold, tie the checkpoint to its tables
+(:mod:`lakeinfer.pipelines.consistency`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -65,12 +69,27 @@ class Checkpoint:
             os.close(self._lock)  # closing drops the lock
             self._lock = None
 
+    def delete(self) -> None:
+        """Remove this checkpoint's own files (not the checkpoints of other streams kept in
+        folders below it)."""
+        for name in ("metadata", ".lock"):
+            (self.path / name).unlink(missing_ok=True)
+        for name in ("offsets", "commits"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+
     # -- metadata ------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any] | None:
         path = self.path / "metadata"
         return _read(path) if path.exists() else None
 
-    def initialise(self, source: str, sink: str, start_version: int, query: str) -> dict[str, Any]:
+    def initialise(
+        self,
+        source: str,
+        sink: str,
+        start_version: int,
+        query: str,
+        source_table_id: str | None = None,
+    ) -> dict[str, Any]:
         """Create the metadata of a new stream (a fresh id for its transactions)."""
         data = {
             "id": uuid.uuid4().hex,
@@ -78,7 +97,14 @@ class Checkpoint:
             "sink": sink,
             "startVersion": start_version,
             "query": query,
+            "sourceTableId": source_table_id,
         }
+        _write_atomic(self.path / "metadata", data)
+        return data
+
+    def record(self, metadata: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """Add ``fields`` to the metadata (e.g. the target's table id once it exists)."""
+        data = {**metadata, **fields}
         _write_atomic(self.path / "metadata", data)
         return data
 
@@ -103,6 +129,11 @@ class Checkpoint:
         if not ids:
             return None
         return ids[-1], _read(self.path / "offsets" / str(ids[-1]))
+
+    def last_committed(self) -> int:
+        """The id of the last batch with a commit file (-1: none)."""
+        ids = self._ids(self.path / "commits")
+        return ids[-1] if ids else -1
 
     def is_committed(self, batch_id: int) -> bool:
         return (self.path / "commits" / str(batch_id)).exists()

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.pipelines.errors import JobError
+from lakeinfer.pipelines.errors import JobError, StreamingError
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -51,17 +51,25 @@ def stream() -> None:
 
     \b
     Example:
-      lakeinfer stream run --checkpoint ./ckpt/summaries --target main.default.summaries \\
+      lakeinfer stream run --target main.default.summaries \\
           --query "SELECT id, ai_query('my-llm', 'Summarize: ' || text) AS summary
                    FROM STREAM(main.default.docs)" --option maxBytesPerTrigger=50K
-      lakeinfer stream status --checkpoint ./ckpt/summaries
+      lakeinfer stream status --target main.default.summaries
+
+    The checkpoint is kept in the lakehouse, under
+    <home>/_checkpoints/<catalog>/<schema>/<table>/<source table>, unless --checkpoint names
+    a folder.
     """
 
 
 @stream.command("run")
 @click.option("--query", required=True, help="SELECT ... FROM STREAM(catalog.schema.table) ...")
 @click.option("--target", required=True, help="Delta table the answers are appended to.")
-@click.option("--checkpoint", required=True, help="Checkpoint directory of this stream.")
+@click.option(
+    "--checkpoint",
+    help="Checkpoint directory of this stream (default: in the lakehouse, under "
+    "_checkpoints/<target>/<source>).",
+)
 @click.option(
     "--option",
     "options",
@@ -82,7 +90,7 @@ def stream_run(
     ctx: Any,
     query: str,
     target: str,
-    checkpoint: str,
+    checkpoint: str | None,
     options: tuple[str, ...],
     processing_time: str | None,
     fmt: str,
@@ -94,6 +102,7 @@ def stream_run(
     from lakeinfer.errors import AnalysisError
     from lakeinfer.pipelines.batch import streamed_table
     from lakeinfer.pipelines.execution import StreamSpec, check_options
+    from lakeinfer.pipelines.locations import explicit_checkpoint, stream_checkpoint
     from lakeinfer.pipelines.streaming import StreamingQuery, Trigger, parse_interval
     from lakeinfer.sql.parse import parse_statements
 
@@ -111,7 +120,11 @@ def stream_run(
     with _session(ctx) as session:
         source = DeltaCatalog.qualify([p.name for p in table.parts], session.namespace)
         sink = DeltaCatalog.qualify(target.split("."), session.namespace)
-        spec = StreamSpec(source, sink, tree, checkpoint, limits, skip)
+        if checkpoint is not None:
+            location = explicit_checkpoint(checkpoint)
+        else:
+            location = stream_checkpoint(session.catalog.home, sink, source)
+        spec = StreamSpec(source, sink, tree, str(location), limits, skip)
         if processing_time is None:
             running = StreamingQuery(session, spec, Trigger.AVAILABLE_NOW, 0.0)
         else:
@@ -160,22 +173,41 @@ def _report(ctx: Any, progress: list[dict[str, Any]], seen: int) -> int:
 
 
 @stream.command("status")
-@click.option("--checkpoint", required=True, help="Checkpoint directory of the stream.")
+@click.option("--checkpoint", help="Checkpoint directory of one stream.")
+@click.option("--target", help="Only the streams into this table.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
 @_friendly_errors
-def stream_status(ctx: Any, checkpoint: str, fmt: str) -> None:
-    """Where a stream stands: batches committed, rows written, versions behind the source."""
+def stream_status(ctx: Any, checkpoint: str | None, target: str | None, fmt: str) -> None:
+    """Where streams stand: batches committed, rows written, versions behind the source.
+
+    One row per stream kept in the lakehouse (or into --target), or the stream whose
+    checkpoint is --checkpoint."""
+    from lakeinfer.catalog.delta_catalog import DeltaCatalog
+    from lakeinfer.pipelines.locations import explicit_checkpoint, find_checkpoints
     from lakeinfer.pipelines.status import stream_status as compute
 
     with _session(ctx) as session:
-        row = compute(session.catalog, checkpoint)
-    if fmt == "json":
-        click.echo(json.dumps(row))
+        if checkpoint is not None:
+            locations = [explicit_checkpoint(checkpoint)]
+        else:
+            found = find_checkpoints(session.catalog.home)
+            if target is not None:
+                name = str(DeltaCatalog.qualify(target.split("."), session.namespace))
+                found = [(t, path) for t, path in found if t == name]
+            locations = [path for _, path in found]
+            if not locations:
+                where = f"into {target}" if target else f"in {session.catalog.home}"
+                raise StreamingError(f"no stream checkpoint {where}")
+        rows = [
+            {"checkpoint": str(path), **compute(session.catalog, str(path))} for path in locations
+        ]
+    if fmt == "json" and checkpoint is not None:
+        click.echo(json.dumps(rows[0]))
         return
     import pyarrow as pa
 
-    _emit(pa.Table.from_pylist([row]), fmt)
+    _emit(pa.Table.from_pylist(rows), fmt)
 
 
 @click.group()

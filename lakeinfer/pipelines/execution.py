@@ -23,6 +23,7 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.pipelines.batch import run_batch
 from lakeinfer.pipelines.checkpoint import Checkpoint
+from lakeinfer.pipelines.consistency import verify_sink, verify_source
 from lakeinfer.pipelines.errors import StreamingError
 from lakeinfer.pipelines.sink import DeltaSink
 from lakeinfer.pipelines.source import DeltaSource, Limits, Position, slices_between
@@ -76,13 +77,15 @@ class StreamExecution:
         spec = self.spec
         source_table = self.catalog.open(spec.source)  # unknown table: a clear error
         query_text = spec.query.sql(dialect="databricks")
+        source_id = source_table.metadata().id
         self.checkpoint.acquire()
         metadata = self.checkpoint.metadata()
         if metadata is None:
             metadata = self.checkpoint.initialise(
-                str(spec.source), str(spec.sink), source_table.version(), query_text
+                str(spec.source), str(spec.sink), source_table.version(), query_text, source_id
             )
         self.checkpoint.check(metadata, str(spec.source), str(spec.sink))
+        verify_source(self.checkpoint, metadata, source_id)
         self._source = DeltaSource(
             self.catalog.table_path(spec.source),
             str(spec.source),
@@ -90,11 +93,17 @@ class StreamExecution:
             spec.skip_change_commits,
         )
         self._sink = DeltaSink(self.catalog, spec.sink, metadata["id"])
+        verify_sink(self.checkpoint, metadata, self._sink)  # before the sink may be created
         schema = self._source.arrow_schema()
         if not self.catalog.exists(spec.sink):
             # the output schema, from the query over no rows (no model is called)
             empty = self._evaluate(schema.empty_table(), record=False)
             self._sink.ensure(empty.schema)
+        if not metadata.get("sinkTableId") or not metadata.get("sourceTableId"):
+            # ties the checkpoint to these tables (older checkpoints: from their next start)
+            metadata = self.checkpoint.record(
+                metadata, sourceTableId=source_id, sinkTableId=self._sink.table_id()
+            )
         last = self.checkpoint.last_offset()
         if last is None:
             self._position = Position(self._source.start_version)
@@ -152,9 +161,14 @@ class StreamExecution:
             written = sink.commit(batch_id, output)
         else:
             evaluated = time.monotonic()
+        if not written:
+            # written before (a crash after the Delta commit): count what that commit added
+            rows_out = sink.written_rows(batch_id) or 0
         self.checkpoint.mark_committed(
-            batch_id, {"numInputRows": rows_in, "numOutputRows": rows_out, "written": written}
-        )
+            batch_id,
+            {"numInputRows": rows_in, "numOutputRows": rows_out, "written": written,
+             "recovered": not written},
+        )  # fmt: skip
         self._pending = None
         self._next_id, self._position = batch_id + 1, end
         self.total_rows += rows_out

@@ -16,7 +16,8 @@
         stream:                           # one availableNow run of a stream
           query: SELECT id, ai_query('my-llm', text) AS answer FROM STREAM(main.default.clean)
           target: main.default.answers
-          checkpoint: checkpoints/answers
+          checkpoint: answers             # optional: kept in the lakehouse, under
+                                          # _checkpoints/<target>/<checkpoint or source>
         max_retries: 2
         min_retry_interval_millis: 1000   # doubled after each failed attempt
         timeout_seconds: 600
@@ -40,7 +41,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lakeinfer.pipelines.errors import JobConfigError
+from lakeinfer.pipelines.errors import JobConfigError, StreamingError
+from lakeinfer.pipelines.locations import check_stream_name
 
 TASK_KINDS = ("sql", "sql_file", "python_script", "python_function", "stream")
 _PARAMETER = re.compile(r"\{\{\s*(?:job\.parameters\.)?([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -53,13 +55,25 @@ class _Model(BaseModel):
 
 class StreamTask(_Model):
     """One ``availableNow`` run of ``query`` (``... FROM STREAM(t)``, or the SQL file
-    ``query_file``) into ``target``."""
+    ``query_file``) into ``target``. Its checkpoint is kept in the lakehouse the job runs
+    against, under ``_checkpoints/<target>/<checkpoint>``; ``checkpoint`` is a name (``answers``,
+    ``daily/answers``), by default the source table's name."""
 
     query: str | None = None
     query_file: str | None = None
     target: str
-    checkpoint: str
+    checkpoint: str | None = None
     options: dict[str, str | int | bool] = Field(default_factory=dict)
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _checkpoint(cls, value: str | None) -> str | None:
+        if value is not None and not _PARAMETER.search(value):
+            try:
+                check_stream_name(value)
+            except StreamingError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class Dependency(_Model):
@@ -190,9 +204,14 @@ def load_job(path: str | Path) -> Job:
     """Parse and check a job file; :class:`JobConfigError` names the field and its line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise JobConfigError(f"cannot read job file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise JobConfigError(
+            f"cannot read job file {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+            f"at offset {exc.start})"
+        ) from None
     return parse_job(text, path)
 
 
@@ -285,6 +304,18 @@ def _check_tasks(job: Job, node: yaml.Node, path: Path) -> None:
                 f"{path}: line {_line(node, ['tasks', index, 'python_function'])}: "
                 f"tasks[{task.task_key}].python_function: use 'module:function'"
             )
+    streams: dict[tuple[str, str | None], str] = {}
+    for index, task in enumerate(job.tasks):
+        if task.stream is None:
+            continue
+        key = (task.stream.target.lower(), task.stream.checkpoint)
+        if key in streams:
+            raise JobConfigError(
+                f"{path}: line {_line(node, ['tasks', index, 'stream'])}: "
+                f"tasks[{task.task_key}].stream: task {streams[key]} streams into "
+                f"{task.stream.target} with the same checkpoint; give each a checkpoint name"
+            )
+        streams[key] = task.task_key
     for index, task in enumerate(job.tasks):
         for position, dependency in enumerate(task.depends_on):
             if dependency not in keys:

@@ -10,6 +10,9 @@ checked again.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
@@ -39,6 +42,43 @@ class DeltaSink:
             return -1
         version = DeltaTable(self.path).transaction_version(self.app_id)
         return -1 if version is None else version
+
+    def table_id(self) -> str | None:
+        """The Delta table id of the target (None: no table); a re-created table has a new one."""
+        if not self.catalog.exists(self.name):
+            return None
+        return DeltaTable(self.path).metadata().id
+
+    def written_rows(self, batch_id: int) -> int | None:
+        """The rows the table's commit of batch ``batch_id`` added (None: no such commit in
+        the table's log). Read from the log, newest commit first: a batch looked up is
+        usually one of the last."""
+        log = Path(self.path) / "_delta_log"
+        commits = sorted(log.glob("*.json"), reverse=True) if log.is_dir() else []
+        for commit in commits:
+            if not commit.stem.isdigit():
+                continue
+            try:
+                actions = [json.loads(line) for line in commit.read_text().splitlines() if line]
+            except (OSError, ValueError):
+                continue
+            if not any(
+                (a.get("txn") or {}).get("appId") == self.app_id
+                and (a.get("txn") or {}).get("version") == batch_id
+                for a in actions
+            ):
+                continue
+            rows = 0
+            for action in actions:
+                add = action.get("add")
+                if add is None or not add.get("dataChange", True):
+                    continue
+                stats = json.loads(add["stats"]) if add.get("stats") else {}
+                if "numRecords" not in stats:
+                    return None
+                rows += int(stats["numRecords"])
+            return rows
+        return None
 
     def ensure(self, schema: pa.Schema) -> None:
         """Create the table, empty, when it does not exist."""

@@ -3,12 +3,12 @@
 The statement runs the stream once with ``availableNow``: on creation over every row of
 ``src``, on each refresh over the rows committed since the previous one, exactly once. The
 checkpoint is kept by the lakehouse at ``<home>/_checkpoints/<catalog>/<schema>/<table>/``;
-``DROP TABLE`` followed by ``CREATE`` starts over.
+``DROP TABLE`` followed by ``CREATE`` starts over (the checkpoints of other streams into the
+table, in folders below, are kept: they no longer match the table and say so).
 """
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -18,7 +18,9 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import AnalysisError, TableExistsError
 from lakeinfer.pipelines.batch import streamed_table
+from lakeinfer.pipelines.checkpoint import Checkpoint
 from lakeinfer.pipelines.execution import StreamExecution, StreamSpec
+from lakeinfer.pipelines.locations import table_checkpoints
 from lakeinfer.pipelines.source import Limits
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def checkpoint_location(catalog: DeltaCatalog, name: TableName) -> str:
-    return str(catalog.home / "_checkpoints" / name.catalog / name.schema / name.table)
+    return str(table_checkpoints(catalog.home, name))
 
 
 def create_streaming_table(
@@ -51,14 +53,14 @@ def create_streaming_table(
             )
         if statement.args.get("replace"):
             catalog.drop_table(target)
-            shutil.rmtree(location, ignore_errors=True)
+            Checkpoint(location).delete()
         elif not (catalog.home / "_checkpoints").exists() or not _has_checkpoint(location):
             raise AnalysisError(
                 f"table {target} exists but is not a streaming table; drop it or pick another name"
             )
     else:
         catalog.require_schema(target.catalog, target.schema)
-        shutil.rmtree(location, ignore_errors=True)  # a dropped table starts over
+        Checkpoint(location).delete()  # a dropped table starts over
     spec = StreamSpec(source, target, query, location, Limits())
     execution = StreamExecution(spec, catalog, executor.runner.con, executor.namespace, lambda: ai)
     try:

@@ -5,15 +5,16 @@
     query = (
         session.readStream.option("maxBytesPerTrigger", "50K").table("enterprise.docs")
         .select("document_text", F.expr("ai_query('my-llm', document_text)").alias("summary"))
-        .writeStream.option("checkpointLocation", "/ckpt/docs_summary")
-        .outputMode("append").trigger(availableNow=True)
+        .writeStream.outputMode("append").trigger(availableNow=True)
         .toTable("enterprise.docs_summary")
     )
     query.awaitTermination()
 
 The first batch covers the rows the source holds when the stream first starts; later batches
-only rows of later commits; a restart on the same checkpoint goes on where it stopped. Output
-rows are written exactly once, also across crashes (see :mod:`lakeinfer.pipelines.execution`).
+only rows of later commits; a restart on the same checkpoint goes on where it stopped. The
+checkpoint is kept in the lakehouse (:mod:`lakeinfer.pipelines.locations`) unless the
+``checkpointLocation`` option names a folder. Output rows are written exactly once, also across
+crashes (see :mod:`lakeinfer.pipelines.execution`).
 snake_case aliases: ``read_stream``, ``write_stream``, ``to_table``, ``await_termination``,
 ``output_mode``, ``last_progress``, ``recent_progress``.
 """
@@ -36,6 +37,7 @@ from lakeinfer.functions import Column, to_expression
 from lakeinfer.pipelines.batch import stream_query
 from lakeinfer.pipelines.errors import StreamingError
 from lakeinfer.pipelines.execution import StreamExecution, StreamSpec, check_options
+from lakeinfer.pipelines.locations import explicit_checkpoint, stream_checkpoint
 
 if TYPE_CHECKING:
     from lakeinfer.session import Session
@@ -226,20 +228,30 @@ class DataStreamWriter:
         return self
 
     def toTable(self, name: str) -> StreamingQuery:  # noqa: N802 (PySpark name)
-        """Start the stream into the Delta table ``name`` (created on first start)."""
-        location = self._options.get("checkpointLocation")
-        if not location:
-            raise StreamingError(
-                "writeStream needs .option('checkpointLocation', path): the checkpoint is what "
-                "makes restarts resume and output exactly once"
-            )
+        """Start the stream into the Delta table ``name`` (created on first start).
+
+        Without ``checkpointLocation`` the checkpoint is kept in the lakehouse, under
+        ``<home>/_checkpoints/<catalog>/<schema>/<table>/<queryName or source table>``."""
         frame = self._frame
         session = frame._session
         limits, skip = check_options(frame._options)
         sink = DeltaCatalog.qualify(name.split("."), session.namespace)
         if sink == frame._source:
             raise StreamingError(f"a stream cannot write to its own source {sink}")
-        spec = StreamSpec(frame._source, sink, frame.query, location, limits, skip)
+        given = self._options.get("checkpointLocation")
+        if given is not None:
+            location = explicit_checkpoint(given)
+        else:
+            try:
+                location = stream_checkpoint(session.catalog.home, sink, frame._source, self._name)
+            except StreamingError as exc:
+                if self._name is None:
+                    raise
+                raise StreamingError(
+                    f"queryName names the stream's checkpoint in the lakehouse: {exc}; or give "
+                    ".option('checkpointLocation', path)"
+                ) from None
+        spec = StreamSpec(frame._source, sink, frame.query, str(location), limits, skip)
         query = StreamingQuery(session, spec, self._trigger, self._interval, self._name)
         query.start()
         return query

@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import runpy
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -60,6 +61,7 @@ def _run_stream(session: Any, task: Task, parameters: dict[str, Any], base_dir: 
     from lakeinfer.errors import AnalysisError
     from lakeinfer.pipelines.batch import streamed_table
     from lakeinfer.pipelines.execution import StreamSpec, check_options
+    from lakeinfer.pipelines.locations import stream_checkpoint
     from lakeinfer.pipelines.streaming import StreamingQuery, Trigger
     from lakeinfer.sql.parse import parse_statements
 
@@ -77,13 +79,36 @@ def _run_stream(session: Any, task: Task, parameters: dict[str, Any], base_dir: 
     source = DeltaCatalog.qualify([p.name for p in table.parts], session.namespace)
     target = substitute(stream.target, parameters, where)
     sink = DeltaCatalog.qualify(target.split("."), session.namespace)
-    checkpoint = base_dir / substitute(stream.checkpoint, parameters, where)
+    name = None if stream.checkpoint is None else substitute(stream.checkpoint, parameters, where)
+    checkpoint = stream_checkpoint(session.catalog.home, sink, source, name)
+    if name is not None:
+        _adopt_legacy(session.catalog, base_dir / name, checkpoint, sink)
     spec = StreamSpec(source, sink, query, str(checkpoint), limits, skip)
     running = StreamingQuery(session, spec, Trigger.AVAILABLE_NOW, 0.0)
     running.start()
     running.awaitTermination()
     for progress in running.recentProgress:
         print(json.dumps(progress))
+
+
+def _adopt_legacy(catalog: Any, legacy: Path, checkpoint: Path, sink: Any) -> None:
+    """Bring a checkpoint kept next to the job file (where job checkpoints used to live) into
+    the lakehouse, if it is this lakehouse's: its batches are in the target table. One made
+    against another lakehouse is left alone, and this lakehouse's stream starts afresh."""
+    from lakeinfer.pipelines.checkpoint import Checkpoint
+    from lakeinfer.pipelines.sink import DeltaSink
+
+    if (checkpoint / "metadata").exists() or not (legacy / "metadata").is_file():
+        return
+    metadata = Checkpoint(legacy).metadata() or {}
+    if metadata.get("sink") != str(sink) or not metadata.get("id"):
+        return
+    if DeltaSink(catalog, sink, metadata["id"]).committed_version() < 0:
+        print(f"checkpoint {legacy} belongs to another lakehouse; not used", flush=True)
+        return
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(legacy, checkpoint, ignore=shutil.ignore_patterns(".lock", "*.tmp"))
+    print(f"checkpoint {legacy} copied into the lakehouse: {checkpoint}", flush=True)
 
 
 def child_main(spec: dict[str, Any], log_file: str) -> None:

@@ -1,10 +1,12 @@
 """The persistent response cache: re-run a finished query for free, resume after a crash.
 
-A SQLite file at ``<home>/_cache/responses.sqlite`` (WAL mode) maps a key to a successful
+A SQLite file at ``<home>/_cache/responses.sqlite`` (WAL mode) maps a key to the model's raw
 answer. The key hashes everything that makes two calls identical: the endpoint name, the model
-behind it (base URL and model name, or the embedded GGUF), the request, the returnType and the
-model parameters (which include ``response_format``). Failed answers are never cached, so a
-re-run retries them.
+behind it (base URL and model name, or the embedded GGUF), the request and the model parameters
+(which include ``response_format``). What is done with the answer afterwards (the cast to
+``returnType``, a task function's parsing) is not part of it, so a statement re-run after
+fixing its ``returnType`` pays for no call. Failed answers are never cached, so a re-run
+retries them.
 
 Answers are written as they arrive, in small batches (at most ``FLUSH_EVERY`` answers or
 ``FLUSH_SECONDS`` old), each its own committed transaction: a process killed mid-statement
@@ -44,33 +46,19 @@ class CachedAnswer:
     completion_tokens: int
 
 
-def cache_key(
-    endpoint: str, identity: str, request: Any, return_ddl: str | None, parameters: dict[str, Any]
-) -> str:
+def cache_key(endpoint: str, identity: str, request: Any, parameters: dict[str, Any]) -> str:
     """The cache key of one call (a hex SHA-256)."""
-    material = json.dumps(
-        [endpoint, identity, request, return_ddl, parameters], sort_keys=True, default=str
-    )
+    material = json.dumps([endpoint, identity, request, parameters], sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
 def cache_keys(
-    endpoint: str,
-    identity: str,
-    requests: Iterable[Any],
-    return_ddl: str | None,
-    parameters: dict[str, Any],
+    endpoint: str, identity: str, requests: Iterable[Any], parameters: dict[str, Any]
 ) -> list[str]:
     """:func:`cache_key` of each of ``requests`` sharing the other parts (the same keys,
     several times faster: the constant parts are encoded once)."""
     head = json.dumps([endpoint, identity], sort_keys=True, default=str)[:-1] + ", "
-    tail = (
-        ", "
-        + json.dumps(return_ddl)
-        + ", "
-        + json.dumps(parameters, sort_keys=True, default=str)
-        + "]"
-    )
+    tail = ", " + json.dumps(parameters, sort_keys=True, default=str) + "]"
     dumps, sha256 = json.dumps, hashlib.sha256
     return [
         sha256(

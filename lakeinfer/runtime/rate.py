@@ -166,13 +166,27 @@ def estimate_input_tokens(payload: Any) -> int:
     return math.ceil(len(text) / 4)
 
 
-class AdaptiveLimit:
-    """How many calls may be in flight, adapted to the endpoint (AIMD).
+#: Growth per round of answers while the endpoint keeps its latency (a share of the limit).
+GROWTH = 0.1
+#: Latency "holds" while a round's mean is at most this multiple of the best round seen.
+LATENCY_SLACK = 1.5
+#: How fast the best round's latency is forgotten (per round), so a lasting change is learnt.
+BASELINE_DRIFT = 1.02
 
-    It starts at ``maximum``. A throttled answer (429/503/529) halves the limit (never below 1),
-    once per congestion event: answers to calls sent before the last decrease do not halve it
-    again. Every ``window`` answers that were not throttled raise it by one, never above
-    ``maximum``; ``window`` defaults to the current limit, i.e. one step per round of answers.
+
+class AdaptiveLimit:
+    """How many calls may be in flight, adapted to the endpoint (AIMD, one decision per round).
+
+    It starts at ``maximum``. Decisions are taken once per round: ``window`` answers (default:
+    the current limit) to calls sent since the last decision, i.e. about one round trip, so one
+    burst of 429s counts as one congestion signal, not one per throttled call. At the end of a
+    round with a share ``s`` of throttled answers (429/503/529) the limit becomes
+    ``limit * (1 - s/2)``: a fully throttled round halves it, a few stray 429s barely move it.
+    While the round's mean latency holds (within ``LATENCY_SLACK`` of the best round seen) it
+    also grows by ``GROWTH * (1 - s)`` of itself (at least one call in a round without
+    throttling); when latency rises it grows by one call per clean round. It never leaves
+    ``[1, maximum]``. So random throttling of a few percent keeps the limit near the maximum,
+    while an endpoint that throttles a large share is backed off until it stops.
 
     :meth:`try_acquire` is the cheap path (no coroutine) and returns a ticket, or -1 when the
     caller must ``await`` :meth:`acquire`; pass the ticket back to :meth:`release`.
@@ -183,8 +197,13 @@ class AdaptiveLimit:
         self.limit = self.maximum
         self.window = window
         self.in_flight = 0
-        self._epoch = 0  # bumped on each decrease
-        self._successes = 0
+        self._epoch = 0  # bumped on each decision: older tickets belong to a past round
+        self._target = float(self.maximum)
+        self._answers = 0
+        self._throttled = 0
+        self._latency_sum = 0.0
+        self._latency_n = 0
+        self._baseline: float | None = None  # the best round's mean latency
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def try_acquire(self) -> int:
@@ -211,21 +230,46 @@ class AdaptiveLimit:
             raise
         return self._epoch
 
-    def release(self, ticket: int, throttled: bool = False, success: bool = False) -> None:
-        """Give the slot back, saying how the call went."""
-        if throttled:
-            self._successes = 0
-            if ticket == self._epoch:
-                self._epoch += 1
-                self.limit = max(1, self.limit // 2)
-        elif success and self.limit < self.maximum:
-            self._successes += 1
-            if self._successes >= (self.window or self.limit):
-                self._successes = 0
-                self.limit += 1
+    def release(
+        self,
+        ticket: int,
+        throttled: bool = False,
+        success: bool = False,
+        latency_s: float | None = None,
+    ) -> None:
+        """Give the slot back, saying how the call went (``latency_s``: how long it took)."""
+        if ticket == self._epoch and (throttled or success):
+            self._answers += 1
+            if throttled:
+                self._throttled += 1
+            elif latency_s is not None:
+                self._latency_sum += latency_s
+                self._latency_n += 1
+            if self._answers >= (self.window or self.limit):
+                self._decide()
         self.in_flight -= 1
         if self._waiters:
             self._wake()
+
+    def _decide(self) -> None:
+        """End a round: back off by the throttled share, grow while latency holds."""
+        share = self._throttled / self._answers
+        holds = True
+        if self._latency_n:
+            mean = self._latency_sum / self._latency_n
+            baseline = self._baseline
+            holds = baseline is None or mean <= baseline * LATENCY_SLACK
+            self._baseline = mean if baseline is None else min(mean, baseline * BASELINE_DRIFT)
+        target = self._target * (1 - share / 2)
+        if holds:
+            target += self._target * GROWTH * (1 - share)
+        if share == 0:
+            target = max(target, self._target + 1)
+        self._target = min(float(self.maximum), max(1.0, target))
+        self.limit = max(1, int(self._target))
+        self._epoch += 1
+        self._answers = self._throttled = self._latency_n = 0
+        self._latency_sum = 0.0
 
     def _release_slot(self) -> None:
         self.in_flight -= 1

@@ -10,8 +10,13 @@ there are no per-chunk barriers, so one slow request never stalls the others. Ea
   is set,
 * gets ``timeout_s`` to answer, after which it counts as a retryable failure.
 
-Retryable failures (429, 5xx, timeouts, resets) are retried with exponential backoff and full
-jitter, honouring ``Retry-After``, up to ``max_retries`` times.
+Retryable failures (429, 5xx, timeouts, resets) are retried after the ``Retry-After`` the
+endpoint asked for, else with exponential backoff and full jitter, up to ``max_retries`` times.
+An endpoint that keeps failing as a whole trips its :class:`~lakeinfer.runtime.breaker.
+CircuitBreaker`, after which its calls are refused at once until a probe succeeds.
+
+A run stops as soon as ``on_outcome`` raises (a statement that fails on its first error): no
+more requests are taken, the calls in flight are cancelled and the exception propagates.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from weakref import WeakKeyDictionary
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.errors import StatementCancelledError
+from lakeinfer.redaction import redact_outcome
+from lakeinfer.runtime.breaker import CLOSED, FAILURE_THRESHOLD, CircuitBreaker
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.runtime.rate import AdaptiveLimit, Clock, RateLimiter
@@ -54,10 +61,12 @@ class CallStats:
 
 
 class EndpointPacer:
-    """How calls to one endpoint are paced: its rate budgets and its adaptive concurrency.
+    """How calls to one endpoint are paced: its rate budgets, its adaptive concurrency and its
+    circuit breaker.
 
     It outlives a run on purpose: the next statement against the same endpoint starts with the
-    budget left over and the concurrency the endpoint was last found to bear.
+    budget left over, the concurrency the endpoint was last found to bear, and a circuit that
+    stays open while the endpoint is down.
     """
 
     def __init__(
@@ -67,10 +76,17 @@ class EndpointPacer:
         embeddings: bool = False,
         clock: Clock = time.monotonic,
         window: int | None = None,
+        name: str = "endpoint",
+        breaker: bool = True,
     ):
+        """``breaker``: whether the endpoint's failures may open its circuit."""
         self.limits = limits
         self.rate = RateLimiter.from_limits(limits, clock, embeddings)
         self.concurrency = AdaptiveLimit(limits.max_concurrency, window)
+        # a whole window of calls failing in a row, not a few unlucky ones among many in
+        # flight, is what says the endpoint is down
+        threshold = max(FAILURE_THRESHOLD, limits.max_concurrency)
+        self.breaker = CircuitBreaker(name, threshold=threshold, clock=clock, enabled=breaker)
 
 
 _PACERS: WeakKeyDictionary[Provider, EndpointPacer] = WeakKeyDictionary()
@@ -81,7 +97,10 @@ def pacer_for(provider: Provider, limits: EndpointLimits) -> EndpointPacer:
     endpoint and session) and starts afresh when the limits change."""
     pacer = _PACERS.get(provider)
     if pacer is None or pacer.limits != limits:
-        pacer = EndpointPacer(limits, embeddings=provider.capabilities.task == "embeddings")
+        embeddings = provider.capabilities.task == "embeddings"
+        pacer = EndpointPacer(
+            limits, embeddings=embeddings, name=provider.name, breaker=provider.circuit_breaker
+        )
         _PACERS[provider] = pacer
     return pacer
 
@@ -96,6 +115,7 @@ async def run_requests(
     clock: Clock | None = None,
     pacer: EndpointPacer | None = None,
     cancel: CancelToken | None = None,
+    stats: CallStats | None = None,
 ) -> CallStats:
     """Answer every ``(key, request)`` of ``items``; ``on_outcome(key, outcome)`` is called as
     each answer arrives (in completion order, on the loop thread).
@@ -105,6 +125,8 @@ async def run_requests(
     ``pacer`` defaults to the provider's shared one (:func:`pacer_for`), or a fresh one on
     ``clock`` when a clock is given. ``cancel``: when set, the calls in flight are cancelled,
     no more are made and :class:`~lakeinfer.errors.StatementCancelledError` is raised.
+    ``stats``: counted into as calls are made (so a caller knows what a run that was stopped
+    or interrupted cost); a fresh one by default. Returns it.
     """
     if limits is None:
         limits = EndpointLimits(
@@ -117,8 +139,15 @@ async def run_requests(
             pacer = pacer_for(provider, limits)
         else:
             embeddings = provider.capabilities.task == "embeddings"
-            pacer = EndpointPacer(limits, embeddings=embeddings, clock=clock)
-    stats = CallStats()
+            pacer = EndpointPacer(
+                limits,
+                embeddings=embeddings,
+                clock=clock,
+                name=provider.name,
+                breaker=provider.circuit_breaker,
+            )
+    if stats is None:
+        stats = CallStats()
     batch_size = max(1, provider.capabilities.max_batch)
     workers = max(1, limits.max_concurrency)
     source: Iterator[tuple[Hashable, AIRequest]] = iter(items)
@@ -126,6 +155,7 @@ async def run_requests(
     call = _Caller(provider, pacer, stats, sleep, deadlines, limits.max_retries)
 
     def account(key: Hashable, outcome: Outcome) -> None:
+        redact_outcome(outcome)  # whatever the endpoint echoed, no key goes further
         stats.requests += 1
         stats.prompt_tokens += outcome.prompt_tokens
         stats.completion_tokens += outcome.completion_tokens
@@ -150,7 +180,8 @@ async def run_requests(
             for key, outcome in zip(keys, outcomes, strict=True):
                 account(key, outcome)
 
-    running = asyncio.gather(*(worker() for _ in range(workers)))
+    tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
+    running = asyncio.gather(*tasks)
     unregister = None
     if cancel is not None:
         loop = asyncio.get_running_loop()
@@ -161,6 +192,12 @@ async def run_requests(
         if cancel is None or not cancel.cancelled:
             raise
         raise StatementCancelledError(stats=stats) from None
+    except BaseException:
+        # on_outcome ended the run: take no more requests and cancel the calls in flight
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     finally:
         if unregister is not None:
             unregister()
@@ -215,6 +252,7 @@ class _Caller:
         self.provider = provider
         self.concurrency = pacer.concurrency
         self.rate = pacer.rate
+        self.breaker = pacer.breaker
         self.stats = stats
         self.sleep = sleep
         self.deadlines = deadlines
@@ -228,32 +266,48 @@ class _Caller:
             attempt += 1
             outcomes = await self.attempt([requests[i] for i in pending])
             retry: list[int] = []
-            wait = 0.0
+            wait: float | None = None  # what the endpoint asked for (Retry-After)
             for index, outcome in zip(pending, outcomes, strict=True):
                 outcome.attempts = attempt
                 if outcome.error is None:
                     final[index] = outcome
                 elif outcome.retryable and attempt <= self.max_retries:
                     retry.append(index)
-                    wait = max(wait, outcome.retry_after or 0.0)
+                    if outcome.retry_after is not None:
+                        wait = max(wait or 0.0, outcome.retry_after)
                 else:
                     plural = "attempt" if attempt == 1 else "attempts"
                     outcome.error = f"{outcome.error} (after {attempt} {plural})"
                     final[index] = outcome
             if retry:
                 self.stats.retries += len(retry)
-                backoff = random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
-                await self.sleep(max(wait, backoff))
+                if wait is None:
+                    cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+                    wait = random.uniform(0, cap)
+                await self.sleep(wait)
             pending = retry
         return [o for o in final if o is not None]
 
     async def attempt(self, batch: list[AIRequest]) -> list[Outcome]:
-        """One provider call: take a slot, wait for the budget, answer within the deadline."""
+        """One provider call: pass the breaker, take a slot, wait for the budget, answer within
+        the deadline."""
+        breaker = self.breaker
+        probe = False
+        if breaker.state != CLOSED:
+            probe, refusal = await breaker.admit()
+            if refusal is not None:
+                return [Outcome(error=refusal) for _ in batch]
         concurrency = self.concurrency
-        ticket = concurrency.try_acquire()
-        if ticket < 0:
-            ticket = await concurrency.acquire()
+        try:
+            ticket = concurrency.try_acquire()
+            if ticket < 0:
+                ticket = await concurrency.acquire()
+        except BaseException:
+            breaker.abandon(probe)
+            raise
         throttled = success = False
+        elapsed: float | None = None
+        answered = False
         try:
             rate = self.rate
             if rate is not None:
@@ -298,6 +352,10 @@ class _Caller:
                         self.stats.timeouts += 1
             if rate is not None:
                 rate.settle_outcomes(reserved, outcomes, success)
+            breaker.record(outcomes, probe)
+            answered = True
             return outcomes
         finally:
-            concurrency.release(ticket, throttled, success and not throttled)
+            if not answered:
+                breaker.abandon(probe)
+            concurrency.release(ticket, throttled, success and not throttled, elapsed)

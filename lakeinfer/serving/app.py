@@ -13,13 +13,14 @@ Routes (``{name}`` is a lakeinfer endpoint; OpenAI routes take it as ``model``):
 
 Every request goes through the same scheduler as ``ai_query`` (batches of the endpoint's
 ``max_batch``, its concurrency, retries and timeouts). Handlers run on the session's event loop,
-where the providers live. With a token, every route needs ``Authorization: Bearer <token>``.
+where the providers live. Every route first passes the server's guard
+(:mod:`lakeinfer.serving.guard`): a loopback Host, no foreign Origin, and (unless the server was
+started without one) ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
 import itertools
 import json
 import struct
@@ -31,7 +32,9 @@ from aiohttp import web
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
 from lakeinfer.errors import LakeinferError, UnknownEndpointError
+from lakeinfer.redaction import redact
 from lakeinfer.runtime.scheduler import run_requests
+from lakeinfer.serving.guard import Guard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: request fields that are not model parameters
@@ -71,15 +74,19 @@ class BadRequest(Exception):
     """The client sent something this route cannot take (HTTP 400)."""
 
 
-def build_app(endpoints: ServedEndpoints, token: str | None = None) -> web.Application:
-    """The aiohttp application serving ``endpoints``; ``token``: required bearer token."""
+#: the OpenAI error type of each refusal status
+_REFUSAL_KINDS = {401: "authentication_error", 403: "permission_error"}
+
+
+def build_app(endpoints: ServedEndpoints, guard: Guard) -> web.Application:
+    """The aiohttp application serving ``endpoints``; ``guard`` checks every request first."""
 
     @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "missing or wrong bearer token", "authentication_error")
+    async def checked(request: web.Request, handler: Handler) -> web.StreamResponse:
+        refusal = guard.refusal(request.headers)
+        if refusal is not None:
+            kind = _REFUSAL_KINDS.get(refusal.status, "invalid_request_error")
+            return _error(refusal.status, refusal.message, kind)
         try:
             return await handler(request)
         except BadRequest as exc:
@@ -201,7 +208,7 @@ def build_app(endpoints: ServedEndpoints, token: str | None = None) -> web.Appli
     async def databricks_chat(request: web.Request) -> web.Response:
         return await chat(request)
 
-    app = web.Application(middlewares=[guard], client_max_size=64 * 1024 * 1024)
+    app = web.Application(middlewares=[checked], client_max_size=64 * 1024 * 1024)
     app.add_routes(
         [
             web.get("/v1/models", models),
@@ -307,6 +314,7 @@ def _usage(outcomes: list[Outcome]) -> dict[str, int]:
 
 def _error(status: int, message: str, kind: str) -> web.Response:
     # OpenAI's error shape; Databricks clients read "message" too
+    message = redact(message)
     return web.json_response(
         {"error": {"message": message, "type": kind}, "message": message}, status=status
     )

@@ -18,7 +18,13 @@ from lakeinfer.serving.server import DEFAULT_HOST, DEFAULT_PORT, InferenceServer
 @click.option(
     "--token-env",
     help="Environment variable holding the bearer token clients must send "
-    "(required when --host is not a loopback address).",
+    "(default: a random token, printed at start).",
+)
+@click.option(
+    "--no-token",
+    is_flag=True,
+    help="Serve without a token (loopback only): any program on this machine can then call "
+    "the endpoints.",
 )
 @click.option(
     "--endpoint",
@@ -27,7 +33,14 @@ from lakeinfer.serving.server import DEFAULT_HOST, DEFAULT_PORT, InferenceServer
     help="Serve only this endpoint (repeatable; default: all configured and built-in ones).",
 )
 @click.pass_obj
-def serve(ctx: object, host: str, port: int, token_env: str | None, names: tuple[str]) -> None:
+def serve(
+    ctx: object,
+    host: str,
+    port: int,
+    token_env: str | None,
+    no_token: bool,
+    names: tuple[str],
+) -> None:
     """Serve the configured endpoints over HTTP until interrupted.
 
     \b
@@ -37,22 +50,38 @@ def serve(ctx: object, host: str, port: int, token_env: str | None, names: tuple
       POST /serving-endpoints/NAME/invocations   (dataframe_records, inputs, ...)
 
     \b
+    Every request needs 'Authorization: Bearer TOKEN' (OpenAI clients: api_key=TOKEN):
+    the token in the environment variable --token-env names, else a random one printed at
+    start. Requests naming another Host than the loopback address, or sent from a web page of
+    another origin, are refused.
+
+    \b
     Example:
-      lakeinfer serve --port 8000
-      python -c "import openai; c = openai.OpenAI(base_url='http://127.0.0.1:8000/v1',
-          api_key='-'); print(c.embeddings.create(model='databricks-gte-large-en',
-          input=['hello']).data[0].embedding[:3])"
+      export SERVE_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(24))")
+      lakeinfer serve --port 8000 --token-env SERVE_TOKEN
+      python -c "import openai, os; c = openai.OpenAI(base_url='http://127.0.0.1:8000/v1',
+          api_key=os.environ['SERVE_TOKEN']); print(c.embeddings.create(
+          model='databricks-gte-large-en', input=['hello']).data[0].embedding[:3])"
     """
     # lakeinfer.cli imports this module to register the command: import it only when run
     from lakeinfer import cli
 
-    cli._friendly_errors(_serve)(ctx, host, port, token_env, names)
+    cli._friendly_errors(_serve)(ctx, host, port, token_env, no_token, names)
 
 
-def _serve(ctx: object, host: str, port: int, token_env: str | None, names: tuple[str]) -> None:
+def _serve(
+    ctx: object,
+    host: str,
+    port: int,
+    token_env: str | None,
+    no_token: bool,
+    names: tuple[str],
+) -> None:
     from lakeinfer import cli
 
     token = None
+    if token_env and no_token:
+        raise ConfigError("--token-env and --no-token contradict each other: pick one")
     if token_env:
         token = os.environ.get(token_env)
         if not token:
@@ -60,18 +89,35 @@ def _serve(ctx: object, host: str, port: int, token_env: str | None, names: tupl
     stop = threading.Event()
     with cli._session(ctx) as session:
         server = InferenceServer(
-            session, host=host, port=port, token=token, names=list(names) or None
+            session,
+            host=host,
+            port=port,
+            token=token,
+            require_token=not no_token,
+            names=list(names) or None,
         )
         server.start()
         try:
+            # before anything is printed: whoever reads the address may stop the server at once
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            if server.token is None:  # said even with --quiet: the user must know
+                cli._say(
+                    "WARNING: serving WITHOUT a token (--no-token): any program or user on "
+                    "this machine can call these endpoints and spend their quota"
+                )
             if not ctx.quiet:  # type: ignore[attr-defined]
                 cli._say(
                     f"serving {len(server.endpoints.names)} endpoints at {server.url}/v1 "
                     f"and {server.url}/serving-endpoints/NAME/invocations"
-                    + (" (bearer token required)" if token else "")
+                    + (" (bearer token required)" if server.token else "")
                     + "; Ctrl-C stops"
                 )
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            if server.token is not None and token is None:
+                # a token made here: the user can only learn it from this line
+                cli._say(
+                    f"clients send 'Authorization: Bearer {server.token}' "
+                    f"(OpenAI clients: api_key='{server.token}')"
+                )
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:

@@ -1,40 +1,40 @@
 """Runs the :mod:`lakeinfer.serving.app` routes over a session's endpoints.
 
-Bound to 127.0.0.1 by default. Binding any other address requires a bearer token, so local
-models are never exposed to the network unauthenticated. The server runs on the session's
-background event loop, next to the providers it calls.
+Bound to 127.0.0.1 by default, and every request must carry a bearer token: the one given,
+or a random one made at start (see :mod:`lakeinfer.serving.guard`). Only on a loopback address
+may the token be turned off, explicitly. The server runs on the session's background event
+loop, next to the providers it calls.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from aiohttp import web
 
-from lakeinfer.errors import ConfigError
+from lakeinfer.redaction import register
 from lakeinfer.serving.app import ServedEndpoints, build_app
+from lakeinfer.serving.guard import Guard, is_loopback, required_token
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "InferenceServer", "is_loopback", "server_token"]
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+
+def server_token(host: str, token: str | None, require_token: bool = True) -> str | None:
+    """The token a server on ``host`` requires: ``token`` when given, else a fresh random one;
+    None only when ``require_token`` is False (allowed on a loopback address only)."""
+    return required_token(host, token, require_token, "the endpoints")
 
 
 class InferenceServer:
     """``lakeinfer serve`` as an object: :meth:`start`, :attr:`url`, :meth:`stop`.
 
     ``names``: the endpoints to expose (default: every endpoint the session knows).
-    ``port`` 0 picks a free port. ``token``: the bearer token clients must send; required
-    unless ``host`` is a loopback address.
+    ``port`` 0 picks a free port. ``token``: the bearer token clients must send; without one a
+    random token is made (:attr:`token`). ``require_token=False`` serves without a token, on a
+    loopback address only: then any local program can call the endpoints.
     """
 
     def __init__(
@@ -44,18 +44,17 @@ class InferenceServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         token: str | None = None,
+        require_token: bool = True,
         names: list[str] | None = None,
     ):
-        if not is_loopback(host) and not token:
-            raise ConfigError(
-                f"refusing to serve on {host} without a bearer token: set one in an "
-                f"environment variable and pass --token-env NAME (or bind 127.0.0.1)"
-            )
+        #: the bearer token every request must carry (None: served without one)
+        self.token = server_token(host, token, require_token)
+        register(self.token)
         self.session = session
         self.host = host
         self.port = port
         self.endpoints = ServedEndpoints(session, names)
-        self._app = build_app(self.endpoints, token)
+        self._app = build_app(self.endpoints, Guard.for_server(host, self.token))
         self._runner: web.AppRunner | None = None
 
     @property

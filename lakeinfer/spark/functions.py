@@ -26,6 +26,7 @@ from lakeinfer.spark.shipping import ShippedConfig
 from lakeinfer.spark.tasks import ai_filter_body, task_body
 from lakeinfer.spark.worker import runtime
 from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
+from lakeinfer.sql.model_parameters import check_model_parameters
 from lakeinfer.sql.response_format import response_format
 from lakeinfer.sql.task_functions import TASK_FUNCTIONS
 from lakeinfer.sql.types import ddl_to_arrow
@@ -163,6 +164,7 @@ def bind_arrays(
         if not isinstance(struct, dict):
             raise AnalysisError(f"{name}: modelParameters must be a named_struct(...)")
         parameters = {k: _plain(v) for k, v in struct.items() if v is not None}
+        parameters = check_model_parameters(parameters, f"{name}: modelParameters")
     text = _constant(response_format_text, name, "responseFormat")
     if text is not None:
         parameters["response_format"] = response_format(str(text))

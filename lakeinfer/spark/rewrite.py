@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects import Dialect
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
-from lakeinfer.errors import AnalysisError, SqlSyntaxError
+from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
+from lakeinfer.sql.parse import parse_expression
+from lakeinfer.sql.syntax import error_at, tokenize_failure
 from lakeinfer.sql.task_functions import TASK_FUNCTIONS, normalize
 
 NameFor = Callable[[AiQueryCall], str]
@@ -31,8 +32,8 @@ def rewrite_ai_calls(text: str, name_for: NameFor, functions: Collection[str] = 
     dialect = Dialect.get_or_raise("databricks")
     try:
         tokens = dialect.tokenize(text)
-    except TokenError as exc:
-        raise SqlSyntaxError(str(exc)) from None
+    except TokenError:
+        raise tokenize_failure(text) from None
     edits: list[tuple[int, int, str]] = []
     for index, token in enumerate(tokens[:-1]):
         function = token.text.lower()
@@ -40,14 +41,13 @@ def rewrite_ai_calls(text: str, name_for: NameFor, functions: Collection[str] = 
             continue
         close = _closing(tokens, index + 1)
         if close is None:
-            raise SqlSyntaxError(f"{function} at line {token.line}: unbalanced parentheses")
-        call_text = text[token.start : tokens[close].end + 1]
-        try:
-            select = sqlglot.parse_one(f"SELECT {call_text}", read="databricks")
+            raise error_at(text, token.start, token.end + 1, f"{function}( has no closing ')'")
+        parsed = parse_expression(text, token.start, tokens[close].end + 1)
+        node = None
+        if parsed is not None and parsed.parent is not None:
+            select = parsed.parent
             normalize(select)  # sqlglot's typed nodes (ai_classify, ...) back to plain calls
             node = select.expressions[0]
-        except ParseError as exc:
-            raise SqlSyntaxError(f"{function} at line {token.line}: {exc}") from None
         if not isinstance(node, exp.Anonymous):
             raise AnalysisError(f"{function} at line {token.line}: not a function call")
         node.meta.pop("line", None)  # positions are the substring's; the real ones follow

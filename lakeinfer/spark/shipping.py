@@ -55,5 +55,5 @@ def endpoint_configs(endpoints: dict[str, Any]) -> dict[str, EndpointConfig]:
     result: dict[str, EndpointConfig] = {}
     for name, value in endpoints.items():
         validate_endpoint_name(name)
-        result[name] = value if isinstance(value, EndpointConfig) else make_endpoint(**value)
+        result[name] = value if isinstance(value, EndpointConfig) else make_endpoint(name, **value)
     return result

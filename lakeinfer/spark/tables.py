@@ -11,10 +11,8 @@ them, and ``VACUUM`` removes them.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import math
-import os
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,6 +27,7 @@ from deltalake import CommitProperties, DeltaTable, Schema, Transaction
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
+from lakeinfer.catalog import files as lake_files
 from lakeinfer.catalog.delta_catalog import (
     OPERATION_KEY,
     DeltaCatalog,
@@ -48,9 +47,6 @@ from lakeinfer.sql.types import arrow_to_ddl, storable_schema
 #: reader features whose files cannot be read as plain Parquet
 UNREADABLE_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
 CommitMode = Literal["append", "overwrite", "error"]
-#: a new table's hidden staging directory ends so, its lock file adds LOCK_SUFFIX
-STAGING_SUFFIX = ".writing"
-LOCK_SUFFIX = ".lock"
 #: commit metadata key holding the number of rows a write added
 ROWS_KEY = "lakeinfer.rows"
 
@@ -268,32 +264,22 @@ def plan_write(
 
 
 def _staging_name(table: LakeTable) -> Path:
-    return table.path.parent / f".{table.name.table}.{uuid.uuid4().hex}{STAGING_SUFFIX}"
+    return table.path.parent / f".{uuid.uuid4().hex}{lake_files.STAGING_SUFFIX}"
 
 
 @contextmanager
 def held_staging(table: LakeTable) -> Iterator[Path | None]:
     """For a write that creates ``table``: a staging directory beside it, held for the block
-    by an exclusive lock on ``<staging>.lock`` (the lakehouse's convention for a live writer,
-    so a sweep of killed statements' leftovers leaves it alone) and removed after it unless
-    the commit renamed it into place. None when the table exists."""
+    with the lakehouse's lock for a live writer (:func:`lakeinfer.catalog.files.staging`, so a
+    sweep of killed statements' leftovers leaves it alone) and removed after it unless the
+    commit renamed it into place. None when the table exists."""
     if table.exists():
         yield None
         return
-    staging = _staging_name(table)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    lock = staging.with_name(staging.name + LOCK_SUFFIX)
-    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        staging.mkdir()
-        try:
-            yield staging
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-            lock.unlink(missing_ok=True)
-    finally:
-        os.close(descriptor)
+    parent = table.path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with lake_files.staging(parent) as staging:
+        yield staging
 
 
 def _check_unique(schema: pa.Schema, name: TableName) -> None:
@@ -431,13 +417,11 @@ def _commit_new(
     except DeltaError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise SqlError(f"cannot create {name}: {exc}") from None
-    try:
-        staging.rename(target.table.path)
-    except OSError:
+    if not lake_files.rename_no_replace(staging, target.table.path):
         shutil.rmtree(staging, ignore_errors=True)
         raise TableExistsError(
             f"cannot create {name}: a table of that name was created while this job ran"
-        ) from None
+        )
     return True
 
 

@@ -1,17 +1,20 @@
 """A strict parser for Databricks DDL type strings, with errors that name the position.
 
-``from_json(x, 'STRUCT<a: INT, b: ARRAY<STRING>>')``, ``from_json(x, 'a INT, b STRING')`` and
-``responseFormat => 'STRUCT<...>'`` take a type as text. sqlglot's type builder is lenient
-(``STRUCT<a: INT, b: STRNG>`` silently loses ``b``), so these strings are parsed here, by the
-Databricks grammar::
+Every type lakeinfer reads as text is parsed here, and only here: ``returnType``,
+``responseFormat => 'STRUCT<...>'``, ``from_json(x, 'STRUCT<a: INT, b: ARRAY<STRING>>')`` and its
+column-list form ``'a INT, b STRING'``, the column types of CREATE TABLE, the return types of
+Python functions. The parser is strict, by the Databricks grammar: an unknown type name is an
+error naming it, its position in the string and the closest known name (``STRNG``: did you mean
+STRING?), and so is a missing ``>`` or ``)``::
 
     type   := name ['(' int [',' int] ')'] | ARRAY '<' type '>' | MAP '<' type ',' type '>'
             | STRUCT '<' [field (',' field)*] '>'
     field  := ident [':'] type [NOT NULL] [COMMENT 'text']
     schema := type | field (',' field)*          -- the column-list form of from_json
 
-Types map onto Arrow as :mod:`lakeinfer.sql.types` does (``TIMESTAMP`` is UTC-adjusted,
-``TIMESTAMP_NTZ`` is not). Helpers render a type for DuckDB and as a JSON schema.
+Types map onto Arrow, the format DuckDB and delta-rs exchange (``TIMESTAMP`` is UTC-adjusted,
+``TIMESTAMP_NTZ`` is not); :func:`to_ddl` names an Arrow type back in this grammar, so the two
+round-trip. Helpers render a type for DuckDB and as a JSON schema.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakeinfer.errors import AnalysisError
+from lakeinfer.errors import AnalysisError, did_you_mean
 
 _SIMPLE: dict[str, pa.DataType] = {
     "STRING": pa.string(),
@@ -47,6 +50,9 @@ _SIMPLE: dict[str, pa.DataType] = {
     "BINARY": pa.binary(),
 }
 _DECIMAL = ("DECIMAL", "DEC", "NUMERIC")
+_NESTED = ("ARRAY", "MAP", "STRUCT")
+#: Every type name the parser knows (what a misspelt one is compared with).
+TYPE_NAMES: tuple[str, ...] = (*_SIMPLE, *_DECIMAL, *_NESTED)
 _TOKEN = re.compile(
     r"\s*(?:(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<quoted>`(?:[^`]|``)*`)|(?P<number>\d+)"
     r"|(?P<string>'(?:[^'\\]|\\.)*')|(?P<punct>[<>(),:]))"
@@ -88,12 +94,13 @@ class _Parser:
             position = match.end()
         return tokens
 
-    def fail(self, message: str, position: int | None = None) -> None:
+    def fail(self, message: str, position: int | None = None, hint: str = "") -> None:
         if position is None:
             token = self.peek()
             position = token.position if token else len(self.text) + 1
+        what = f"{self.what}: " if self.what else ""
         raise AnalysisError(
-            f"{self.what}: invalid type {self.text!r}: {message} at position {position}"
+            f"{what}invalid type {self.text!r}: {message} at position {position}{hint}"
         )
 
     def peek(self, offset: int = 0) -> _Token | None:
@@ -165,7 +172,8 @@ class _Parser:
                 self.integer()
                 self.expect(")")
             return _SIMPLE[name]
-        self.fail(f"unknown type {token.text!r}", token.position)
+        hint = did_you_mean(name, TYPE_NAMES).replace("'", "")
+        self.fail(f"unknown type {token.text!r}", token.position, hint)
         raise AssertionError  # unreachable
 
     def integer(self) -> int:
@@ -245,23 +253,58 @@ def quote_field(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def to_spark_ddl(dtype: pa.DataType) -> str:
-    """The DDL text Spark prints for ``dtype`` (``STRUCT<a: BIGINT, b: ARRAY<STRING>>``)."""
+def to_ddl(dtype: pa.DataType, map_separator: str = ",") -> str:
+    """Name an Arrow type in the grammar :func:`parse_type` reads, the way Databricks'
+    DESCRIBE does (``ARRAY<FLOAT>``, ``STRUCT<a: INT, `b c`: STRING>``, ``MAP<STRING,INT>``).
+
+    Arrow types with no Databricks equivalent are named by the type they are stored as
+    (unsigned integers widen, large and view strings are STRING).
+    """
     if pa.types.is_struct(dtype):
-        inner = ", ".join(f"{quote_field(f.name)}: {to_spark_ddl(f.type)}" for f in dtype)
+        inner = ", ".join(f"{quote_field(f.name)}: {to_ddl(f.type, map_separator)}" for f in dtype)
         return f"STRUCT<{inner}>"
-    if pa.types.is_list(dtype):
-        return f"ARRAY<{to_spark_ddl(dtype.value_type)}>"
+    if (
+        pa.types.is_list(dtype)
+        or pa.types.is_large_list(dtype)
+        or pa.types.is_fixed_size_list(dtype)
+        or pa.types.is_list_view(dtype)
+    ):
+        return f"ARRAY<{to_ddl(dtype.value_type, map_separator)}>"
     if pa.types.is_map(dtype):
-        return f"MAP<{to_spark_ddl(dtype.key_type)}, {to_spark_ddl(dtype.item_type)}>"
+        key, item = to_ddl(dtype.key_type, map_separator), to_ddl(dtype.item_type, map_separator)
+        return f"MAP<{key}{map_separator}{item}>"
     if pa.types.is_decimal(dtype):
         return f"DECIMAL({dtype.precision},{dtype.scale})"
     if pa.types.is_timestamp(dtype):
         return "TIMESTAMP" if dtype.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "STRING"
+    if pa.types.is_string_view(dtype):
+        return "STRING"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        return "BINARY"
+    if pa.types.is_binary_view(dtype):
+        return "BINARY"
+    other = {
+        pa.uint8(): "SMALLINT",
+        pa.uint16(): "INT",
+        pa.uint32(): "BIGINT",
+        pa.uint64(): "DECIMAL(20,0)",
+        pa.float16(): "FLOAT",
+        pa.date64(): "DATE",
+        pa.null(): "VOID",
+    }
+    if dtype in other:
+        return other[dtype]
     for name, simple in _SIMPLE.items():
         if simple == dtype:
             return name
-    raise AnalysisError(f"type {dtype} has no Databricks name")
+    return str(dtype).upper()
+
+
+def to_spark_ddl(dtype: pa.DataType) -> str:
+    """The DDL text Spark prints for ``dtype`` (``STRUCT<a: BIGINT, b: MAP<STRING, INT>>``)."""
+    return to_ddl(dtype, map_separator=", ")
 
 
 def to_duckdb(dtype: pa.DataType) -> str:

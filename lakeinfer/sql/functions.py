@@ -22,6 +22,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.model_parameters import check_model_parameters
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.response_format import response_format
 from lakeinfer.sql.types import ddl_to_arrow
@@ -145,7 +146,8 @@ def bind_ai_query(node: exp.Expression) -> AiQueryCall:
         call.fail_on_error = _boolean_literal(args["failOnError"], where)
     parameters: dict[str, Any] = {}
     if "modelParameters" in args:
-        parameters = constant_struct(args["modelParameters"], f"ai_query{where}: modelParameters")
+        what = f"ai_query{where}: modelParameters"
+        parameters = check_model_parameters(constant_struct(args["modelParameters"], what), what)
     if "responseFormat" in args:
         parameters["response_format"] = _response_format(args["responseFormat"], where)
     call.parameters = {"temperature": DEFAULT_TEMPERATURE, **parameters}
@@ -168,6 +170,14 @@ def _boolean_literal(node: exp.Expression, where: str) -> bool:
     )
 
 
+#: a constant needs no file, extension or network
+_CONSTANTS_ONLY = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
 def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
     """Evaluate a constant ``named_struct(...)`` to a dict; any column reference is an error."""
     if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
@@ -180,7 +190,7 @@ def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
             f"{what} must be a named_struct(...), got {node.sql(dialect='databricks')}"
         )
     try:
-        with duckdb.connect() as con:
+        with duckdb.connect(config=_CONSTANTS_ONLY) as con:
             value = con.execute(f"SELECT {node.sql(dialect='duckdb')} AS v").fetchone()
     except duckdb.Error as exc:
         raise AnalysisError(f"{what} cannot be evaluated: {exc}") from None

@@ -17,6 +17,8 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from lakeinfer.errors import SqlSyntaxError
+from lakeinfer.sql import syntax
+from lakeinfer.sql.ddl import TYPE_NAMES
 
 DIALECT = "databricks"
 
@@ -34,6 +36,29 @@ _PARSER.FUNCTIONS = {
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
+class _Parser(_PARSER):  # type: ignore[misc,valid-type]
+    """The Databricks parser, remembering the token it stopped at when it fails."""
+
+    failure: syntax.Failure | None = None
+
+    def raise_error(self, message: str, token: Token | None = None) -> None:
+        at = token or self._curr
+        self.failure = syntax.Failure(message, at or None, self._prev or None)
+        if token is None:
+            super().raise_error(message)
+        else:
+            super().raise_error(message, token)
+
+
+#: First tokens a statement may start with (anything else is an unknown statement).
+_STATEMENT_STARTS = (
+    set(_PARSER.STATEMENT_PARSERS)
+    | set(sqlglot.Dialect.get_or_raise(DIALECT).tokenizer_class.COMMANDS)
+    | {TokenType.SELECT, TokenType.WITH, TokenType.FROM, TokenType.VALUES, TokenType.TABLE}
+    | {TokenType.L_PAREN}
+)
+
+
 def parse_statements(text: str) -> list[exp.Expression]:
     """Split ``text`` into statements; empty statements (stray ``;``) are dropped.
 
@@ -43,8 +68,8 @@ def parse_statements(text: str) -> list[exp.Expression]:
     """
     try:
         tokens = tokenize(text)
-    except TokenError as exc:
-        raise SqlSyntaxError(_token_error(text, str(exc))) from None
+    except TokenError:
+        raise syntax.tokenize_failure(text) from None
     statements = []
     for start, end in _statement_spans(text, tokens):
         chunk = text[start:end]
@@ -77,24 +102,59 @@ def _statement_spans(text: str, tokens: list[Token]) -> list[tuple[int, int]]:
 
 def _parse_one(chunk: str, text: str, offset: int) -> exp.Expression | None:
     try:
-        parsed = [s for s in sqlglot.parse(chunk, read=DIALECT) if s is not None]
-    except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        message = first.get("description") or str(exc)
-        near = first.get("highlight")
-        if near:
-            message = f"{message} near {near!r}"
-        line, column = first.get("line"), first.get("col")
-        if line is not None:
-            # positions are relative to the statement: shift them to the whole text
-            before = text[:offset]
-            if line == 1:
-                column = (column or 0) + offset - (before.rfind("\n") + 1)
-            line += before.count("\n")
-        raise SqlSyntaxError(message, line, column) from None
-    except TokenError as exc:
-        raise SqlSyntaxError(_token_error(chunk, str(exc))) from None
+        tokens = tokenize(chunk)
+    except TokenError:
+        raise syntax.tokenize_failure(text) from None
+    if tokens and tokens[0].token_type not in _STATEMENT_STARTS:
+        raise syntax.unknown_statement(text, tokens[0], offset)
+    parsed = _parse_tokens(tokens, chunk, text, offset)
+    if parsed:
+        syntax.check_complete(text, offset, parsed[0], tokens)
     return parsed[0] if parsed else None
+
+
+def _parse_tokens(tokens: list[Token], chunk: str, text: str, offset: int) -> list[exp.Expression]:
+    """Parse the tokens of ``chunk``, which starts at ``offset`` in ``text`` (errors point into
+    ``text``)."""
+    parser = _Parser(dialect=sqlglot.Dialect.get_or_raise(DIALECT))
+    try:
+        parsed = [s for s in parser.parse(tokens, chunk) if s is not None]
+    except ParseError:
+        failure = parser.failure or syntax.Failure("", None, tokens[-1] if tokens else None)
+        raise syntax.parse_failure(text, offset, failure, tokens, TYPE_NAMES) from None
+    if offset:
+        lines = syntax.Lines(text)
+        for statement in parsed:
+            _shift_positions(statement, offset, lines)
+    return parsed
+
+
+def _shift_positions(statement: exp.Expression, offset: int, lines: syntax.Lines) -> None:
+    """Positions the parser recorded in one statement, made positions in the whole text."""
+    for node in statement.walk():
+        meta = node._meta  # read without creating an empty dict on every node
+        if not meta or meta.get("start") is None or meta.get("end") is None:
+            continue
+        meta["start"] += offset
+        meta["end"] += offset
+        meta["line"], meta["col"] = lines.position(meta["end"])
+
+
+def parse_expression(text: str, start: int = 0, end: int | None = None) -> exp.Expression | None:
+    """Parse ``text[start:end]`` as one SQL expression (what a SELECT list item may be); None
+    when it is something else (several expressions, a query). A syntax error points into
+    ``text``."""
+    prefix = "SELECT "
+    chunk = prefix + text[start:end]
+    try:
+        tokens = tokenize(chunk)
+    except TokenError:
+        raise syntax.tokenize_failure(text) from None
+    parsed = _parse_tokens(tokens, chunk, text, start - len(prefix))
+    select = parsed[0] if len(parsed) == 1 else None
+    if not isinstance(select, exp.Select) or len(select.expressions) != 1:
+        return None
+    return None if select.args.get("from_") else select.expressions[0]
 
 
 def tokenize(text: str) -> list[Token]:
@@ -102,17 +162,14 @@ def tokenize(text: str) -> list[Token]:
     return sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text)
 
 
-def _token_error(text: str, message: str) -> str:
-    if text.count("'") % 2 or text.count('"') % 2:
-        return "unterminated string literal"
-    return message
-
-
 def position_of(node: exp.Expression) -> str:
     """`` at line L, column C`` for a node that carries its source position, else ``""``."""
     line, col = node.meta.get("line"), node.meta.get("col")
     if line is None:
         return ""
+    start, end = node.meta.get("start"), node.meta.get("end")
+    if start is not None and end is not None and col > end - start:
+        col -= end - start  # the parser keeps where the token ends; name where it starts
     return f" at line {line}, column {col}"
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlglot import exp, parse_one
 
@@ -32,6 +33,9 @@ from lakeinfer.catalog.delta_catalog import (
 from lakeinfer.errors import AnalysisError
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query, is_ai_query
 from lakeinfer.sql.read_files import is_read_files, translate_read_files
+
+if TYPE_CHECKING:
+    from lakeinfer.engine.sandbox import SqlSandbox
 
 #: relations the engine registers itself (never a lakehouse table) start with this
 INTERNAL = "__li_"
@@ -63,13 +67,15 @@ def rewrite_tables(
     namespace: Namespace,
     views: ViewLookup | None = None,
     _depth: int = 0,
+    *,
+    sandbox: SqlSandbox | None = None,
 ) -> tuple[exp.Expression, dict[str, TableRef]]:
     """Replace lakehouse table references with internal relation names.
 
     Views (found through ``views``) are expanded in place as subqueries, resolved in the
     namespace they were created in. Time travel (``VERSION AS OF`` / ``TIMESTAMP AS OF``)
     names a snapshot of its own. Returns the rewritten copy and ``{relation: TableRef}`` for
-    the executor to register.
+    the executor to register. ``sandbox``: where ``read_files`` may look (None: anywhere).
     """
     if _depth > MAX_VIEW_DEPTH:
         raise AnalysisError(
@@ -81,7 +87,7 @@ def rewrite_tables(
     for table in list(tree.find_all(exp.Table)):
         if isinstance(table.this, exp.Func):
             if is_read_files(table.this):
-                table.set("this", translate_read_files(table.this))
+                table.set("this", translate_read_files(table.this, sandbox))
             _name_range_column(table)
             continue
         if not table.name:
@@ -100,7 +106,7 @@ def rewrite_tables(
                 raise AnalysisError(f"{name} is a view: time travel needs a table")
             body = parse_one(view.sql, read="databricks")
             body, inner = rewrite_tables(
-                body, Namespace(view.catalog, view.schema), views, _depth + 1
+                body, Namespace(view.catalog, view.schema), views, _depth + 1, sandbox=sandbox
             )
             relations.update(inner)
             replacement: exp.Expression = exp.Subquery(this=body, alias=alias.copy())

@@ -4,16 +4,21 @@ Formats: ``csv`` (options ``header``, ``sep`` / ``delimiter``, ``quote``, ``esca
 ``dateFormat``, ``timestampFormat``), ``json`` (JSON lines; ``multiLine => true`` for one JSON
 array or document per file) and ``parquet``. Without ``format`` the file extension decides. A
 directory means every file of that format inside it (recursively); globs work too. As in
-Databricks, ``header`` defaults to false for CSV.
+Databricks, ``header`` defaults to false for CSV. In a sandboxed session the path must lie
+inside the allowed directories before anything is looked at (DuckDB's readers check again).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
+
+if TYPE_CHECKING:
+    from lakeinfer.engine.sandbox import SqlSandbox
 
 FORMATS = ("csv", "json", "parquet")
 _EXTENSIONS = {
@@ -43,13 +48,16 @@ def is_read_files(node: exp.Expression) -> bool:
     return isinstance(node, exp.Anonymous) and node.name.lower() == "read_files"
 
 
-def translate_read_files(call: exp.Anonymous) -> exp.Expression:
-    """The DuckDB reader call equivalent to one ``read_files(...)`` call."""
+def translate_read_files(call: exp.Anonymous, sandbox: SqlSandbox | None = None) -> exp.Expression:
+    """The DuckDB reader call equivalent to one ``read_files(...)`` call; ``sandbox``: where
+    the path may lie (None: anywhere)."""
     if not call.expressions or not _is_string(call.expressions[0]):
         raise AnalysisError(
             "read_files needs a path as its first argument, e.g. read_files('data/')"
         )
     path = call.expressions[0].name
+    if sandbox is not None:
+        sandbox.check(path, "read_files")
     options: dict[str, exp.Expression] = {}
     for argument in call.expressions[1:]:
         if not isinstance(argument, exp.Kwarg):

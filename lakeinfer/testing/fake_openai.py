@@ -8,13 +8,20 @@ the prompt's hash) and ``POST /v1/embeddings`` with a deterministic
 ``[[status:NNN]]`` is answered with that HTTP status instead, so tests can exercise per-row
 failures. A prompt containing ``[[answer:TEXT]]`` is answered with TEXT (inside the requested
 JSON when the request has a response format whose enum holds TEXT), so tests can give rows
-chosen answers (yes/no for ``ai_filter``).
+chosen answers (yes/no for ``ai_filter``). A prompt containing ``[[no-content]]`` is answered
+with ``"content": null`` (``finish_reason`` ``content_filter``), as a filtered answer is.
 
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
 ``Retry-After: 0.05``), ``503``, ``slow`` (a normal answer after ``--slow-ms``, meant to exceed a
 client's timeout), ``drop`` (the connection is closed without an answer) or ``malformed`` (a 200
-whose body is broken JSON).
+whose body is broken JSON). ``--fault-kinds 429,503`` limits the picks to those kinds.
+
+A prompt containing ``[[echo-auth:NNN]]`` is answered with status NNN and the
+``Authorization`` header it came with, as careless servers do: 401 as OpenAI's "Incorrect API
+key provided: ..." error, another error status as a text body listing every header (and the
+header URL-encoded), 200 as the answer's content. A request with a wrong token (when the
+server requires one) gets a 401 that quotes the token it received.
 
 ``GET /stats`` returns request counts, the bodies received, ``faults`` (count per kind),
 ``answered`` (per prompt, the normal answers given: faults and injected statuses excluded) and
@@ -42,14 +49,19 @@ import sys
 import time
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from lakeinfer.runtime.processes import stop_process
 
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
+ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
 ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
+NO_CONTENT_MARKER = "[[no-content]]"
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
+#: the environment variable :class:`FakeOpenAIServer` hands the server's token over in
+TOKEN_VARIABLE = "LAKEINFER_FAKE_OPENAI_TOKEN"
 THROTTLE_RETRY_AFTER = "0.05"
 
 
@@ -62,8 +74,10 @@ class _State:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         slow_s: float = 2.0,
+        fault_kinds: tuple[str, ...] = FAULT_KINDS,
     ):
         self.latency_s = latency_s
+        self.fault_kinds = fault_kinds
         self.keep_bodies = keep_bodies
         self.token = token
         self.fault_rate = fault_rate
@@ -81,7 +95,7 @@ class _State:
     def pick_fault(self) -> str | None:
         """The fault this request gets, if it is picked for one."""
         if self.fault_rate and self.rng.random() < self.fault_rate:
-            kind = self.rng.choice(FAULT_KINDS)
+            kind = self.rng.choice(self.fault_kinds)
             self.faults[kind] += 1
             return kind
         return None
@@ -94,6 +108,31 @@ class _State:
         self.bodies.clear()
         self.headers.clear()
         self.rng = random.Random(self.fault_seed)
+
+
+def _unauthorised(request: web.Request) -> web.Response:
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return web.json_response(
+        {"error": {"message": f"Incorrect API key provided: {given}", "type": "auth"}},
+        status=401,
+    )
+
+
+def _echo_auth(request: web.Request, status: int) -> web.Response | str:
+    """The answer to ``[[echo-auth:NNN]]``: an error echoing the credentials, or (200) the
+    answer's content echoing them."""
+    auth = request.headers.get("Authorization", "")
+    if status == 401:
+        key = auth.removeprefix("Bearer ")
+        message = f"Incorrect API key provided: {key}. Find your key at https://example.invalid"
+        return web.json_response({"error": {"message": message}}, status=401)
+    if status >= 400:
+        headers = json.dumps(dict(request.headers))
+        return web.Response(
+            text=f"bad request; headers received: {headers}; retry at /v1?auth={quote(auth)}",
+            status=status,
+        )
+    return f"you called with {auth}"
 
 
 def embedding_for(text: str, dims: int = 8) -> list[float]:
@@ -194,9 +233,10 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int = 0,
     slow_s: float = 2.0,
+    fault_kinds: tuple[str, ...] = FAULT_KINDS,
 ) -> web.Application:
     """The fake server's application (see the module docstring for what it answers)."""
-    state = _State(latency_s, keep_bodies, token, fault_rate, fault_seed, slow_s)
+    state = _State(latency_s, keep_bodies, token, fault_rate, fault_seed, slow_s, fault_kinds)
 
     def authorised(request: web.Request) -> bool:
         return (
@@ -223,7 +263,7 @@ def build_app(
             )
         if not authorised(request):
             state.counts["errors"] += 1
-            return web.json_response({"error": {"message": "invalid token"}}, status=401)
+            return _unauthorised(request)
         if state.latency_s:
             await asyncio.sleep(state.latency_s)
         fault = state.pick_fault()
@@ -241,13 +281,22 @@ def build_app(
             )
         chosen = ANSWER_MARKER.search(prompt)
         picked = chosen.group(1) if chosen else None
-        content = _structured_answer(body.get("response_format"), prompt, picked) or (
+        echo = ECHO_AUTH_MARKER.search(prompt)
+        if echo:
+            answer = _echo_auth(request, int(echo.group(1)))
+            if isinstance(answer, web.Response):
+                return answer
+            picked = answer
+        content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
             picked if picked is not None else f"echo: {prompt}"
         )
+        finish = "stop"
+        if NO_CONTENT_MARKER in prompt:
+            content, finish = None, "content_filter"
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):
-            return await _stream_chat(request, body, prompt, content)
+            return await _stream_chat(request, body, prompt, content or "")
         return web.json_response(
             {
                 "id": f"chatcmpl-{state.counts['chat']}",
@@ -258,13 +307,13 @@ def build_app(
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": {
                     "prompt_tokens": len(prompt.split()),
-                    "completion_tokens": len(content.split()),
-                    "total_tokens": len(prompt.split()) + len(content.split()),
+                    "completion_tokens": len((content or "").split()),
+                    "total_tokens": len(prompt.split()) + len((content or "").split()),
                 },
             }
         )
@@ -275,7 +324,7 @@ def build_app(
         if state.keep_bodies:
             state.bodies.append(body)
         if not authorised(request):
-            return web.json_response({"error": {"message": "invalid token"}}, status=401)
+            return _unauthorised(request)
         if state.latency_s:
             await asyncio.sleep(state.latency_s)
         fault = state.pick_fault()
@@ -347,6 +396,7 @@ class FakeOpenAIServer:
         fault_seed: int = 0,
         slow_ms: float = 2000.0,
         cpu: int | None = None,
+        fault_kinds: tuple[str, ...] = FAULT_KINDS,
     ):
         """``cpu``: pin the server process to this CPU (load tests keep it off the client's)."""
         if not 0.0 <= fault_rate <= 1.0:
@@ -358,6 +408,7 @@ class FakeOpenAIServer:
         self.fault_seed = fault_seed
         self.slow_ms = slow_ms
         self.cpu = cpu
+        self.fault_kinds = fault_kinds
         self.port: int | None = None
         self._process: subprocess.Popen[str] | None = None
 
@@ -386,14 +437,18 @@ class FakeOpenAIServer:
         ]
         if not self.keep_bodies:
             command.append("--no-bodies")
-        if self.token:
-            command += ["--token", self.token]
+        environment = {k: v for k, v in os.environ.items() if k != TOKEN_VARIABLE}
+        if self.token:  # by environment: a command line is visible to every local user
+            environment[TOKEN_VARIABLE] = self.token
         if self.fault_rate:
             command += ["--fault-rate", str(self.fault_rate), "--fault-seed", str(self.fault_seed)]
             command += ["--slow-ms", str(self.slow_ms)]
+            command += ["--fault-kinds", ",".join(self.fault_kinds)]
         cpu = self.cpu
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, preexec_fn=pin, env=environment
+        )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("listening "):
@@ -430,6 +485,7 @@ def _serve(
     fault_rate: float = 0.0,
     fault_seed: int = 0,
     slow_ms: float = 2000.0,
+    fault_kinds: tuple[str, ...] = FAULT_KINDS,
 ) -> None:
     async def main() -> None:
         app = build_app(
@@ -439,6 +495,7 @@ def _serve(
             fault_rate=fault_rate,
             fault_seed=fault_seed,
             slow_s=slow_ms / 1000.0,
+            fault_kinds=fault_kinds,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -455,7 +512,11 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--no-bodies", action="store_true", help="do not keep request bodies")
-    parser.add_argument("--token", help="require this bearer token")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_VARIABLE),
+        help=f"require this bearer token (default: ${TOKEN_VARIABLE})",
+    )
     parser.add_argument(
         "--fault-rate", type=float, default=0.0, help="share of requests given a fault (0..1)"
     )
@@ -463,9 +524,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--slow-ms", type=float, default=2000.0, help="how late a 'slow' fault answers"
     )
+    parser.add_argument(
+        "--fault-kinds",
+        default=",".join(FAULT_KINDS),
+        help=f"comma-separated kinds of faults to pick from ({','.join(FAULT_KINDS)})",
+    )
     args = parser.parse_args()
     if not 0.0 <= args.fault_rate <= 1.0:
         parser.error("--fault-rate must be between 0 and 1")
+    kinds = tuple(k for k in args.fault_kinds.split(",") if k)
+    if not kinds or any(k not in FAULT_KINDS for k in kinds):
+        parser.error(f"--fault-kinds must name some of {', '.join(FAULT_KINDS)}")
     try:
         _serve(
             args.port,
@@ -475,6 +544,7 @@ if __name__ == "__main__":
             args.fault_rate,
             args.fault_seed,
             args.slow_ms,
+            kinds,
         )
     except KeyboardInterrupt:
         pass

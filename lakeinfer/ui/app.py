@@ -7,17 +7,18 @@ opened once. Statements run one at a time on it (:class:`~lakeinfer.ui.runs.RunM
 its lock, a second run gets HTTP 409); catalog, history, jobs, streams and reports are read from
 the Delta logs and files without the lock, so browsing never waits for a long AI query.
 
-Security: bound to a loopback address, requests must name that address in ``Host`` (no DNS
-rebinding) and state-changing requests must be JSON from the same origin (no cross-site form
-posts). With a token (required when bound elsewhere) every request must carry it: as
-``Authorization: Bearer <token>``, or as the cookie set when the page is opened once with
-``/?token=<token>``.
+Security (see :mod:`lakeinfer.serving.guard`, shared with ``lakeinfer serve``): bound to a
+loopback address, requests must name that address in ``Host`` (no DNS rebinding); requests from
+another origin are refused and state-changing requests must be JSON (no cross-site form posts).
+Every request must carry the workspace's token (unless it was started with the explicit
+opt-out): as ``Authorization: Bearer <token>``, or as the cookie set when the page is opened
+once with ``/?token=<token>``, the address ``lakeinfer ui`` prints and opens. Its SQL runs in a
+session that may read files only under the lakehouse and the allowed directories.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
@@ -40,25 +41,34 @@ from starlette.staticfiles import StaticFiles
 
 import lakeinfer
 from lakeinfer.errors import LakeinferError, UnknownEndpointError, UnknownTableError
+from lakeinfer.redaction import register
+from lakeinfer.serving.guard import Guard, same_token
 from lakeinfer.session import Session
 from lakeinfer.ui import browse, endpoints, sources
 from lakeinfer.ui.grid import DEFAULT_PAGE, page
 from lakeinfer.ui.runs import BusyError, RunManager
 
 STATIC = Path(__file__).parent / "static"
+#: the token cookie's name, followed by the port: cookies do not tell ports apart, and two
+#: workspaces open at once must not overwrite each other's
 COOKIE = "lakeinfer_ui_token"
 EVENT_INTERVAL_S = 0.2
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[..., Any], Callable[..., Any]], Awaitable[None]]
 
 
 def create_app(
-    session: Session, *, token: str | None = None, report_dirs: list[Path] | None = None
+    session: Session,
+    *,
+    token: str | None,
+    host: str = "127.0.0.1",
+    report_dirs: list[Path] | None = None,
 ) -> Starlette:
-    """The workspace application over ``session``; ``token``: required on every request when
-    given. ``report_dirs``: extra folders searched for HTML reports."""
+    """The workspace application over ``session`` served on ``host``; ``token``: required on
+    every request (None: the explicit opt-out). ``report_dirs``: extra folders searched for
+    HTML reports."""
+    register(token)
     runs = RunManager(session)
     dirs = sources.report_dirs(session.home, report_dirs or [])
 
@@ -193,7 +203,7 @@ def create_app(
     }
     app = Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
     app.state.runs = runs
-    return _guard(app, token)
+    return _guard(app, Guard.for_server(host, token))
 
 
 def _run(runs: RunManager, request: Request) -> Any:
@@ -234,15 +244,15 @@ def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _guard(app: Starlette, token: str | None) -> Any:
+def _guard(app: Starlette, guard: Guard) -> Any:
     """Wrap ``app`` with the checks described in the module docstring."""
 
     async def guarded(scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        problem = _refusal(scope, headers, token)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        problem = _refusal(scope, headers, guard)
         if problem is not None:
             await problem(scope, receive, send)
             return
@@ -252,30 +262,24 @@ def _guard(app: Starlette, token: str | None) -> Any:
     return guarded
 
 
-def _refusal(scope: Scope, headers: dict[str, str], token: str | None) -> Response | None:
+def _refusal(scope: Scope, headers: dict[str, str], guard: Guard) -> Response | None:
     method, path = scope["method"], scope["path"]
-    host = headers.get("host", "")
-    if token is None and _hostname(host) not in LOOPBACK:
-        return _error(f"refused: the workspace answers only to a loopback Host, not {host!r}", 403)
-    origin = headers.get("origin")
-    if origin is not None and origin.split("://", 1)[-1] != host:
-        return _error("refused: cross-origin request", 403)
+    refused = guard.origin_refusal(headers)
+    if refused is not None:
+        return _error(refused.message, refused.status)
     if method not in ("GET", "HEAD") and not headers.get("content-type", "").startswith(
         "application/json"
     ):
         return _error("refused: requests that change state must send JSON", 415)
-    if token is None:
+    name = f"{COOKIE}_{(scope.get('server') or ('', 0))[1]}"
+    cookie = SimpleCookie(headers.get("cookie", "")).get(name)
+    if guard.authorized(headers, [cookie.value if cookie is not None else None]):
         return None
-    bearer = headers.get("authorization", "")
-    if bearer.lower().startswith("bearer ") and hmac.compare_digest(bearer[7:].strip(), token):
-        return None
-    cookie = SimpleCookie(headers.get("cookie", "")).get(COOKIE)
-    if cookie is not None and hmac.compare_digest(cookie.value, token):
-        return None
+    assert guard.token is not None  # authorized() lets everything through without one
     given = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
-    if path == "/" and given and hmac.compare_digest(given, token):
+    if path == "/" and given and same_token(given, guard.token):
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        response.set_cookie(name, guard.token, httponly=True, samesite="strict")
         return response
     if path.startswith("/api/"):
         return _error("a token is required: send 'Authorization: Bearer <token>'", 401)
@@ -284,9 +288,3 @@ def _refusal(scope: Scope, headers: dict[str, str], token: str | None) -> Respon
         "address <code>lakeinfer ui</code> printed (it ends in <code>?token=...</code>).</p>",
         status_code=401,
     )
-
-
-def _hostname(host: str) -> str:
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -14,8 +14,22 @@ import click
 @click.option(
     "--token",
     envvar="LAKEINFER_UI_TOKEN",
-    help="Require this token ($LAKEINFER_UI_TOKEN); a random one is made when --host is not "
-    "a loopback address.",
+    help="Require this token (better given as $LAKEINFER_UI_TOKEN, which other users cannot "
+    "see); default: a random one, in the address printed and opened.",
+)
+@click.option(
+    "--no-token",
+    is_flag=True,
+    help="Require no token (loopback only): any program or user on this machine can then run "
+    "SQL through the workspace.",
+)
+@click.option(
+    "--allow-dir",
+    "allowed_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="A directory the workspace's SQL may read files from (read_files, read_csv, ...), "
+    "besides the lakehouse; repeatable.",
 )
 @click.option("--no-browser", is_flag=True, help="Do not open a browser.")
 @click.option(
@@ -32,23 +46,32 @@ def ui(
     host: str,
     port: int,
     token: str | None,
+    no_token: bool,
+    allowed_dirs: tuple[str, ...],
     no_browser: bool,
     report_dirs: tuple[str, ...],
 ) -> None:
     """Open the web workspace: SQL editor, live AI progress and cost, catalog, history,
     endpoints, jobs, streams and reports.
 
+    The address printed and opened carries the workspace's token (?token=...), as Jupyter's
+    does. The workspace's SQL reads files only under the lakehouse and --allow-dir
+    directories, and installs or loads no DuckDB extension.
+
     \b
     Examples:
       lakeinfer ui
       lakeinfer ui --no-browser --port 8765
-      lakeinfer ui --host 0.0.0.0          # prints an address with its token
+      lakeinfer ui --allow-dir ./data       # read_files('data/...') from the editor
+      lakeinfer ui --host 0.0.0.0           # reachable from elsewhere
     """
     from lakeinfer.cli import _friendly_errors, _session
     from lakeinfer.errors import ConfigError
 
     @_friendly_errors
     def run() -> None:
+        if no_token and token:
+            raise ConfigError("--token and --no-token contradict each other: pick one")
         try:
             from lakeinfer.ui.server import serve
         except ImportError as exc:
@@ -57,7 +80,8 @@ def ui(
                 "pip install 'lakeinfer[ui]'"
             ) from None
 
-        with _session(ctx.obj) as session:
+        session = _session(ctx.obj, sandboxed=True, allowed_directories=allowed_dirs)
+        with session:
             serve(
                 session,
                 host=host,
@@ -66,6 +90,7 @@ def ui(
                 open_browser=not no_browser and not os.environ.get("CI"),
                 report_dirs=[Path(d) for d in report_dirs],
                 say=lambda message: click.echo(message, err=True),
+                require_token=not no_token,
             )
 
     run()

@@ -17,6 +17,7 @@ from lakeinfer.config import load_config
 from lakeinfer.endpoints.base import AIRequest
 from lakeinfer.endpoints.registry import PREPROVISIONED_CHAT
 from lakeinfer.errors import UnknownEndpointError
+from lakeinfer.redaction import redact
 from lakeinfer.session import Session
 
 HEALTH_TIMEOUT_S = 15.0
@@ -91,6 +92,7 @@ def health(session: Session, name: str, timeout_s: float = HEALTH_TIMEOUT_S) -> 
     except TimeoutError:
         return {"ok": False, "latency_ms": None, "error": f"no answer in {timeout_s:g}s"}
     except Exception as exc:
-        return {"ok": False, "latency_ms": None, "error": str(exc)}
+        return {"ok": False, "latency_ms": None, "error": redact(str(exc))}
     latency = round((time.monotonic() - started) * 1000.0, 1)
-    return {"ok": outcome.ok, "latency_ms": latency, "error": outcome.error}
+    error = None if outcome.error is None else redact(outcome.error)
+    return {"ok": outcome.ok, "latency_ms": latency, "error": error}

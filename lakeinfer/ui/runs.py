@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from lakeinfer.errors import LakeinferError, SqlSyntaxError, StatementCancelledError
+from lakeinfer.redaction import redact
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.progress import LiveProgress
 from lakeinfer.session import Session
@@ -179,35 +180,23 @@ def _statement_text(sql: str, index: int) -> str:
 
 def error_of(exc: Exception, sql: str, index: int) -> dict[str, Any]:
     """The error as the page shows it: message, kind and (when known) line and column in the
-    editor's text. Positions inside a statement are shifted to the whole text; an error
-    without one points at the start of the statement that failed."""
+    editor's text, which are the positions errors name (the session reads the editor's text
+    whole); an error without one points at the start of the statement that failed."""
     message = str(exc) if isinstance(exc, LakeinferError) else f"{type(exc).__name__}: {exc}"
+    message = redact(message)
     error: dict[str, Any] = {"message": message, "kind": type(exc).__name__}
     if isinstance(exc, SqlSyntaxError) and exc.line is not None:
         error.update(line=exc.line, column=exc.column or 1)
         return error
-    spans = statement_spans(sql)
-    if index >= len(spans):
-        return error
-    start, first, _ = spans[index]
     found = _POSITION.search(message)
     if found:
-        before = sql[:start]
-        line, column = int(found.group(1)), int(found.group(2))
-        if line == 1:
-            column += start - (before.rfind("\n") + 1)
-        line = before.count("\n") + line
-        # the message names the place in the whole text, as the marker in the editor does
-        error.update(
-            line=line, column=column, message=_POSITION.sub(_at(line, column), message, count=1)
-        )
-    else:
+        error.update(line=int(found.group(1)), column=int(found.group(2)))
+        return error
+    spans = statement_spans(sql)
+    if index < len(spans):
+        _, first, _ = spans[index]
         error.update(line=_line(sql, first), column=first - (sql.rfind("\n", 0, first) + 1) + 1)
     return error
-
-
-def _at(line: int, column: int) -> str:
-    return f"at line {line}, column {column}"
 
 
 def _line(text: str, offset: int) -> int:

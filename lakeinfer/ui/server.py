@@ -1,4 +1,4 @@
-"""Serving the workspace: a free port on 127.0.0.1 by default, a token when exposed, a browser.
+"""Serving the workspace: a free port on 127.0.0.1 by default, a token, a browser.
 
 :class:`WorkspaceServer` runs the server on a background thread (tests, notebooks) until
 :meth:`WorkspaceServer.stop`; :func:`serve` runs one until interrupted.
@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import secrets
 import signal
 import socket
 import threading
@@ -18,14 +17,11 @@ from pathlib import Path
 import uvicorn
 
 from lakeinfer.errors import ConfigError
+from lakeinfer.serving.guard import required_token
 from lakeinfer.session import Session
-from lakeinfer.ui.app import LOOPBACK, create_app
+from lakeinfer.ui.app import create_app
 
 STARTUP_TIMEOUT_S = 15.0
-
-
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -36,18 +32,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def workspace_token(host: str, token: str | None) -> str | None:
-    """The token to require: the one given, a fresh random one when ``host`` is not a loopback
-    address and none was given, else None (loopback needs none unless asked)."""
-    if token is not None and not token.strip():
-        raise ConfigError("the workspace token must not be empty")
-    if token is None and not is_loopback(host):
-        return secrets.token_urlsafe(24)
-    return token
+def workspace_token(host: str, token: str | None, require_token: bool = True) -> str | None:
+    """The token to require: the one given, else a fresh random one; None only when
+    ``require_token`` is False, which a loopback ``host`` alone allows."""
+    return required_token(host, token, require_token, "the workspace")
 
 
 class WorkspaceServer:
-    """The workspace over ``session`` on ``host:port`` (port 0: a free one), on a thread."""
+    """The workspace over ``session`` on ``host:port`` (port 0: a free one), on a thread.
+
+    Every request must carry :attr:`token` (the one given, else a random one; :attr:`url`
+    carries it); ``require_token=False`` turns that off, on a loopback address only.
+    ``session`` must be sandboxed (``lakeinfer.connect(home, sandboxed=True)``): the
+    workspace's SQL comes from the network.
+    """
 
     def __init__(
         self,
@@ -56,11 +54,19 @@ class WorkspaceServer:
         port: int = 0,
         token: str | None = None,
         report_dirs: list[Path] | None = None,
+        *,
+        require_token: bool = True,
     ):
+        if getattr(session, "sandbox", None) is None:
+            raise ConfigError(
+                "the workspace runs SQL sent over HTTP: open its session with "
+                "lakeinfer.connect(home, sandboxed=True)"
+            )
+        self.session = session
         self.host = host
         self.port = port or free_port(host)
-        self.token = workspace_token(host, token)
-        app = create_app(session, token=self.token, report_dirs=report_dirs)
+        self.token = workspace_token(host, token, require_token)
+        app = create_app(session, token=self.token, host=host, report_dirs=report_dirs)
         config = uvicorn.Config(
             app, host=host.strip("[]"), port=self.port, log_level="warning", lifespan="off"
         )
@@ -110,10 +116,19 @@ def serve(
     open_browser: bool = True,
     report_dirs: list[Path] | None = None,
     say: Callable[[str], object] = print,
+    *,
+    require_token: bool = True,
 ) -> None:
-    """Serve the workspace until interrupted (Ctrl-C or SIGTERM), printing its address once it
-    listens (and opening it in a browser)."""
-    server = WorkspaceServer(session, host, port, token, report_dirs).start()
+    """Serve the workspace until interrupted (Ctrl-C or SIGTERM), printing its address (with
+    its token) once it listens, and opening it in a browser."""
+    server = WorkspaceServer(
+        session, host, port, token, report_dirs, require_token=require_token
+    ).start()
+    if server.token is None:
+        say(
+            "WARNING: the workspace runs WITHOUT a token (--no-token): any program or user on "
+            "this machine can run SQL and call endpoints through it"
+        )
     say(f"lakeinfer workspace on {server.url} (lakehouse {session.home}); Ctrl-C stops it")
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None

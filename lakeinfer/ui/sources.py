@@ -5,9 +5,9 @@ Each returns plain rows (or an empty list, which the page shows as an empty stat
 functions. They read what the pipelines and evaluation tools leave in the lakehouse:
 
 * job runs: the Delta tables ``system.lakeflow.job_runs`` and ``system.lakeflow.job_task_runs``;
-* streams: the checkpoints under ``<home>/_checkpoints/<catalog>/<schema>/<table>/``, whether a
-  process runs them (:func:`stream_running`) and their status (batches, rows written, lag) from
-  :func:`stream_status`;
+* streams: the checkpoints under ``<home>/_checkpoints/<catalog>/<schema>/<table>/`` (and
+  ``.../<table>/<name>/``), whether a process runs them (:func:`stream_running`) and their
+  status (batches, rows written, lag) from :func:`stream_status`;
 * reports: the ``.html`` evaluation and benchmark reports found in the report folders
   (``<home>/_reports`` and those given to ``lakeinfer ui --reports``).
 """
@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.output import to_jsonable
 from lakeinfer.pipelines.job_runner import JOB_RUNS, TASK_RUNS
+from lakeinfer.pipelines.locations import find_checkpoints
 from lakeinfer.pipelines.status import stream_status as status_of
 
 JOB_RUNS_TABLE = JOB_RUNS
@@ -69,11 +70,13 @@ def stream_checkpoints(home: Path) -> list[tuple[str, Path]]:
     root = home / CHECKPOINTS_DIR
     if not root.is_dir():
         return []
-    found = []
-    for path in sorted(root.glob("*/*/*")):
-        if path.is_dir():
-            found.append((".".join(path.relative_to(root).parts), path))
-    return found
+    found = find_checkpoints(home)
+    targets = {target for target, _ in found}
+    for path in sorted(root.glob("*/*/*")):  # a table's folder without a checkpoint: unreadable
+        target = ".".join(path.relative_to(root).parts)
+        if path.is_dir() and target not in targets:
+            found.append((target, path))
+    return sorted(found)
 
 
 def stream_status(catalog: DeltaCatalog, location: Path) -> dict[str, Any]:

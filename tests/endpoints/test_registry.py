@@ -34,7 +34,7 @@ def test_cli_creates_local_model_endpoints_with_their_defaults(home):
     assert endpoint.options == {"aggregation_strategy": "simple"} and endpoint.max_batch == 16
     result = run(home, "endpoints", "create", "m", "--provider", "mlflow")
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: provider 'mlflow' needs --model-uri"
+    assert result.stderr.strip() == "error: endpoint 'm': provider 'mlflow' needs --model-uri"
 
 
 def test_provider_and_task_must_fit():
@@ -59,3 +59,68 @@ def test_local_models_run_one_batch_at_a_time_unless_configured(home):
         a, b = session.registry.limits_of("a"), session.registry.limits_of("b")
     assert (a.max_concurrency, a.max_retries, a.timeout_s) == (1, 0, 3600.0)
     assert (b.max_concurrency, b.max_retries) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:/v1", "'http://127.0.0.1:/v1' has an empty port"),
+        ("http://127.0.0.1:80a/v1", "'http://127.0.0.1:80a/v1' has an invalid port '80a'"),
+        (
+            "http://127.0.0.1:70000/v1",
+            "'http://127.0.0.1:70000/v1' has an invalid port '70000' (1 to 65535)",
+        ),
+        ("http://127.0.0.1:0/v1", "'http://127.0.0.1:0/v1' has an invalid port '0' (1 to 65535)"),
+        ("127.0.0.1:8000/v1", "'127.0.0.1:8000/v1' has no scheme: start it with http://"),
+        ("localhost:8000", "'localhost:8000' has no scheme"),
+        ("ftp://host/v1", "'ftp://host/v1' has the unsupported scheme 'ftp'"),
+        ("http:///v1", "'http:///v1' has no host"),
+        ("http://my host/v1", "'http://my host/v1' contains a space or a control character"),
+        ("http://host/v1?key=1", "'http://host/v1?key=1' has a query or fragment"),
+        ("http://user:hunter2@host/v1", "'http://***@host/v1' holds credentials"),
+    ],
+)
+def test_malformed_base_urls_are_refused_naming_endpoint_and_url(home, url, problem):
+    with pytest.raises(ConfigError) as error:
+        make_endpoint("my-llm", base_url=url, model="m")
+    assert str(error.value).startswith(f"endpoint 'my-llm': base_url: {problem}"), error.value
+    assert "hunter2" not in str(error.value)
+    # the same URL written into config.toml by hand is refused when the config is read
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(
+        f'[endpoints.my-llm]\nprovider = "openai"\nbase_url = "{url}"\nmodel = "m"\n'
+    )
+    with pytest.raises(ConfigError) as loaded:
+        load_config(home)
+    assert f"endpoints.my-llm.base_url: {problem}" in str(loaded.value)
+
+
+def test_cli_refuses_an_endpoint_with_an_empty_port(home):
+    result = run(
+        home,
+        "endpoints",
+        "create",
+        "my-llm",
+        "--base-url",
+        "http://127.0.0.1:/v1",
+        "--model",
+        "m",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: endpoint 'my-llm': base_url: 'http://127.0.0.1:/v1' has an empty port"
+    )
+    assert not (home / "config.toml").exists()
+
+
+def test_valid_base_urls_are_kept_without_a_trailing_slash():
+    for url in ("http://127.0.0.1:8000/v1/", "https://[::1]:8443/v1", "HTTPS://Example.com"):
+        assert make_endpoint(base_url=url, model="m").base_url == url.rstrip("/")
+
+
+def test_a_malformed_databricks_host_is_named(home, monkeypatch):
+    monkeypatch.setenv("DATABRICKS_HOST", "https://adb-1.azuredatabricks.net:/")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "t")
+    with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+        with pytest.raises(ConfigError, match="DATABRICKS_HOST: .* has an empty port"):
+            session.registry.task_of("some-custom-model")

@@ -89,6 +89,9 @@ def test_failed_statements_are_in_the_history_and_requests_in_the_log(s, fake_se
         "SELECT request, response, status, error, latency_ms, attempts "
         "FROM system.ai.inference_log ORDER BY request"
     ).to_pylist()
-    assert [r["status"] for r in log] == ["ERROR", "OK", "OK"]
+    # the failed row stopped the statement: requests still in flight then were cancelled,
+    # so only the answers that arrived before it are logged
+    assert [r["status"] for r in log if r["status"] == "ERROR"] == ["ERROR"]
+    assert len(log) <= 3 and log[0]["status"] == "ERROR" and "HTTP 400" in log[0]["error"]
     assert all(r["latency_ms"] > 0 and r["attempts"] == 1 for r in log)
-    assert log[1]["response"] == "echo: question number 18"
+    assert all(r["response"] == "echo: " + r["request"] for r in log[1:])

@@ -171,6 +171,18 @@ def test_range_yields_an_id_column_as_in_databricks(s):
     ]
 
 
+def test_positions_in_later_statements_count_lines_of_the_whole_text(s):
+    s.sql("CREATE TABLE reviews AS SELECT 1 AS id, 'x' AS review_text")
+    with pytest.raises(SqlError) as error:
+        s.sql("SELECT 1;\nSELECT\n  2;\nSELECT id,\n  review_txt FROM reviews").to_pylist()
+    assert "not found at line 5, column 3" in str(error.value)
+    with pytest.raises(AnalysisError) as error:
+        s.sql(
+            "SELECT 1;\n\n  SELECT ai_query('e', id, returnType => 'STRNG') FROM reviews"
+        ).to_pylist()
+    assert str(error.value).startswith("ai_query at line 3, column 10: returnType: ")
+
+
 def test_unknown_column_is_named_with_position_and_close_matches(s):
     s.sql("CREATE TABLE reviews AS SELECT 1 AS id, 'x' AS review_text")
     with pytest.raises(SqlError) as error:

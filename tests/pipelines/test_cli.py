@@ -95,3 +95,22 @@ def test_a_malformed_job_file_is_one_line_naming_field_and_line(home, tmp_path):
     result = run(home, "jobs", "run", str(path))
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {path}: line 5: tasks[a].retries: unknown field"
+
+
+def test_stream_run_keeps_its_checkpoint_in_the_lakehouse(home, fake_server):
+    configure(home, fake_server, chat={"max_retries": 0})
+    with lakeinfer.connect(home, progress=False) as session:
+        session.sql("CREATE TABLE docs (id INT, text STRING)")
+        session.sql("INSERT INTO docs VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    query = "SELECT id, ai_query('chat', text) AS answer FROM STREAM(docs)"
+    result = run(home, "stream", "run", "--query", query, "--target", "answers")
+    assert result.returncode == 0, result.stderr
+    folder = home / "_checkpoints" / "main" / "default" / "answers" / "main.default.docs"
+    for args in ((), ("--target", "main.default.answers")):
+        status = run(home, "stream", "status", *args, "--format", "json")
+        assert status.returncode == 0, status.stderr
+        (row,) = [json.loads(line) for line in status.stdout.splitlines()]
+        assert (row["checkpoint"], row["rows_written"]) == (str(folder), 3)
+    missing = run(home, "stream", "status", "--target", "other")
+    assert missing.returncode == 1
+    assert "no stream checkpoint into other" in missing.stderr

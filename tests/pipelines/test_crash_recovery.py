@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import lakeinfer
+from lakeinfer.pipelines.status import stream_status
 from lakeinfer.testing.fake_openai import FakeOpenAIServer
 from tests.conftest import configure
 
@@ -40,6 +41,11 @@ def _output(home: Path) -> list[dict]:
         return session.sql("SELECT id, answer FROM out ORDER BY id").to_pylist()
 
 
+def _status(home: Path, checkpoint: Path) -> dict:
+    with lakeinfer.connect(home, progress=False) as session:
+        return stream_status(session.catalog, str(checkpoint))
+
+
 def _finish(home: Path, checkpoint: Path) -> None:
     process = _child(home, checkpoint)
     out, err = process.communicate(timeout=120)
@@ -66,8 +72,12 @@ def test_sigkill_at_each_point_of_a_batch_loses_and_duplicates_nothing(tmp_path,
         _, err = process.communicate(timeout=120)
         assert process.returncode == -signal.SIGKILL, (point, err)
         assert fake_server.stats()["chat"] == calls, point
+        # the status counts what the target holds, also a batch the checkpoint has not marked
+        assert _status(home, checkpoint)["rows_written"] == len(_output(home)), point
     _finish(home, checkpoint)
     _exactly_once(home)
+    status = _status(home, checkpoint)
+    assert (status["rows_written"], status["batches_committed"]) == (ROWS, 3)
     # every answer was requested once: restarts asked only for rows never answered
     answered = fake_server.stats()["answered"]
     assert sorted(answered) == sorted(f"row {i}" for i in range(1, ROWS + 1))

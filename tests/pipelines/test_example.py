@@ -97,3 +97,16 @@ def test_the_example_stream_answers_each_review_once(example, home, fake_server)
     assert [r["review_id"] for r in tables["opinions"]] == [1, 2, 3, 4, 5, 7, 8]
     assert [r["review_id"] for r in tables["errors"]] == [9]
     assert fake_server.stats()["chat"] == 8
+
+
+def test_the_example_job_fills_a_second_lakehouse_too(example, home, fake_server, tmp_path):
+    """Its checkpoints are each lakehouse's own: the second one gets every row, not 0."""
+    second = tmp_path / "second"
+    configure(second, fake_server, llm={"max_retries": 0})
+    for lakehouse in (home, second):
+        result = _cli(lakehouse, "jobs", "run", str(example / "job.yml"), "--param", "endpoint=llm")
+        assert result.returncode == 0, result.stderr
+        tables = _tables(lakehouse)
+        assert [r["review_id"] for r in tables["opinions"]] == [1, 2, 3, 4, 5, 7, 8]
+        assert tables["answers"] == [{"n": 8}]
+    assert not (example / "checkpoints").exists()

@@ -81,6 +81,16 @@ def test_unknown_parameter_is_named():
         substitute("WHERE day = '{{dya}}'", {"day": 1}, "task clean")
 
 
+def test_a_job_file_that_is_not_utf8_is_named_with_the_byte(tmp_path):
+    path = tmp_path / "job.yml"
+    path.write_bytes(GOOD.replace("nightly", "caf\u00e9").encode("latin-1"))
+    with pytest.raises(JobConfigError) as error:
+        load_job(path)
+    assert (
+        str(error.value) == f"cannot read job file {path}: not UTF-8 text (byte 0xe9 at offset 9)"
+    )
+
+
 def test_cron_next_run_in_the_schedule_time_zone():
     weekdays = Schedule(cron="30 2 * * 1-5", timezone="Europe/Paris")
     friday_noon = dt.datetime(2026, 3, 27, 12, 0, tzinfo=dt.UTC)

@@ -70,3 +70,24 @@ def test_streaming_table_errors(src):
             "JOIN STREAM(c.s.src) b ON a.id = b.id"
         )
     assert not src.catalog.exists(src.catalog.qualify(["s", "j"], src.namespace))
+
+
+def test_recreating_a_streaming_table_keeps_the_checkpoints_of_other_streams(src):
+    from lakeinfer.pipelines.errors import StreamingError
+
+    src.sql("INSERT INTO c.s.src VALUES (1, 'a')")
+    src.sql("CREATE TABLE c.s.more (id INT, text STRING)")
+    src.sql("INSERT INTO c.s.more VALUES (7, 'g')")
+    src.sql("CREATE STREAMING TABLE s.ids AS SELECT id FROM STREAM(c.s.src)")
+
+    def other_stream() -> None:  # a second stream into the same table, kept in the lakehouse
+        writer = src.readStream.table("c.s.more").select("id").writeStream
+        writer.trigger(availableNow=True).toTable("s.ids").awaitTermination()
+
+    other_stream()
+    assert [r["id"] for r in src.sql("SELECT id FROM s.ids ORDER BY id").to_pylist()] == [1, 7]
+    src.sql("DROP TABLE s.ids")
+    src.sql("CREATE STREAMING TABLE s.ids AS SELECT id FROM STREAM(c.s.src)")
+    assert src.sql("SELECT id FROM s.ids").to_pylist() == [{"id": 1}]
+    with pytest.raises(StreamingError, match="main.s.ids now has id"):
+        other_stream()

@@ -145,10 +145,25 @@ def test_triggers_and_writer_options_are_checked(docs, tmp_path):
         writer.trigger(availableNow=True, processingTime="1 second")
     with pytest.raises(StreamingError, match="processingTime must be like"):
         writer.trigger(processingTime="soon")
-    with pytest.raises(StreamingError, match="needs .option\\('checkpointLocation'"):
-        writer.trigger(availableNow=True).toTable("out")
     with pytest.raises(StreamingError, match="output mode 'complete'"):
         writer.outputMode("complete")
+
+
+def test_without_checkpoint_location_the_checkpoint_is_kept_in_the_lakehouse(docs):
+    _insert(docs, range(1, 3))
+    writer = docs.readStream.table("docs").select("id").writeStream
+    query = writer.trigger(availableNow=True).toTable("out")
+    query.awaitTermination()
+    folder = docs.catalog.home / "_checkpoints" / "main" / "default" / "out" / "main.default.docs"
+    assert query.spec.checkpoint == str(folder)
+    assert len(Checkpoint(folder).commits()) == 1
+    named = docs.readStream.table("docs").select("id").writeStream.queryName("copy")
+    named.trigger(availableNow=True).toTable("out").awaitTermination()
+    assert (folder.parent / "copy" / "metadata").is_file()
+    assert _ids(docs, "out") == [1, 1, 2, 2]  # a second stream (named) into the same table
+    assert "_checkpoints" not in str(docs.sql("SHOW CATALOGS").to_pylist())
+    with pytest.raises(StreamingError, match="queryName names the stream's checkpoint"):
+        writer.queryName("../up").toTable("out")
 
 
 def test_unknown_source_table_is_named(session):

@@ -118,15 +118,42 @@ def test_adaptive_limit_starts_at_the_maximum():
     assert limit.in_flight == 8
 
 
-def test_adaptive_limit_halves_once_per_congestion_event():
+def _round(limit: AdaptiveLimit, throttled: int, latency_s: float = 0.1) -> None:
+    """One round of answers to calls sent at the current limit, ``throttled`` of them 429s."""
+    tickets = [limit.try_acquire() for _ in range(limit.limit)]
+    for n, ticket in enumerate(tickets):
+        if n < throttled:
+            limit.release(ticket, throttled=True)
+        else:
+            limit.release(ticket, success=True, latency_s=latency_s)
+
+
+def test_adaptive_limit_halves_once_for_a_fully_throttled_round():
     limit = AdaptiveLimit(16)
     tickets = [limit.try_acquire() for _ in range(16)]
     for ticket in tickets:  # the whole wave is answered 429
         limit.release(ticket, throttled=True)
-    assert limit.limit == 8  # the wave was sent before the decrease: one halving, not sixteen
+    assert limit.limit == 8  # one congestion signal for the round, not sixteen halvings
     ticket = limit.try_acquire()
-    limit.release(ticket, throttled=True)  # sent after the decrease: halves again
+    limit.release(ticket, throttled=True)  # one 429 of the next round decides nothing alone
+    assert limit.limit == 8
+    _round(limit, throttled=7)  # the rest of that round: all of it throttled
     assert limit.limit == 4
+
+
+def test_adaptive_limit_backs_off_in_proportion_to_the_throttled_share():
+    limit = AdaptiveLimit(64)
+    before = limit.limit
+    _round(limit, throttled=32, latency_s=1.0)  # half the round throttled
+    assert limit.limit < before
+    assert 64 * 0.75 - 1 <= limit.limit <= 64 * 0.75 + 64 * 0.05 + 1
+
+
+def test_stray_429s_do_not_collapse_the_limit():
+    limit = AdaptiveLimit(64)
+    for _ in range(50):  # 10% of every round throttled, latency steady
+        _round(limit, throttled=limit.limit // 10)
+    assert limit.limit >= 56
 
 
 def test_adaptive_limit_never_goes_below_one():
@@ -136,29 +163,32 @@ def test_adaptive_limit_never_goes_below_one():
     assert limit.limit == 1
 
 
-def test_adaptive_limit_grows_back_by_one_per_window_of_successes_up_to_the_maximum():
-    limit = AdaptiveLimit(8, window=3)
-    limit.release(limit.try_acquire(), throttled=True)
-    assert limit.limit == 4
-    for _ in range(2):
-        limit.release(limit.try_acquire(), success=True)
-    assert limit.limit == 4
-    limit.release(limit.try_acquire(), success=True)
-    assert limit.limit == 5
-    for _ in range(100):
-        limit.release(limit.try_acquire(), success=True)
-    assert limit.limit == 8
-    assert limit.in_flight == 0
+def test_adaptive_limit_grows_back_while_latency_holds_up_to_the_maximum():
+    limit = AdaptiveLimit(64)
+    _round(limit, throttled=64)
+    assert limit.limit == 32
+    rounds = 0
+    while limit.limit < 64:
+        _round(limit, throttled=0)
+        rounds += 1
+    assert rounds <= 8  # by a tenth of the limit per round, not one call per round
+    _round(limit, throttled=0)
+    assert limit.limit == 64 and limit.in_flight == 0
 
 
-def test_adaptive_limit_window_defaults_to_the_current_limit():
-    limit = AdaptiveLimit(16)
-    limit.release(limit.try_acquire(), throttled=True)
-    for _ in range(7):
-        limit.release(limit.try_acquire(), success=True)
-    assert limit.limit == 8
-    limit.release(limit.try_acquire(), success=True)
-    assert limit.limit == 9
+def test_adaptive_limit_grows_by_one_per_round_while_latency_rises():
+    limit = AdaptiveLimit(64, window=8)
+    _round(limit, throttled=64)
+    assert limit.limit == 32
+    latency = 0.1
+    for _ in range(8):  # a round that sets the latency to hold
+        limit.release(limit.try_acquire(), success=True, latency_s=latency)
+    for _ in range(4):
+        before = limit.limit
+        latency *= 2  # the endpoint is queueing: more in flight only waits longer
+        for _ in range(8):
+            limit.release(limit.try_acquire(), success=True, latency_s=latency)
+        assert limit.limit == before + 1
 
 
 def test_adaptive_limit_makes_callers_wait_and_wakes_them_in_order():

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import openai
+import pytest
 
 from lakeinfer.config import LakeinferConfig, make_endpoint, save_config
 
@@ -50,8 +51,45 @@ def test_serve_binds_loopback_answers_and_stops_on_sigterm(home, fake_server):
         process.stderr.close()
 
 
-def test_serve_refuses_a_public_address_without_a_token(home):
-    process = serve(home, "--host", "0.0.0.0", "--port", "0")
+def test_serve_makes_prints_and_requires_a_token_by_default(home, fake_server):
+    save_config(
+        home,
+        LakeinferConfig(
+            endpoints={"chat": make_endpoint(base_url=fake_server.base_url, model="fake")}
+        ),
+    )
+    process = serve(home, "--port", "0", "--endpoint", "chat")
+    try:
+        assert process.stderr is not None
+        match = re.search(r"at (http://127\.0\.0\.1:\d+)/v1 ", process.stderr.readline())
+        assert match
+        told = re.search(r"'Authorization: Bearer ([\w-]{24,})'", process.stderr.readline())
+        assert told, "the made token is printed"
+        url, token = match.group(1) + "/v1", told.group(1)
+        refused = openai.OpenAI(base_url=url, api_key="-", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            refused.models.list()
+        allowed = openai.OpenAI(base_url=url, api_key=token, max_retries=0)
+        assert [m.id for m in allowed.models.list()] == ["chat"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def test_no_token_warns_and_is_refused_off_loopback(home):
+    process = serve(home, "--host", "0.0.0.0", "--port", "0", "--no-token")
     _, err = process.communicate(timeout=60)
     assert process.returncode == 1
-    assert "refusing to serve on 0.0.0.0 without a bearer token" in err
+    assert "refusing to serve the endpoints on 0.0.0.0 without a token" in err
+    process = serve(home, "--port", "0", "--no-token")
+    try:
+        assert process.stderr is not None
+        warning = process.stderr.readline()
+        assert warning.startswith("WARNING: serving WITHOUT a token (--no-token)"), warning
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert process.stderr is not None
+        process.stderr.close()

@@ -56,7 +56,7 @@ def post(url: str, body: dict, token: str | None = None) -> tuple[int, dict]:
 
 
 def test_openai_client_lists_chats_completes_and_embeds(server):
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=server.token, max_retries=0)
     assert server.url.startswith("http://127.0.0.1:")
     assert sorted(m.id for m in client.models.list()) == sorted(SERVED)
 
@@ -77,7 +77,7 @@ def test_openai_client_lists_chats_completes_and_embeds(server):
 
 
 def test_wrong_task_or_unknown_model_is_a_clear_client_error(server):
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=server.token, max_retries=0)
     with pytest.raises(openai.BadRequestError, match="is a chat endpoint; it does not serve"):
         client.embeddings.create(model="chat", input="x")
     with pytest.raises(openai.NotFoundError, match="endpoint not found: 'chta'"):
@@ -85,27 +85,27 @@ def test_wrong_task_or_unknown_model_is_a_clear_client_error(server):
 
 
 def test_databricks_invocations_take_records_and_inputs(server):
-    url = server.url + "/serving-endpoints/double/invocations"
-    assert post(url, {"dataframe_records": [{"x": 1.5}, {"x": 2}]}) == (
+    url, token = server.url + "/serving-endpoints/double/invocations", server.token
+    assert post(url, {"dataframe_records": [{"x": 1.5}, {"x": 2}]}, token) == (
         200,
         {"predictions": [3.0, 4]},
     )
-    assert post(url, {"dataframe_split": {"columns": ["x"], "data": [[5]]}}) == (
+    assert post(url, {"dataframe_split": {"columns": ["x"], "data": [[5]]}}, token) == (
         200,
         {"predictions": [10]},
     )
-    assert post(url, {"inputs": [1, 2, 3]}) == (200, {"predictions": [2, 4, 6]})
-    status, body = post(url, {"records": []})
+    assert post(url, {"inputs": [1, 2, 3]}, token) == (200, {"predictions": [2, 4, 6]})
+    status, body = post(url, {"records": []}, token)
     assert status == 400 and "expected one of 'dataframe_records'" in body["message"]
     status, body = post(
-        server.url + f"/serving-endpoints/{EMBEDDINGS}/invocations", {"input": ["hi"]}
+        server.url + f"/serving-endpoints/{EMBEDDINGS}/invocations", {"input": ["hi"]}, token
     )
     assert status == 200 and len(body["data"][0]["embedding"]) == 384
 
 
 def test_databricks_serving_provider_calls_a_served_model(server, tmp_path, monkeypatch):
     """ai_query against a custom serving endpoint over HTTP: records in, predictions out."""
-    monkeypatch.setenv("SERVE_TOKEN", "-")
+    monkeypatch.setenv("SERVE_TOKEN", server.token)
     home = tmp_path / "client"
     save_config(
         home,
@@ -148,8 +148,10 @@ def test_databricks_serving_provider_calls_a_served_model(server, tmp_path, monk
 
 
 def test_a_token_is_required_when_set_and_off_loopback(session):
-    with pytest.raises(ConfigError, match="refusing to serve on 0.0.0.0 without a bearer token"):
-        InferenceServer(session, host="0.0.0.0", port=0)
+    with pytest.raises(
+        ConfigError, match="refusing to serve the endpoints on 0.0.0.0 without a token"
+    ):
+        InferenceServer(session, host="0.0.0.0", port=0, require_token=False)
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
     with InferenceServer(session, port=0, token="s3cret", names=["chat"]) as server:
         refused = openai.OpenAI(base_url=server.url + "/v1", api_key="wrong", max_retries=0)
@@ -174,7 +176,7 @@ def test_databricks_names_route_to_a_workspace_when_credentials_are_set(
     lakeinfer server standing in for one) instead of the embedded model."""
     session.registry.get(EMBEDDINGS)  # the serving side answers with its own embedded model
     monkeypatch.setenv("DATABRICKS_HOST", server.url)
-    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-test")
+    monkeypatch.setenv("DATABRICKS_TOKEN", server.token)
     notices: list[str] = []
     with lakeinfer.connect(tmp_path / "client", notice=notices.append, progress=False) as client:
         row = client.sql(f"SELECT ai_query('{EMBEDDINGS}', 'hello') AS v").to_pylist()[0]

@@ -134,7 +134,7 @@ def test_a_failed_job_commits_nothing_and_leaves_no_files(spark, lake, home):
     with pytest.raises(Exception, match="row 4 cannot be written"):
         failing.write.format("lakeinfer").option("home", str(home)).save("main.default.fresh")
     assert not (home / "main/default/fresh").exists()
-    assert not list((home / "main/default").glob(".fresh.*"))
+    assert not list((home / "main/default").glob(".*.writing*"))
 
 
 def test_partitioned_tables_round_trip(spark, lake, home):
@@ -174,7 +174,7 @@ def test_commit_of_new_table_is_atomic(lake, home):
     files = write_files(
         WritePlan(target.directory, target.schema), [pa.record_batch({"x": [1]})], 0
     )
-    assert not table.exists() and Path(target.directory).name.startswith(".staged.")
+    assert not table.exists() and Path(target.directory).name.endswith(".writing")
     tables.commit(target, files)
     assert table.exists() and not Path(target.directory).exists()
     with pytest.raises(UnknownTableError):

@@ -10,8 +10,8 @@ def test_syntax_error_names_line_and_column():
     with pytest.raises(SqlSyntaxError) as error:
         parse_statements("SELECT 1;\nSELECT id FROM t WHERE")
     assert error.value.line == 2
-    assert error.value.column == 22
-    assert "line 2, column 22" in str(error.value)
+    assert error.value.column == 23  # just after WHERE, where its condition is missing
+    assert "line 2, column 23: WHERE needs a condition" in str(error.value)
 
 
 def test_unterminated_string_is_reported():

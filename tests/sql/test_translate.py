@@ -100,8 +100,8 @@ def test_from_json_with_schema_of_json(session):
     [
         (
             "SELECT from_json(j,\n  'STRUCT<a: INT, b: STRNG>') FROM docs",
-            "from_json at line 1, column 16: schema (argument 2): invalid type "
-            "'STRUCT<a: INT, b: STRNG>': unknown type 'STRNG' at position 19",
+            "from_json at line 1, column 8: schema (argument 2): invalid type "
+            "'STRUCT<a: INT, b: STRNG>': unknown type 'STRNG' at position 19; did you mean STRING?",
         ),
         ("SELECT from_json(j, 'a INT,') FROM docs", "unexpected end at position 7"),
         ("SELECT from_json(j, j) FROM docs", "schema (argument 2) must be a string literal"),

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +25,15 @@ def call(
     headers: dict[str, str] | None = None,
     method: str | None = None,
 ) -> tuple[int, Any]:
-    """One HTTP request to the workspace: ``(status, decoded JSON or text)``."""
+    """One HTTP request to the workspace: ``(status, decoded JSON or text)``. ``base``: the
+    address the workspace prints; its ``?token=`` goes as ``Authorization: Bearer``."""
+    base, token = split_token(base)
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     for key, value in (headers or {}).items():
         request.add_header(key, value)
     try:
@@ -42,6 +47,13 @@ def call(
         with exc:
             status, raw, kind = exc.code, exc.read(), exc.headers.get_content_type()
     return status, json.loads(raw) if kind == "application/json" else raw.decode()
+
+
+def split_token(url: str) -> tuple[str, str | None]:
+    """``http://host:port/?token=T`` -> ``("http://host:port/", "T")``."""
+    parts = urllib.parse.urlsplit(url)
+    token = urllib.parse.parse_qs(parts.query).get("token", [None])[0]
+    return urllib.parse.urlunsplit(parts._replace(query="", fragment="")), token
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,16 +17,17 @@ from typing import Any
 import pytest
 
 import lakeinfer
+from lakeinfer.errors import ConfigError
 from lakeinfer.testing.fake_openai import FakeOpenAIServer
 from lakeinfer.ui.server import WorkspaceServer, workspace_token
 from tests.conftest import configure
-from tests.ui.conftest import call
+from tests.ui.conftest import call, split_token
 
 
 @pytest.fixture
 def served(home: Path, fake_server: FakeOpenAIServer) -> Iterator[dict[str, Any]]:
     configure(home, fake_server, chat={"max_retries": 0})
-    with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+    with lakeinfer.connect(home, notice=lambda m: None, progress=False, sandboxed=True) as session:
         with WorkspaceServer(session) as server:
             yield {"url": server.url, "session": session, "server": server}
 
@@ -73,7 +75,11 @@ def test_a_script_runs_and_its_results_are_paged_with_types(served):
 def test_progress_streams_as_server_sent_events_until_done(served):
     url = served["url"]
     run = call(url, "/api/runs", {"sql": "SELECT ai_query('chat', 'hello') AS a"})[1]
-    with urllib.request.urlopen(f"{url.rstrip('/')}/api/runs/{run['id']}/events") as stream:
+    base, token = split_token(url)
+    events = urllib.request.Request(
+        f"{base}api/runs/{run['id']}/events", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(events) as stream:
         assert stream.headers.get_content_type() == "text/event-stream"
         body = stream.read().decode()
     events = re.findall(r"^event: (\w+)$", body, re.MULTILINE)
@@ -96,7 +102,9 @@ def test_errors_carry_their_line_and_column(served):
 def test_one_run_at_a_time_and_cancel(home: Path, tmp_path: Path):
     with FakeOpenAIServer(latency_ms=300) as slow:
         configure(home, slow, slow={"max_concurrency": 1})
-        with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+        with lakeinfer.connect(
+            home, notice=lambda m: None, progress=False, sandboxed=True
+        ) as session:
             session.sql("CREATE TABLE d (x STRING)")
             session.sql("INSERT INTO d VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f')")
             with WorkspaceServer(session) as server:
@@ -168,7 +176,10 @@ def test_jobs_streams_and_reports_are_empty_until_something_writes_them(served):
     assert [(r["title"], r["kind"], r["file"]) for r in reports] == [
         ("Bench & latency", "benchmark", "latency.html")
     ]
-    request = urllib.request.Request(f"{url.rstrip('/')}/reports/{reports[0]['id']}")
+    base, token = split_token(url)
+    request = urllib.request.Request(
+        f"{base}reports/{reports[0]['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(request) as response:
         assert "sandbox" in response.headers["Content-Security-Policy"]
         assert b"p99" in response.read()
@@ -179,10 +190,14 @@ def test_loopback_server_refuses_foreign_hosts_origins_and_form_posts(served):
     url = served["url"]
     assert call(url, "/api/info", headers={"Host": "evil.example:80"})[0] == 403
     assert call(url, "/api/runs", {"sql": "SELECT 1"}, {"Origin": "http://evil.example"})[0] == 403
+    base, token = split_token(url)
     request = urllib.request.Request(
-        f"{url.rstrip('/')}/api/runs",
+        f"{base}api/runs",
         data=b"sql=SELECT+1",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"Bearer {token}",
+        },
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
@@ -191,7 +206,7 @@ def test_loopback_server_refuses_foreign_hosts_origins_and_form_posts(served):
 
 
 def test_a_token_is_required_when_set(home: Path):
-    with lakeinfer.connect(home, progress=False) as session:
+    with lakeinfer.connect(home, progress=False, sandboxed=True) as session:
         with WorkspaceServer(session, token="s3cret") as server:
             base = server.url.split("?")[0]
             assert server.url.endswith("?token=s3cret")
@@ -207,11 +222,29 @@ def test_a_token_is_required_when_set(home: Path):
                 assert response.status == 200
 
 
-def test_a_token_is_made_when_bound_beyond_loopback():
-    assert workspace_token("127.0.0.1", None) is None
-    made = workspace_token("0.0.0.0", None)
-    assert made and len(made) >= 24 and made != workspace_token("0.0.0.0", None)
+def test_two_workspaces_open_in_one_browser_keep_their_own_cookie(home: Path, tmp_path: Path):
+    with (
+        lakeinfer.connect(home, progress=False, sandboxed=True) as first,
+        lakeinfer.connect(tmp_path / "other", progress=False, sandboxed=True) as second,
+        WorkspaceServer(first) as one,
+        WorkspaceServer(second) as two,
+    ):
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        for server in (one, two):
+            opener.open(server.url).close()
+        for server in (one, two):
+            with opener.open(split_token(server.url)[0] + "api/info") as response:
+                assert json.loads(response.read())["home"] == str(server.session.home)
+
+
+def test_a_token_is_made_unless_given_or_turned_off_on_loopback():
+    made = workspace_token("127.0.0.1", None)
+    assert made and len(made) >= 24 and made != workspace_token("127.0.0.1", None)
+    assert workspace_token("0.0.0.0", None) not in (None, made)
     assert workspace_token("192.168.1.5", "given") == "given"
+    assert workspace_token("127.0.0.1", None, require_token=False) is None
+    with pytest.raises(ConfigError, match="without a token"):
+        workspace_token("0.0.0.0", None, require_token=False)
 
 
 def test_the_command_serves_on_another_address_only_with_its_token(home: Path):
@@ -246,9 +279,10 @@ def test_serve_opens_the_browser_on_its_address_and_stops_on_interrupt(home: Pat
 
     monkeypatch.setattr(server_module.webbrowser, "open", fake_open)
     said: list[str] = []
-    with lakeinfer.connect(home, progress=False) as session:
+    with lakeinfer.connect(home, progress=False, sandboxed=True) as session:
         server_module.serve(session, open_browser=True, say=said.append)
     assert len(opened) == 1 and opened[0].startswith("http://127.0.0.1:")
+    assert re.search(r"/\?token=[\w-]{24,}$", opened[0])  # as Jupyter's address
     assert opened[0] in said[0]
     with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(opened[0] + "api/info", timeout=2)
+        urllib.request.urlopen(split_token(opened[0])[0] + "api/info", timeout=2)

@@ -53,7 +53,9 @@ def workspace(
     }
     save_config(home, LakeinferConfig(endpoints=endpoints))
     _seed(home)
-    with lakeinfer.connect(home, notice=lambda message: None, progress=False) as session:
+    with lakeinfer.connect(
+        home, notice=lambda message: None, progress=False, sandboxed=True
+    ) as session:
         with WorkspaceServer(session) as server:
             yield {"url": server.url, "session": session, "home": home, "slow": slow_server}
 

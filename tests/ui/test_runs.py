@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lakeinfer.errors import AnalysisError, SqlSyntaxError
+from lakeinfer.errors import AnalysisError, SqlError, SqlSyntaxError
 from lakeinfer.ui.runs import error_of, statement_spans
 
 
@@ -18,15 +18,25 @@ def test_syntax_errors_keep_their_own_position():
     assert (error["line"], error["column"], error["kind"]) == (3, 7, "SqlSyntaxError")
 
 
-def test_positions_inside_a_statement_are_shifted_to_the_whole_text():
+def test_positions_in_messages_are_positions_in_the_whole_text():
     sql = "SELECT 1;  SELECT nme FROM t;\nSELECT 2"
-    error = error_of(AnalysisError("unknown column nme at line 1, column 9"), sql, 1)
-    assert (error["line"], error["column"]) == (1, 9 + 9)  # after 'SELECT 1;'
+    error = error_of(AnalysisError("unknown column nme at line 1, column 18"), sql, 1)
+    assert (error["line"], error["column"]) == (1, 18)
     assert error["message"] == "unknown column nme at line 1, column 18"
+
+
+def test_a_session_error_points_into_the_editors_text(tmp_path):
+    import lakeinfer
+
     sql = "SELECT 1;\nSELECT 2;\nSELECT a,\n  nme FROM t"
-    # the parser counts lines from just after the previous ';'
-    error = error_of(AnalysisError("unknown column nme at line 3, column 3"), sql, 2)
+    with lakeinfer.connect(tmp_path / "home", notice=lambda m: None, progress=False) as session:
+        session.sql("CREATE TABLE t AS SELECT 1 AS a, 2 AS name")
+        try:
+            list(session.run_script(sql))
+        except SqlError as exc:
+            error = error_of(exc, sql, 2)
     assert (error["line"], error["column"]) == (4, 3)
+    assert "at line 4, column 3" in error["message"]
 
 
 def test_errors_without_a_position_point_at_their_statement():
