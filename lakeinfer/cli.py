@@ -152,6 +152,12 @@ def _emit(result_table, fmt: str, file: Any = None) -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Call the models even for answers already cached.")
 @click.option("--budget-tokens", type=int, help="Refuse or stop a statement over this many tokens.")
+@click.option(
+    "--spark",
+    "spark_master",
+    metavar="MASTER",
+    help="Run queries, CTAS and INSERT on this Spark master (spark://host:port, local[N]).",
+)
 @click.pass_obj
 @_friendly_errors
 def sql(
@@ -163,6 +169,7 @@ def sql(
     params: tuple[str, ...],
     no_cache: bool,
     budget_tokens: int | None,
+    spark_master: str | None = None,
 ) -> None:
     """Run SQL statements (separated by ';') and print what queries return.
 
@@ -203,7 +210,8 @@ def sql(
     else:
         text = read_text(file) if file is not None else query
     args = _parse_params(params)
-    with _session(ctx) as session, _output(output) as out:
+    spark = {"spark": spark_master} if spark_master else {}
+    with _session(ctx, **spark) as session, _output(output) as out:
         if no_cache:
             session.settings.set("lakeinfer.cache", False)
         if budget_tokens is not None:

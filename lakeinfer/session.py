@@ -100,8 +100,9 @@ class Session:
     bar on or off (default: on when stderr is a terminal). ``sandboxed``: for SQL that
     arrives over the network (the web workspace): files are read only under the lakehouse and
     ``allowed_directories``, and no extension is installed or loaded (see
-    :mod:`lakeinfer.engine.sandbox`). Use as a context manager, or call :meth:`close`, to stop
-    background work and release endpoints.
+    :mod:`lakeinfer.engine.sandbox`). ``spark``: a SparkSession (or a master URL) to run
+    queries, CTAS and INSERT on (see :mod:`lakeinfer.spark.statement`). Use as a context
+    manager, or call :meth:`close`, to stop background work and release endpoints.
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class Session:
         progress: bool | None = None,
         sandboxed: bool = False,
         allowed_directories: Iterable[str | PathLike[str]] = (),
+        spark: Any = None,
     ):
         features.load()
         self.home = resolve_home(home)
@@ -138,6 +140,11 @@ class Session:
         self._closed = False
         self._observer: ProgressObserver | None = None
         self._cancel: CancelToken | None = None
+        self._spark: Any = None
+        if spark is not None:
+            from lakeinfer.spark.statement import SparkStatements
+
+            self._spark = SparkStatements(self, spark)
 
     # -- public API ----------------------------------------------------------------------
     def sql(self, text: str, args: Parameters | None = None) -> Result:
@@ -250,6 +257,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self._spark is not None:
+            self._spark.close()
         try:
             self._loop.run(self.registry.aclose())
         finally:
@@ -266,6 +275,8 @@ class Session:
 
     # -- internals -----------------------------------------------------------------------
     def _execute(self, statement: exp.Expression) -> StatementResult:
+        if self._spark is not None and not self._spark.runs_locally(statement):
+            return self._spark.execute(statement)
         ai = AiEvaluator(
             self.registry,
             self._loop,

@@ -8,6 +8,7 @@
     lakeinfer.spark.register(spark)                # endpoints from <home>/config.toml
     spark.sql("SELECT ai_query('my-llm', text) FROM reviews")
     lakeinfer.spark.sql(spark, "SELECT ai_query('my-llm', text, failOnError => false) ...")
+    df = lakeinfer.spark.table(spark, "main.default.reviews")   # or spark.read.format("lakeinfer")
 
 Importing this package does not import pyspark; :func:`register` does. See docs/spark.md.
 """
@@ -20,6 +21,7 @@ from lakeinfer.spark.api import (
     select_expr,
     session,
     sql,
+    table,
 )
 from lakeinfer.spark.functions import FUNCTIONS, Signature
 
@@ -33,4 +35,5 @@ __all__ = [
     "select_expr",
     "session",
     "sql",
+    "table",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping
@@ -123,14 +124,32 @@ def register(
         where = None
     else:
         where = str(Path(cache).expanduser().resolve())
-    ai = SparkAI(spark, full, ShippedConfig.from_config(full, where))
+    shipped = ShippedConfig.from_config(full, where)
+    usage = _usage_accumulator(spark)
+    if usage is not None:
+        shipped = dataclasses.replace(shipped, usage=usage)
+    ai = SparkAI(spark, full, shipped)
     chosen = {name: Signature.of(spec) for name, spec in (signatures or {}).items()}
     for name, function in FUNCTIONS.items():
         ai.add(name, name, chosen.pop(name, function.default))
     for name, signature in chosen.items():
         ai.add(name, "ai_query", signature)
     _REGISTERED[id(spark)] = ai
+    from lakeinfer.spark.datasource import register_source
+
+    register_source(spark)
     return ai
+
+
+def _usage_accumulator(spark: SparkSession) -> Any:
+    """An accumulator of the executors' AI usage (None where the session has no
+    SparkContext, as with Spark Connect)."""
+    from lakeinfer.spark.usage import accumulator
+
+    try:
+        return accumulator(spark.sparkContext)
+    except Exception:  # Spark Connect sessions have no SparkContext
+        return None
 
 
 def registered(spark: SparkSession | None = None) -> SparkAI:
@@ -164,6 +183,36 @@ def select_expr(df: DataFrame, *exprs: str) -> DataFrame:
     return df.selectExpr(*(ai.rewrite(e) for e in exprs))
 
 
+def table(
+    spark: SparkSession,
+    name: str,
+    *,
+    home: str | os.PathLike[str] | None = None,
+    version: int | None = None,
+    timestamp: str | None = None,
+    columns: list[str] | None = None,
+) -> DataFrame:
+    """The lakeinfer table ``name`` (``catalog.schema.table``) as a DataFrame read by the
+    ``lakeinfer`` data source: only ``columns`` when given, at ``version`` or ``timestamp``
+    (time travel) when given, in at least as many partitions as the session's default
+    parallelism (when the table has that many files)."""
+    from lakeinfer.spark.datasource import register_source
+
+    register_source(spark)
+    reader = spark.read.format("lakeinfer").option("home", str(resolve_home(home)))
+    if version is not None:
+        reader = reader.option("versionAsOf", str(version))
+    if timestamp is not None:
+        reader = reader.option("timestampAsOf", timestamp)
+    if columns:
+        reader = reader.option("columns", ",".join(columns))
+    try:
+        reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
+    except Exception:  # Spark Connect sessions have no SparkContext
+        pass
+    return reader.load(name)
+
+
 def session(master: str = "local[2]", app_name: str = "lakeinfer", **conf: str) -> SparkSession:
     """A SparkSession whose Python workers run this interpreter (so they have lakeinfer and
     pyarrow), with Arrow enabled and the console progress bar off."""
@@ -181,4 +230,7 @@ def session(master: str = "local[2]", app_name: str = "lakeinfer", **conf: str) 
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    from lakeinfer.spark.datasource import register_source
+
+    register_source(spark)
     return spark

@@ -1,4 +1,4 @@
-"""A Spark standalone cluster on this machine: one master and one worker process.
+"""A Spark standalone cluster on this machine: one master and one or more worker processes.
 
 pip's pyspark ships ``bin/spark-class`` (not ``sbin/start-master.sh``), so both daemons are
 started with it, each in its own process group, and stopped together with everything they
@@ -50,7 +50,8 @@ def _free_port() -> int:
 
 
 class StandaloneCluster:
-    """Master + one worker on 127.0.0.1; a context manager that always stops both."""
+    """Master + ``workers`` workers on 127.0.0.1; a context manager that always stops them.
+    ``cores`` and ``memory`` are per worker."""
 
     def __init__(
         self,
@@ -58,7 +59,9 @@ class StandaloneCluster:
         memory: str = "1g",
         start_timeout_s: float = 90.0,
         work_dir: str | os.PathLike[str] | None = None,
+        workers: int = 1,
     ):
+        self.workers = workers
         self.cores = cores
         self.memory = memory
         self.start_timeout_s = start_timeout_s
@@ -81,18 +84,38 @@ class StandaloneCluster:
                 "--webui-port", str(self.ui_port),
             )  # fmt: skip
             self._wait(lambda state: True, "the master to listen")
-            self._spawn(
-                "worker",
-                WORKER_CLASS,
-                "--host", "127.0.0.1", "--cores", str(self.cores), "--memory", self.memory,
-                "--webui-port", str(_free_port()), "--work-dir", str(self.work_dir / "work"),
-                self.master_url,
-            )  # fmt: skip
-            self._wait(lambda state: state.get("aliveworkers", 0) >= 1, "the worker to register")
+            for index in range(self.workers):
+                role = "worker" if index == 0 else f"worker{index + 1}"
+                self._spawn(
+                    role,
+                    WORKER_CLASS,
+                    "--host", "127.0.0.1", "--cores", str(self.cores), "--memory", self.memory,
+                    "--webui-port", str(_free_port()),
+                    "--work-dir", str(self.work_dir / f"work-{role}"),
+                    self.master_url,
+                )  # fmt: skip
+            self._wait(
+                lambda state: state.get("aliveworkers", 0) >= self.workers,
+                "the workers to register",
+            )
         except BaseException:
             self.stop()
             raise
         return self
+
+    @property
+    def worker_processes(self) -> list[subprocess.Popen[bytes]]:
+        """The worker daemons (each with its executors in its process group)."""
+        return self.processes[1:]
+
+    def kill_worker(self, index: int = 0) -> None:
+        """Kill worker ``index`` and everything it started (its executors) at once."""
+        process = self.worker_processes[index]
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
 
     def state(self) -> dict:
         """The master's JSON status (workers, applications)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lakeinfer.config import EndpointConfig, LakeinferConfig
@@ -22,6 +22,8 @@ class ShippedConfig:
 
     config_json: str
     cache_path: str | None = None
+    #: a Spark accumulator the executors add their usage to (see lakeinfer.spark.usage)
+    usage: Any = field(default=None, compare=False)
 
     @classmethod
     def from_config(cls, config: LakeinferConfig, cache_path: str | None) -> ShippedConfig:

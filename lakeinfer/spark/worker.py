@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -39,6 +40,8 @@ class ExecutorRuntime:
         self._cache_lock = threading.Lock()
         #: batches answered by this runtime (a check that the runtime is reused)
         self.batches = 0
+        #: the accumulator of the query being answered (set by :func:`runtime`)
+        self.usage: Any = None
 
     def answer(self, call: AiQueryCall, requests: pa.Array) -> pa.Array:
         """Answer one batch; failures follow ``call.fail_on_error``."""
@@ -50,7 +53,13 @@ class ExecutorRuntime:
             progress=False,
         )
         self.batches += 1
-        return evaluator.answer(call, requests)
+        try:
+            return evaluator.answer(call, requests)
+        finally:
+            if self.usage is not None:
+                from lakeinfer.spark.usage import of
+
+                self.usage.add(of(evaluator.stats, evaluator.cache_hits))
 
     def _response_cache(self) -> ResponseCache:
         with self._cache_lock:
@@ -69,6 +78,8 @@ def runtime(shipped: ShippedConfig) -> ExecutorRuntime:
             found = _RUNTIMES.get(key)
             if found is None:
                 found = _RUNTIMES[key] = ExecutorRuntime(shipped)
+    # a Python worker runs one task at a time: its batches report to that query's accumulator
+    found.usage = shipped.usage
     return found
 
 
