@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.evaluation.cli import FORMATS, emit, friendly_errors, open_session, say
+from lakeinfer.cli.common import FORMATS, emit, friendly_errors, notice, open_session
 
 
 def _levels(text: str) -> list[int]:
@@ -138,7 +138,7 @@ def bench(
         texts = load_prompts(session, prompts, column)
 
         def progress(level: Any) -> None:
-            say(
+            notice(
                 ctx,
                 f"concurrency {level.concurrency}: {level.requests_per_s:,.1f} requests/s, "
                 f"p50 {level.latency_p50_ms or 0:,.0f} ms, {level.errors} errors, "
@@ -181,12 +181,12 @@ def bench(
         click.echo(json.dumps({"sizing": sizing.as_dict()}))
     for level in result.levels:
         for example in level.error_examples:
-            say(ctx, f"concurrency {level.concurrency} failure: {example}")
-    say(ctx, f"levels appended to {bench_table} (run {result.run_id})")
+            notice(ctx, f"concurrency {level.concurrency} failure: {example}")
+    notice(ctx, f"levels appended to {bench_table} (run {result.run_id})")
     if plot_path:
         png = write_png(result, Path(plot_path))
         page = write_html(result, png.with_suffix(".html"), sizing)
-        say(ctx, f"plot: {png.resolve()} and {page.resolve()}")
+        notice(ctx, f"plot: {png.resolve()} and {page.resolve()}")
 
 
 def _show_levels(result: Any, fmt: str) -> None:
@@ -302,3 +302,8 @@ def size_command(
         click.echo(json.dumps(sizing.as_dict()))
     else:
         click.echo("\n".join(sizing.steps))
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(bench)
+    cli.add_command(size_command)
