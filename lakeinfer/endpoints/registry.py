@@ -15,7 +15,6 @@ from dataclasses import replace
 
 from lakeinfer.config import EndpointConfig, LakeinferConfig, check_http_url
 from lakeinfer.endpoints.base import Provider
-from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.redaction import register
 from lakeinfer.runtime.limits import EndpointLimits
@@ -191,6 +190,8 @@ class EndpointRegistry:
             if workspace is not None:
                 host, token = workspace
                 self._notice(f"endpoint {name!r} is answered by the Databricks workspace {host}")
+                from lakeinfer.endpoints.openai_http import OpenAIProvider
+
                 return OpenAIProvider(
                     name,
                     base_url=f"{host.rstrip('/')}/serving-endpoints",
@@ -226,6 +227,8 @@ class EndpointRegistry:
             base_url = endpoint.base_url
             if endpoint.provider == "databricks":
                 base_url = f"{base_url}/serving-endpoints"
+            from lakeinfer.endpoints.openai_http import OpenAIProvider
+
             return OpenAIProvider(
                 name,
                 base_url=base_url,
