@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, emit, friendly_errors, notice, open_session
+from lakeinfer.cli.common import (
+    FORMATS,
+    emit,
+    friendly_errors,
+    notice,
+    open_session,
+    with_options,
+)
 
 
 def _levels(text: str) -> list[int]:
@@ -35,15 +42,6 @@ _sizing_options = [
         "--increment", type=float, help="Provisioned-throughput step in tokens/s (round up to it)."
     ),
 ]
-
-
-def _with(options: list[Any]) -> Any:
-    def decorate(func: Any) -> Any:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
 
 
 @click.command("bench")
@@ -87,7 +85,7 @@ def _with(options: list[Any]) -> Any:
 @click.option("--deadline", help="Size a job that must finish within this time, e.g. 2h.")
 @click.option("--input-tokens", type=float, help="Input tokens per row (default: as measured).")
 @click.option("--output-tokens", type=float, help="Output tokens per row (default: as measured).")
-@_with(_sizing_options)
+@with_options(_sizing_options)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
 @friendly_errors
@@ -233,7 +231,7 @@ def _show_levels(result: Any, fmt: str) -> None:
     show_default=True,
     help="Where `lakeinfer bench` stored its levels (the latest run of ENDPOINT is used).",
 )
-@_with(_sizing_options)
+@with_options(_sizing_options)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, Context, emit, friendly_errors
+from lakeinfer.cli.common import FORMATS, Context, emit, friendly_errors, with_options
 
 
 @click.group()
@@ -93,12 +93,7 @@ def _endpoint_options(creating: bool) -> Callable[[Callable[..., Any]], Callable
         ),
     ]
 
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
+    return with_options(options)
 
 
 @endpoints.command("create")
