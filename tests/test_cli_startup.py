@@ -11,9 +11,14 @@ from pathlib import Path
 #: Third-party packages no plain SQL statement needs.
 HEAVY = ("pandas", "matplotlib", "aiohttp", "torch", "pyspark", "transformers", "starlette")
 #: Features whose only module a command line without them loads is their ``cli`` (and the
-#: errors it names).
+#: plain-Python modules named here: errors, defaults, what a package's ``__init__`` exports).
 FEATURES = ("bench", "evaluation", "pipelines", "serving", "ui", "spark", "forecast")
-ALLOWED = {"lakeinfer.pipelines.errors", "lakeinfer.serving.defaults"}
+ALLOWED = {
+    "lakeinfer.pipelines.errors",
+    "lakeinfer.serving.defaults",
+    "lakeinfer.evaluation.compare",
+    "lakeinfer.evaluation.metrics",
+}
 
 
 def _loaded_after(args: list[str], tmp_path: Path) -> set[str]:

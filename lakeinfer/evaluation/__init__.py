@@ -5,7 +5,8 @@
 optional model-judged scores, ``write()`` to a Delta table and ``report()`` to HTML. The same is
 on the command line as ``lakeinfer eval``.
 
-The names below load on first use, so that ``lakeinfer`` can register its command cheaply.
+The evaluation itself loads on first use, so that ``lakeinfer`` can register its command
+cheaply.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# `compare` names both a submodule and a function: bound here, the function wins
+from lakeinfer.evaluation.compare import FieldSpec, compare
+
 if TYPE_CHECKING:
     from lakeinfer.evaluation.api import DEFAULT_RESULTS_TABLE, Evaluation, evaluate
-    from lakeinfer.evaluation.compare import FieldSpec, compare
 
 _EXPORTS = {
     "DEFAULT_RESULTS_TABLE": "lakeinfer.evaluation.api",
     "Evaluation": "lakeinfer.evaluation.api",
     "evaluate": "lakeinfer.evaluation.api",
-    "FieldSpec": "lakeinfer.evaluation.compare",
-    "compare": "lakeinfer.evaluation.compare",
 }
 
 __all__ = ["DEFAULT_RESULTS_TABLE", "Evaluation", "FieldSpec", "compare", "evaluate"]
