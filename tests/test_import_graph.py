@@ -20,7 +20,7 @@ PACKAGE = Path(lakeinfer.__file__).parent
 
 #: The layers, lowest first. A module may import modules of its own layer and of the layers
 #: below it, never of a layer above. Each entry maps a module prefix to its layer; a module
-#: takes the layer of its longest matching prefix.
+#: takes the layer of its longest matching prefix, and a module no prefix matches fails the test.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # the vocabulary everything shares: errors, secret redaction, files, result rendering
     (
@@ -140,7 +140,9 @@ def _layer(module: str) -> int:
     best, layer = -1, -1
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+            # "lakeinfer" is the package's __init__ only, not a prefix of every module
+            inside = prefix != "lakeinfer" and module.startswith(prefix + ".")
+            if (module == prefix or inside) and len(prefix) > best:
                 best, layer = len(prefix), index
     assert layer >= 0, f"{module} is in no layer: add it to LAYERS"
     return layer
