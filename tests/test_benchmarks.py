@@ -65,3 +65,22 @@ def test_fail_fast_benchmark_runs_small_and_checks_its_scenarios():
     assert scenarios["429s"]["answered"] == 400 and scenarios["429s"]["throttled"] > 0
     for name in ("dead port", "dead port, lenient", "401"):
         assert 1 <= scenarios[name]["attempts"] <= 2 * 8, (name, scenarios[name])
+
+
+def test_cli_startup_benchmark_runs_the_commands_and_reports_ratios():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cli_startup.py")]
+        + ["--rounds", "1", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"baseline", "help", "sql"} <= report.keys()
+    assert report["sql"]["ratio_to_baseline"] > 0
+    assert [t["name"] for t in report["targets"]] == [
+        "lakeinfer --help",
+        'lakeinfer sql "SELECT 1"',
+    ]

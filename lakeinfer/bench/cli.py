@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from lakeinfer.evaluation.cli import FORMATS, emit, friendly_errors, open_session, say
+from lakeinfer.cli.common import (
+    FORMATS,
+    emit,
+    friendly_errors,
+    notice,
+    open_session,
+    with_options,
+)
 
 
 def _levels(text: str) -> list[int]:
@@ -35,15 +42,6 @@ _sizing_options = [
         "--increment", type=float, help="Provisioned-throughput step in tokens/s (round up to it)."
     ),
 ]
-
-
-def _with(options: list[Any]) -> Any:
-    def decorate(func: Any) -> Any:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
 
 
 @click.command("bench")
@@ -87,7 +85,7 @@ def _with(options: list[Any]) -> Any:
 @click.option("--deadline", help="Size a job that must finish within this time, e.g. 2h.")
 @click.option("--input-tokens", type=float, help="Input tokens per row (default: as measured).")
 @click.option("--output-tokens", type=float, help="Output tokens per row (default: as measured).")
-@_with(_sizing_options)
+@with_options(_sizing_options)
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
 @friendly_errors
@@ -138,7 +136,7 @@ def bench(
         texts = load_prompts(session, prompts, column)
 
         def progress(level: Any) -> None:
-            say(
+            notice(
                 ctx,
                 f"concurrency {level.concurrency}: {level.requests_per_s:,.1f} requests/s, "
                 f"p50 {level.latency_p50_ms or 0:,.0f} ms, {level.errors} errors, "
@@ -181,12 +179,12 @@ def bench(
         click.echo(json.dumps({"sizing": sizing.as_dict()}))
     for level in result.levels:
         for example in level.error_examples:
-            say(ctx, f"concurrency {level.concurrency} failure: {example}")
-    say(ctx, f"levels appended to {bench_table} (run {result.run_id})")
+            notice(ctx, f"concurrency {level.concurrency} failure: {example}")
+    notice(ctx, f"levels appended to {bench_table} (run {result.run_id})")
     if plot_path:
         png = write_png(result, Path(plot_path))
         page = write_html(result, png.with_suffix(".html"), sizing)
-        say(ctx, f"plot: {png.resolve()} and {page.resolve()}")
+        notice(ctx, f"plot: {png.resolve()} and {page.resolve()}")
 
 
 def _show_levels(result: Any, fmt: str) -> None:
@@ -233,7 +231,7 @@ def _show_levels(result: Any, fmt: str) -> None:
     show_default=True,
     help="Where `lakeinfer bench` stored its levels (the latest run of ENDPOINT is used).",
 )
-@_with(_sizing_options)
+@with_options(_sizing_options)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
@@ -302,3 +300,8 @@ def size_command(
         click.echo(json.dumps(sizing.as_dict()))
     else:
         click.echo("\n".join(sizing.steps))
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(bench)
+    cli.add_command(size_command)

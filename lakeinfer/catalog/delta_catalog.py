@@ -18,10 +18,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -36,6 +35,9 @@ from lakeinfer.errors import (
     did_you_mean,
 )
 from lakeinfer.sql.types import conform_batch, storable_schema
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from lakeinfer.endpoints import providers
 from lakeinfer.endpoints.base import Provider
-from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError, UnknownEndpointError
 from lakeinfer.redaction import register
@@ -193,6 +192,8 @@ class EndpointRegistry:
             if workspace is not None:
                 host, token = workspace
                 self._notice(f"endpoint {name!r} is answered by the Databricks workspace {host}")
+                from lakeinfer.endpoints.openai_http import OpenAIProvider  # aiohttp: on use
+
                 return OpenAIProvider(
                     name,
                     base_url=f"{host.rstrip('/')}/serving-endpoints",

@@ -1,49 +1,13 @@
-"""``lakeinfer eval``: compare predictions with ground truth, write a results table and a report.
-
-The shared helpers of :mod:`lakeinfer.cli` are imported when a command runs, not at import
-time, because ``lakeinfer.cli`` imports this module to register the command.
-"""
+"""``lakeinfer eval``: compare predictions with ground truth, write a results table and a report."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-FORMATS = click.Choice(["table", "json", "csv"])
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """:func:`lakeinfer.cli._friendly_errors`, resolved when the command runs."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lakeinfer.cli import _friendly_errors
-
-        return _friendly_errors(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def open_session(ctx: Any) -> Any:
-    from lakeinfer.cli import _session
-
-    return _session(ctx)
-
-
-def emit(table: Any, fmt: str) -> None:
-    from lakeinfer.cli import _emit
-
-    _emit(table, fmt)
-
-
-def say(ctx: Any, message: str) -> None:
-    """A notice on stderr, unless ``--quiet``."""
-    if not getattr(ctx, "quiet", False):
-        click.echo(message, err=True)
+from lakeinfer.cli.common import FORMATS, emit, friendly_errors, notice, open_session
 
 
 def split_list(values: tuple[str, ...]) -> list[str]:
@@ -193,7 +157,11 @@ def eval_command(
                 f"model-judged by {result.judge.endpoint} (1-5, not ground truth): "
                 f"{means or 'no usable verdicts'}; {len(result.judge.failures)} judge failures"
             )
-    say(ctx, f"metrics appended to {results_table} (run {result.run_id})")
+    notice(ctx, f"metrics appended to {results_table} (run {result.run_id})")
     if report_path:
         path = result.report(report_path, worst=worst)
-        say(ctx, f"report: {path.resolve()}")
+        notice(ctx, f"report: {path.resolve()}")
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(eval_command)

@@ -32,12 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
-
 from lakeinfer.errors import AnalysisError
 from lakeinfer.evaluation import metrics as m
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakeinfer.session import Session
 
 FieldKind = Literal["exact", "text", "numeric", "list", "label"]
@@ -208,6 +208,8 @@ def _objects(
 ) -> tuple[list[Any], list[Any], bool]:
     """Keys and raw structured values of ``table``, and whether they are one column of
     objects (True) or the row's other columns as fields (False)."""
+    import pyarrow as pa
+
     if key not in table.column_names:
         raise AnalysisError(
             f"{what} has no key column {key!r} (columns: {', '.join(table.column_names)})"

@@ -1,48 +1,15 @@
-"""``lakeinfer stream ...`` and ``lakeinfer jobs ...`` commands.
-
-The shared helpers of :mod:`lakeinfer.cli` are imported when a command runs, not at import
-time, because ``lakeinfer.cli`` imports this module to register its groups.
-"""
+"""``lakeinfer stream ...`` and ``lakeinfer jobs ...`` commands."""
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from lakeinfer.cli.common import FORMATS, emit, friendly_errors, open_session, say
 from lakeinfer.pipelines.errors import JobError, StreamingError
-
-FORMATS = click.Choice(["table", "json", "csv"])
-
-
-def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lakeinfer.cli import _friendly_errors as friendly
-
-        return friendly(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _session(ctx: Any) -> Any:
-    from lakeinfer.cli import _session as session
-
-    return session(ctx)
-
-
-def _emit(table: Any, fmt: str) -> None:
-    from lakeinfer.cli import _emit as emit
-
-    emit(table, fmt)
-
-
-def _say(message: str) -> None:
-    click.echo(message, err=True)
 
 
 @click.group()
@@ -85,7 +52,7 @@ def stream() -> None:
 )
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def stream_run(
     ctx: Any,
     query: str,
@@ -117,7 +84,7 @@ def stream_run(
     if len(statements) != 1:
         raise AnalysisError("--query takes one SELECT ... FROM STREAM(table)")
     tree, table = streamed_table(statements[0])
-    with _session(ctx) as session:
+    with open_session(ctx) as session:
         source = DeltaCatalog.qualify([p.name for p in table.parts], session.namespace)
         sink = DeltaCatalog.qualify(target.split("."), session.namespace)
         if checkpoint is not None:
@@ -159,13 +126,13 @@ def stream_run(
             if rows
             else [("batch_id", pa.int64())]
         )
-        _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+        emit(pa.Table.from_pylist(rows, schema=schema), fmt)
 
 
 def _report(ctx: Any, progress: list[dict[str, Any]], seen: int) -> int:
     if not ctx.quiet:
         for p in progress[seen:]:
-            _say(
+            say(
                 f"batch {p['batchId']}: {p['numInputRows']} rows in, {p['numOutputRows']} out, "
                 f"{p['aiCalls']} AI calls, lag {p['lagVersions']} versions"
             )
@@ -177,7 +144,7 @@ def _report(ctx: Any, progress: list[dict[str, Any]], seen: int) -> int:
 @click.option("--target", help="Only the streams into this table.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def stream_status(ctx: Any, checkpoint: str | None, target: str | None, fmt: str) -> None:
     """Where streams stand: batches committed, rows written, versions behind the source.
 
@@ -187,7 +154,7 @@ def stream_status(ctx: Any, checkpoint: str | None, target: str | None, fmt: str
     from lakeinfer.pipelines.locations import explicit_checkpoint, find_checkpoints
     from lakeinfer.pipelines.status import stream_status as compute
 
-    with _session(ctx) as session:
+    with open_session(ctx) as session:
         if checkpoint is not None:
             locations = [explicit_checkpoint(checkpoint)]
         else:
@@ -207,7 +174,7 @@ def stream_status(ctx: Any, checkpoint: str | None, target: str | None, fmt: str
         return
     import pyarrow as pa
 
-    _emit(pa.Table.from_pylist(rows), fmt)
+    emit(pa.Table.from_pylist(rows), fmt)
 
 
 @click.group()
@@ -229,7 +196,7 @@ def _runner(ctx: Any) -> Any:
     from lakeinfer.config import resolve_home
     from lakeinfer.pipelines.job_runner import JobRunner
 
-    return JobRunner(resolve_home(ctx.home), say=None if ctx.quiet else _say)
+    return JobRunner(resolve_home(ctx.home), say=None if ctx.quiet else say)
 
 
 @jobs.command("run")
@@ -237,7 +204,7 @@ def _runner(ctx: Any) -> Any:
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Job parameter.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def jobs_run(ctx: Any, file: str, params: tuple[str, ...], fmt: str) -> None:
     """Run the job in FILE once, now; exit status 1 when it does not succeed."""
     import pyarrow as pa
@@ -271,9 +238,9 @@ def jobs_run(ctx: Any, file: str, params: tuple[str, ...], fmt: str) -> None:
             ("error", pa.string()),
         ]
     )
-    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+    emit(pa.Table.from_pylist(rows, schema=schema), fmt)
     if not ctx.quiet:
-        _say(f"job {job.name} run {run.run_id}: {run.status}")
+        say(f"job {job.name} run {run.run_id}: {run.status}")
     if not run.ok:
         raise SystemExit(1)
 
@@ -282,7 +249,7 @@ def jobs_run(ctx: Any, file: str, params: tuple[str, ...], fmt: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def jobs_list(ctx: Any, directory: str, fmt: str) -> None:
     """The jobs of DIRECTORY with their schedules and next run times."""
     import datetime as dt
@@ -318,13 +285,13 @@ def jobs_list(ctx: Any, directory: str, fmt: str) -> None:
             ("file", pa.string()),
         ]
     )
-    _emit(pa.Table.from_pylist(rows, schema=schema), fmt)
+    emit(pa.Table.from_pylist(rows, schema=schema), fmt)
 
 
 @jobs.command("serve")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def jobs_serve(ctx: Any, directory: str) -> None:
     """Run the scheduled jobs of DIRECTORY when they are due, until interrupted.
 
@@ -339,7 +306,7 @@ def jobs_serve(ctx: Any, directory: str) -> None:
     if not scheduler.jobs:
         raise JobError(f"no scheduled (unpaused) job in {directory}")
     for job in scheduler.jobs:
-        _say(f"{job.name}: next run {scheduler.next_runs[job.name].isoformat()}")
+        say(f"{job.name}: next run {scheduler.next_runs[job.name].isoformat()}")
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -348,7 +315,7 @@ def jobs_serve(ctx: Any, directory: str) -> None:
         stop.set()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _say("scheduler stopped; runs in progress finish first")
+    say("scheduler stopped; runs in progress finish first")
 
 
 @jobs.command("runs")
@@ -357,7 +324,7 @@ def jobs_serve(ctx: Any, directory: str) -> None:
 @click.option("--limit", type=int, default=20, show_default=True, help="Most recent runs shown.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def jobs_runs(ctx: Any, job_name: str | None, run_id: str | None, limit: int, fmt: str) -> None:
     """Run history (system.lakeflow.job_runs), or one run's tasks with --run."""
     from lakeinfer.pipelines.job_runner import JOB_RUNS, TASK_RUNS
@@ -365,7 +332,7 @@ def jobs_runs(ctx: Any, job_name: str | None, run_id: str | None, limit: int, fm
     def quote(text: str) -> str:
         return "'" + text.replace("'", "''") + "'"
 
-    with _session(ctx) as session:
+    with open_session(ctx) as session:
         if not session.catalog.exists(JOB_RUNS):
             raise JobError("no job has run in this lakehouse yet")
         if run_id is not None:
@@ -379,4 +346,9 @@ def jobs_runs(ctx: Any, job_name: str | None, run_id: str | None, limit: int, fm
                 "SELECT run_id, job_name, trigger, status, started_at, duration_s, error "
                 f"FROM {JOB_RUNS} {where} ORDER BY started_at DESC LIMIT {int(limit)}"
             )
-        _emit(session.sql(sql).to_arrow(), fmt)
+        emit(session.sql(sql).to_arrow(), fmt)
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(stream)
+    cli.add_command(jobs)

@@ -8,8 +8,9 @@ import threading
 
 import click
 
+from lakeinfer.cli.common import friendly_errors, open_session, say
 from lakeinfer.errors import ConfigError
-from lakeinfer.serving.server import DEFAULT_HOST, DEFAULT_PORT, InferenceServer
+from lakeinfer.serving.defaults import DEFAULT_HOST, DEFAULT_PORT
 
 
 @click.command()
@@ -63,10 +64,7 @@ def serve(
           api_key=os.environ['SERVE_TOKEN']); print(c.embeddings.create(
           model='databricks-gte-large-en', input=['hello']).data[0].embedding[:3])"
     """
-    # lakeinfer.cli imports this module to register the command: import it only when run
-    from lakeinfer import cli
-
-    cli._friendly_errors(_serve)(ctx, host, port, token_env, no_token, names)
+    friendly_errors(_serve)(ctx, host, port, token_env, no_token, names)
 
 
 def _serve(
@@ -77,7 +75,7 @@ def _serve(
     no_token: bool,
     names: tuple[str],
 ) -> None:
-    from lakeinfer import cli
+    from lakeinfer.serving.server import InferenceServer
 
     token = None
     if token_env and no_token:
@@ -87,7 +85,7 @@ def _serve(
         if not token:
             raise ConfigError(f"environment variable {token_env} is not set (the bearer token)")
     stop = threading.Event()
-    with cli._session(ctx) as session:
+    with open_session(ctx) as session:
         server = InferenceServer(
             session,
             host=host,
@@ -101,12 +99,12 @@ def _serve(
             # before anything is printed: whoever reads the address may stop the server at once
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             if server.token is None:  # said even with --quiet: the user must know
-                cli._say(
+                say(
                     "WARNING: serving WITHOUT a token (--no-token): any program or user on "
                     "this machine can call these endpoints and spend their quota"
                 )
             if not ctx.quiet:  # type: ignore[attr-defined]
-                cli._say(
+                say(
                     f"serving {len(server.endpoints.names)} endpoints at {server.url}/v1 "
                     f"and {server.url}/serving-endpoints/NAME/invocations"
                     + (" (bearer token required)" if server.token else "")
@@ -114,7 +112,7 @@ def _serve(
                 )
             if server.token is not None and token is None:
                 # a token made here: the user can only learn it from this line
-                cli._say(
+                say(
                     f"clients send 'Authorization: Bearer {server.token}' "
                     f"(OpenAI clients: api_key='{server.token}')"
                 )
@@ -124,3 +122,7 @@ def _serve(
             pass
         finally:
             server.stop()
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(serve)

@@ -14,10 +14,8 @@ from aiohttp import web
 
 from lakeinfer.redaction import register
 from lakeinfer.serving.app import ServedEndpoints, build_app
+from lakeinfer.serving.defaults import DEFAULT_HOST, DEFAULT_PORT
 from lakeinfer.serving.guard import Guard, is_loopback, required_token
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "InferenceServer", "is_loopback", "server_token"]
 

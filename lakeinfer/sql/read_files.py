@@ -11,14 +11,19 @@ inside the allowed directories before anything is looked at (DuckDB's readers ch
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
 
-if TYPE_CHECKING:
-    from lakeinfer.engine.sandbox import SqlSandbox
+
+class PathGuard(Protocol):
+    """What decides which paths SQL may read (the engine's sandbox)."""
+
+    def check(self, path: str, what: str) -> None:
+        """Raise when ``what`` may not read ``path``."""
+
 
 FORMATS = ("csv", "json", "parquet")
 _EXTENSIONS = {
@@ -48,7 +53,7 @@ def is_read_files(node: exp.Expression) -> bool:
     return isinstance(node, exp.Anonymous) and node.name.lower() == "read_files"
 
 
-def translate_read_files(call: exp.Anonymous, sandbox: SqlSandbox | None = None) -> exp.Expression:
+def translate_read_files(call: exp.Anonymous, sandbox: PathGuard | None = None) -> exp.Expression:
     """The DuckDB reader call equivalent to one ``read_files(...)`` call; ``sandbox``: where
     the path may lie (None: anywhere)."""
     if not call.expressions or not _is_string(call.expressions[0]):

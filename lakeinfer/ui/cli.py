@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from lakeinfer.cli.common import friendly_errors, open_session
+
 
 @click.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -65,10 +67,9 @@ def ui(
       lakeinfer ui --allow-dir ./data       # read_files('data/...') from the editor
       lakeinfer ui --host 0.0.0.0           # reachable from elsewhere
     """
-    from lakeinfer.cli import _friendly_errors, _session
     from lakeinfer.errors import ConfigError
 
-    @_friendly_errors
+    @friendly_errors
     def run() -> None:
         if no_token and token:
             raise ConfigError("--token and --no-token contradict each other: pick one")
@@ -80,7 +81,7 @@ def ui(
                 "pip install 'lakeinfer[ui]'"
             ) from None
 
-        session = _session(ctx.obj, sandboxed=True, allowed_directories=allowed_dirs)
+        session = open_session(ctx.obj, sandboxed=True, allowed_directories=allowed_dirs)
         with session:
             serve(
                 session,
@@ -94,3 +95,7 @@ def ui(
             )
 
     run()
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(ui)

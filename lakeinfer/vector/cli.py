@@ -3,32 +3,18 @@ statements as ``CREATE VECTOR INDEX`` and friends, see :mod:`lakeinfer.vector.sq
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-FORMATS = click.Choice(["table", "json", "csv"])
-
-
-def _friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lakeinfer.cli import _friendly_errors as friendly
-
-        return friendly(func)(*args, **kwargs)
-
-    return wrapper
+from lakeinfer.cli.common import FORMATS, emit, friendly_errors, open_session
 
 
 def _run(ctx: Any, statement: str, fmt: str | None) -> None:
-    from lakeinfer.cli import _emit, _session
-
-    with _session(ctx) as session:
+    with open_session(ctx) as session:
         table = session.sql(statement).to_arrow()
         if fmt is not None:
-            _emit(table, fmt)
+            emit(table, fmt)
 
 
 def _quoted(name: str) -> str:
@@ -49,7 +35,7 @@ def index() -> None:
 @click.option("--replace", is_flag=True, help="Rebuild the index if it exists.")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def create(
     ctx: Any, name: str, table: str, column: str, endpoint: str | None, replace: bool, fmt: str
 ) -> None:
@@ -65,7 +51,7 @@ def create(
 @index.command("list")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def list_indexes(ctx: Any, fmt: str) -> None:
     """The vector indexes of the lakehouse."""
     _run(ctx, "SHOW VECTOR INDEXES", fmt)
@@ -75,7 +61,7 @@ def list_indexes(ctx: Any, fmt: str) -> None:
 @click.argument("name")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def refresh(ctx: Any, name: str, fmt: str) -> None:
     """Rebuild index NAME from its table now (searches also refresh it when the table changed)."""
     _run(ctx, f"REFRESH VECTOR INDEX {_quoted(name)}", fmt)
@@ -85,7 +71,11 @@ def refresh(ctx: Any, name: str, fmt: str) -> None:
 @click.argument("name")
 @click.option("--if-exists", is_flag=True, help="No error when the index does not exist.")
 @click.pass_obj
-@_friendly_errors
+@friendly_errors
 def drop(ctx: Any, name: str, if_exists: bool) -> None:
     """Delete index NAME."""
     _run(ctx, f"DROP VECTOR INDEX {'IF EXISTS ' if if_exists else ''}{_quoted(name)}", None)
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(index)

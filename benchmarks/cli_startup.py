@@ -1,0 +1,90 @@
+"""How long the ``lakeinfer`` command takes to answer: ``--help`` and ``sql "SELECT 1"``,
+against importing the libraries every statement needs (``import duckdb, deltalake, sqlglot``)
+in the same run, so that a loaded machine shows in the ratios rather than in the verdicts.
+
+Each round runs the three commands once, in turn, each in a fresh interpreter; the medians of
+the rounds are reported. The lakehouse of ``sql`` is made before the first round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Target, targets_text  # noqa: E402
+
+HELP_TARGET_S = 0.4
+SQL_TARGET_S = 0.6
+
+
+def _wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def measure(rounds: int) -> dict[str, dict[str, float]]:
+    """Median, min and max wall seconds of each command over ``rounds`` rounds."""
+    with tempfile.TemporaryDirectory() as home:
+        commands = {
+            "baseline": [sys.executable, "-c", "import duckdb, deltalake, sqlglot"],
+            "help": [sys.executable, "-m", "lakeinfer", "--help"],
+            "sql": [sys.executable, "-m", "lakeinfer", "--home", home, "sql", "SELECT 1"],
+        }
+        _wall(commands["sql"])  # makes the lakehouse and warms the file cache
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(rounds):
+            for name, command in commands.items():
+                times[name].append(_wall(command))
+    return {
+        name: {"median_s": statistics.median(v), "min_s": min(v), "max_s": max(v)}
+        for name, v in times.items()
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="rounds (default 7)")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--check", action="store_true", help="exit 1 on a missed target")
+    args = parser.parse_args()
+    figures = measure(args.rounds)
+    base = figures["baseline"]["median_s"]
+    for name in ("help", "sql"):
+        figures[name]["ratio_to_baseline"] = figures[name]["median_s"] / base
+    goals = [
+        Target("lakeinfer --help", figures["help"]["median_s"], HELP_TARGET_S, True, " s"),
+        Target('lakeinfer sql "SELECT 1"', figures["sql"]["median_s"], SQL_TARGET_S, True, " s"),
+    ]
+    if args.format == "json":
+        print(
+            json.dumps({"rounds": args.rounds, **figures, "targets": [g.as_dict() for g in goals]})
+        )
+    else:
+        print(f"{'command':<46} {'median s':>9} {'min s':>7} {'max s':>7} {'x baseline':>11}")
+        labels = {
+            "baseline": "python -c 'import duckdb, deltalake, sqlglot'",
+            "help": "lakeinfer --help",
+            "sql": 'lakeinfer sql "SELECT 1"',
+        }
+        for name, label in labels.items():
+            f = figures[name]
+            ratio = f"{f['ratio_to_baseline']:.2f}" if "ratio_to_baseline" in f else "1"
+            print(
+                f"{label:<46} {f['median_s']:>9.3f} {f['min_s']:>7.3f} {f['max_s']:>7.3f} "
+                f"{ratio:>11}"
+            )
+        print("\n".join(targets_text(goals)))
+    return 1 if args.check and not all(g.passed for g in goals) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

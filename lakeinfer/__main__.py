@@ -1,0 +1,5 @@
+"""``python -m lakeinfer``: the ``lakeinfer`` command."""
+
+from lakeinfer.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m lakeinfer.cli``."""
+
+from lakeinfer.cli import main
+
+main()
