@@ -17,16 +17,16 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from importlib import import_module
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lakeinfer import features
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
 from lakeinfer.config import load_config, resolve_home
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.engine import sandbox
+from lakeinfer.engine import extensions, sandbox
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
@@ -115,7 +115,7 @@ class Session:
         allowed_directories: Iterable[str | PathLike[str]] = (),
         spark: Any = None,
     ):
-        features.load()
+        extensions.load_builtins()
         self.home = resolve_home(home)
         self.config = load_config(self.home)
         self.catalog = DeltaCatalog(self.home)
@@ -142,9 +142,9 @@ class Session:
         self._cancel: CancelToken | None = None
         self._spark: Any = None
         if spark is not None:
-            from lakeinfer.spark.statement import SparkStatements
-
-            self._spark = SparkStatements(self, spark)
+            # the Spark runner is a feature above the session: loaded by name when asked for
+            statements = import_module("lakeinfer.spark.statement")
+            self._spark = statements.SparkStatements(self, spark)
 
     # -- public API ----------------------------------------------------------------------
     def sql(self, text: str, args: Parameters | None = None) -> Result:

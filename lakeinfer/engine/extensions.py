@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -119,6 +120,16 @@ class Extensions:
 
 #: The engine's extensions (one per process, as the features are).
 EXTENSIONS = Extensions()
+#: Modules whose ``load()`` registers the features lakeinfer ships. They are loaded by name,
+#: as a plugin is, so that neither the engine nor the session imports a feature.
+BUILTIN_MODULES = ("lakeinfer.features",)
+
+
+def load_builtins() -> Extensions:
+    """Register the features lakeinfer ships (each module's ``load()`` runs once)."""
+    for module in BUILTIN_MODULES:
+        import_module(module).load()
+    return EXTENSIONS
 
 
 def command_words(statement: exp.Command) -> list[str]:
