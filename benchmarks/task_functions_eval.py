@@ -2,7 +2,7 @@
 
 The set (``benchmarks/data/task_functions_eval.jsonl``) has 314 rows: 124 sentiment
 (positive / negative / neutral / mixed, 31 each), 100 support-ticket classifications
-(billing, technical issue, shipping, account access) and 90 person/location extractions (10 of
+(billing, technical issue, shipping, account access) and 90 person/location extractions (12 of
 them with one field absent, expected NULL). Every row is in the ``dev`` or the held-out ``test``
 half (alternate rows of each task): prompts and methods were chosen looking at ``dev`` only,
 so ``--split test`` is the honest figure. Each model answers

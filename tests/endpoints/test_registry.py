@@ -59,3 +59,23 @@ def test_local_models_run_one_batch_at_a_time_unless_configured(home):
         a, b = session.registry.limits_of("a"), session.registry.limits_of("b")
     assert (a.max_concurrency, a.max_retries, a.timeout_s) == (1, 0, 3600.0)
     assert (b.max_concurrency, b.max_retries) == (2, 0)
+
+
+def test_only_the_embedded_chat_model_scores_completions_and_asking_starts_nothing(
+    monkeypatch, home
+):
+    from lakeinfer.endpoints.registry import EndpointRegistry
+
+    monkeypatch.delenv("DATABRICKS_HOST", raising=False)
+    config = LakeinferConfig()
+    config.endpoints["my-llm"] = make_endpoint(
+        provider="openai", base_url="http://127.0.0.1:9/v1", model="m"
+    )
+    registry = EndpointRegistry(config, notice=lambda _: None)
+    assert registry.scores_completions("databricks-meta-llama-3-3-70b-instruct")
+    assert not registry.scores_completions("my-llm")
+    assert registry._providers == {}  # no llama-server was started to find out
+    monkeypatch.setenv("DATABRICKS_HOST", "https://example.invalid")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "t")
+    # a workspace answers the pre-provisioned names: its prompts stay Databricks-like
+    assert not registry.scores_completions("databricks-meta-llama-3-3-70b-instruct")
