@@ -341,12 +341,12 @@ class LlamaServerProvider(OpenAIProvider):
             "n_probs": TOP_LOGPROBS,
         }
         answer = await self._completion(body)
-        if isinstance(answer, Outcome):
+        if not answer.ok:
             return answer
         if isinstance(prior_prompt, str):
             body.pop("id_slot", None)
             prior = await self._prior({**body, "prompt": prior_prompt})
-            if isinstance(prior, Outcome):
+            if not prior.ok:
                 return prior
             answer.value["prior"] = prior.value["probs"]
         if similarity is not None:
