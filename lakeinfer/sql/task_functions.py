@@ -474,8 +474,9 @@ def _scored_extract(labels: list[str]) -> TaskSpec:
 
 
 def _span_tokens(fields: int, per_field: int) -> int:
-    """Output tokens for ``fields`` lines of at most ``per_field`` spans: a span of a dozen
-    words fits, a runaway copy of the whole text does not."""
+    """Output tokens for ``fields`` lines of at most ``per_field`` spans of a few words
+    (:data:`~lakeinfer.sql.task_scoring.SPAN_WORDS`): the answer's length is bounded by the
+    number of fields, whatever the text."""
     return fields * (4 + per_field * SPAN_TOKENS)
 
 
