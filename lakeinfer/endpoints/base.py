@@ -25,13 +25,17 @@ class Capabilities:
 
     ``max_batch``: requests per :meth:`Provider.infer` call (1 for chat over HTTP, many for
     embeddings). ``max_concurrency``: batches in flight at once. ``prefix_caching``: the runtime
-    reuses a shared prompt prefix across requests.
+    reuses a shared prompt prefix across requests. ``scored_completions``: it also completes
+    a raw prompt under a grammar and returns each token's top log-probabilities (requests
+    built by :mod:`lakeinfer.sql.task_scoring`), which the task functions use to score labels
+    and copy spans instead of asking for JSON.
     """
 
     task: Task
     max_batch: int = 1
     max_concurrency: int = 64
     prefix_caching: bool = False
+    scored_completions: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from lakeinfer.endpoints.base import AIRequest, Outcome
+from lakeinfer.endpoints.label_similarity import LabelSimilarity
 from lakeinfer.endpoints.llama_server import (
     EMBEDDED_MODEL_NAME,
     LlamaServer,
@@ -43,6 +44,8 @@ class EmbeddedChatProvider(LlamaServerProvider):
             extra_body={"cache_prompt": True},
         )
         self.server = server
+        # the embedded all-MiniLM-L6-v2 scores labels beside the chat model, when installed
+        self.similarity = LabelSimilarity()
         self.restarts = 0
         self._factory = server_factory
         self._restart_lock: asyncio.Lock | None = None

@@ -17,9 +17,11 @@ Environment knobs: ``LAKEINFER_LOCAL_MODEL`` (another GGUF), ``LAKEINFER_LOCAL_P
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import ctypes
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -33,11 +35,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lakeinfer.endpoints.base import AIRequest, K, Outcome
+from lakeinfer.endpoints.label_similarity import LabelSimilarity
 from lakeinfer.endpoints.local_weights import (
     AS_SHIPPED,
     requested_encoding,
@@ -49,12 +52,15 @@ from lakeinfer.errors import RuntimeUnavailableError
 from lakeinfer.redaction import logger, register
 from lakeinfer.runtime.prefixes import pinned_order, prefix_groups
 from lakeinfer.runtime.processes import stop_process
+from lakeinfer.sql.task_scoring import TOP_LOGPROBS, is_completion
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (GGUF, llama.cpp)"
 START_TIMEOUT_S = 120.0
 #: requests in flight per parallel slot (see :attr:`ServerSettings.requests_in_flight`)
 IN_FLIGHT_PER_SLOT = 2
+#: output tokens of a scored completion whose request names no ``max_tokens``
+SCORED_TOKENS = 64
 
 log = logger(__name__)
 
@@ -286,11 +292,22 @@ class LlamaServerProvider(OpenAIProvider):
     :mod:`lakeinfer.runtime.prefixes`). When the server saves slot files to ``slot_files``
     (its ``--slot-save-path``), a group spread over several slots evaluates its prefix once
     and copies it to the others (:mod:`lakeinfer.endpoints.slot_priming`).
+
+    Scored completions (``{"prompt", "grammar"}`` requests of :mod:`lakeinfer.sql.task_scoring`)
+    go to the server's own ``/completion`` route, and their answer is the text with the top
+    log-probabilities of each generated token. A request that names a ``prior`` prompt also
+    gets that prompt's probabilities, completed once per provider and shared by every row; one
+    that names ``similar`` texts per label also gets their cosines with the row's text from
+    :attr:`similarity` when it is set (and only those when it says they are ``enough``).
     """
 
     def __init__(self, name: str, *, slots: int, slot_files: Path | None = None, **options: Any):
         options.setdefault("prefix_caching", True)
         super().__init__(name, **options)
+        self.capabilities = replace(self.capabilities, scored_completions=True)
+        self._priors: dict[str, asyncio.Future[Outcome]] = {}
+        #: label similarity from an embedding model beside the chat model (None: chat only)
+        self.similarity: LabelSimilarity | None = None
         self.slots = max(1, slots)
         self.slot_files = slot_files
         #: slot caches copied from a group's first slot to its others, and copies refused
@@ -324,6 +341,66 @@ class LlamaServerProvider(OpenAIProvider):
             else:
                 outcomes.extend(await super().infer([request]))
         return outcomes
+
+    async def _chat(self, request: AIRequest) -> Outcome:
+        if not is_completion(request.payload):
+            return await super()._chat(request)
+        parameters = dict(request.parameters)
+        n_predict = parameters.pop("max_tokens", SCORED_TOKENS)
+        payload = dict(request.payload)
+        prior_prompt = payload.pop("prior", None)
+        similar = payload.pop("similar", None)
+        similarity = None
+        if isinstance(similar, dict) and self.similarity is not None:
+            similarity = await self.similarity.scores(similar["text"], similar["options"])
+            if similarity is not None and similar.get("enough"):
+                return Outcome(value={"content": "", "probs": [], "similarity": similarity})
+        body: dict[str, Any] = {
+            **self._extra_body,
+            **parameters,
+            **payload,
+            "n_predict": n_predict,
+            "n_probs": TOP_LOGPROBS,
+        }
+        answer = await self._completion(body)
+        if not answer.ok:
+            return answer
+        if isinstance(prior_prompt, str):
+            body.pop("id_slot", None)
+            prior = await self._prior({**body, "prompt": prior_prompt})
+            if not prior.ok:
+                return prior
+            answer.value["prior"] = prior.value["probs"]
+        if similarity is not None:
+            answer.value["similarity"] = similarity
+        return answer
+
+    async def _completion(self, body: dict[str, Any]) -> Outcome:
+        answer = await self._post("/completion", body, from_root=True)
+        if isinstance(answer, Outcome):
+            return answer
+        if not isinstance(answer, dict) or not isinstance(answer.get("content"), str):
+            return Outcome(error=f"unexpected completion response: {str(answer)[:300]}")
+        timings = answer.get("timings") or {}
+        return Outcome(
+            value={"content": answer["content"], "probs": answer.get("completion_probabilities")},
+            prompt_tokens=int(answer.get("tokens_evaluated") or 0),
+            completion_tokens=int(answer.get("tokens_predicted") or 0),
+            cached_tokens=int(timings.get("cache_n") or 0),
+        )
+
+    async def _prior(self, body: dict[str, Any]) -> Outcome:
+        """The completion of a prompt whose text says nothing (a label set's prior), made
+        once per provider however many rows ask for it."""
+        key = json.dumps(body, sort_keys=True)
+        pending = self._priors.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._completion(body))
+            self._priors[key] = pending
+        outcome = await asyncio.shield(pending)
+        if not outcome.ok:
+            self._priors.pop(key, None)  # asked again by the next row
+        return outcome
 
     async def _send_one(self, request: AIRequest) -> Outcome:
         return (await super().infer([request]))[0]

@@ -101,6 +101,21 @@ class EndpointRegistry:
             return "custom"  # any other name: a custom model serving endpoint of the workspace
         raise UnknownEndpointError(name, self.names())
 
+    def scores_completions(self, name: str) -> bool:
+        """Whether chat endpoint ``name`` has the ``scored_completions`` capability (the
+        embedded llama.cpp model), without starting it: a configured HTTP endpoint never has."""
+        provider = self._providers.get(name)
+        if provider is not None:
+            return provider.capabilities.scored_completions
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is not None:
+            if providers.is_http(endpoint.provider):
+                return False
+            return self.get(name).capabilities.scored_completions
+        if name in PREPROVISIONED_CHAT:
+            return _workspace() is None  # else the workspace's endpoint answers
+        return False
+
     def return_ddl_of(self, name: str) -> str | None:
         """The type a custom endpoint answers without ``returnType`` (its model signature or
         its pipeline's shape); None when it declares none. Loads the provider."""

@@ -43,7 +43,7 @@ from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.progress import Progress, ProgressObserver
 from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
-from lakeinfer.sql.functions import AiQueryCall
+from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
 from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
@@ -102,7 +102,8 @@ class AiEvaluator:
 
     def resolve(self, call: AiQueryCall) -> AiQueryCall:
         """``call`` with its endpoint: a task function's is the session's
-        ``lakeinfer.task_endpoint`` (``lakeinfer.embedding_endpoint`` for ai_similarity)."""
+        ``lakeinfer.task_endpoint`` (``lakeinfer.embedding_endpoint`` for ai_similarity).
+        On an endpoint that scores completions, a task function with a scored recipe uses it."""
         if call.task is None or call.endpoint:
             return call
         similarity = call.task.kind == "similarity"
@@ -115,6 +116,14 @@ class AiEvaluator:
                 f"{call.task.function}: lakeinfer.{setting} = {endpoint!r} is a {kind} "
                 f"endpoint; it must be a {wanted} endpoint (SET lakeinfer.{setting} = '<name>')"
             )
+        scored = call.task.scored
+        if (
+            scored is not None
+            and self.settings.get("task_scoring")
+            and self.registry.scores_completions(endpoint)
+        ):
+            parameters = {"temperature": DEFAULT_TEMPERATURE, **scored.parameters}
+            return replace(call, endpoint=endpoint, task=scored, parameters=parameters)
         return replace(call, endpoint=endpoint)
 
     def task_of(self, call: AiQueryCall) -> str:

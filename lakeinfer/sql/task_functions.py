@@ -30,12 +30,14 @@ function, the argument and the position in the statement.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql import task_scoring as scoring
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.task_specs import (
     LANGUAGES,
@@ -77,6 +79,8 @@ EXTRACT_ENUM_LABELS, EXTRACT_ENUM_CHARS = 500, 7_500
 EXTRACT_TYPES = ("string", "integer", "number", "boolean", "enum", "array", "object")
 EXTRACT_KEYWORDS = ("type", "description", "items", "properties", "labels")
 LABEL_TOKENS, TEXT_TOKENS, EXTRACT_TOKENS = 64, 512, 384
+#: output tokens allowed per span copied from the input by a scored extraction or mask
+SPAN_TOKENS = 12
 
 
 def normalize(tree: exp.Expression) -> None:
@@ -269,6 +273,50 @@ def _sentiment() -> TaskSpec:
         response_format=enum_schema("sentiment", "sentiment", labels),
         parameters={"max_tokens": LABEL_TOKENS},
         parse=lambda raw, _: label_from_answer(raw, labels, "sentiment"),
+        scored=_scored_choice(
+            "ai_analyze_sentiment",
+            labels,
+            scoring.sentiment_prompt,
+            {label: list(scoring.SENTIMENT_PROTOTYPES[label]) for label in labels},
+        ),
+    )
+
+
+def _scored_choice(
+    function: str,
+    labels: list[str],
+    prompt: Callable[[str], str],
+    similar: dict[str, list[str]] | None = None,
+    similar_only: bool = False,
+) -> TaskSpec:
+    """``function`` as a scored completion: the label the model finds likeliest after
+    ``prompt(text)``, corrected by its prior (see :mod:`lakeinfer.sql.task_scoring`), plus,
+    where the endpoint has an embedding model, the text's similarity to the ``similar`` texts
+    of each label (alone when ``similar_only``)."""
+    grammar = scoring.choice_grammar([" " + label for label in labels])
+    prior_prompt = prompt(scoring.CONTENT_FREE)
+
+    def parse(raw: Any, _: dict[str, Any]) -> str:
+        answer = scoring.answer_of(raw)
+        probs, similarity = answer["probs"], answer["similarity"]
+        if not probs and not similarity:
+            return pick_label(answer["content"].strip(), labels)
+        prior = {label: scoring.label_logprob(" " + label, answer["prior"]) for label in labels}
+        return scoring.best_label(labels, probs, prior, similarity, scoring.SIMILARITY_WEIGHT)
+
+    def template(spec: TaskSpec, values: dict[str, Any]) -> Any:
+        text = values["content"]
+        wanted = {"text": text, "options": similar, "enough": similar_only} if similar else None
+        return scoring.completion(prompt(text), grammar, prior_prompt, wanted)
+
+    return TaskSpec(
+        function,
+        pa.string(),
+        prompt("") + grammar + json.dumps([similar, similar_only]),
+        # enough tokens to spell the longest label; scoring needs only the first few
+        parameters={"max_tokens": min(LABEL_TOKENS, 2 + max(map(len, labels)) // 2)},
+        parse=parse,
+        template=template,
     )
 
 
@@ -284,6 +332,13 @@ def _classify_v1(labels: list[str], where: str) -> TaskSpec:
         response_format=enum_schema("classification", "label", labels),
         parameters={"max_tokens": LABEL_TOKENS},
         parse=lambda raw, _: label_from_answer(raw, labels, "label"),
+        scored=_scored_choice(
+            "ai_classify",
+            labels,
+            lambda text: scoring.classify_prompt(text, labels),
+            {label: [label] for label in labels},
+            similar_only=True,
+        ),
     )
 
 
@@ -387,7 +442,38 @@ def _extract_v1(labels: list[str], where: str) -> TaskSpec:
         response_format=object_schema("extraction", properties),
         parameters={"max_tokens": EXTRACT_TOKENS},
         parse=parse,
+        scored=_scored_extract(labels),
     )
+
+
+def _scored_extract(labels: list[str]) -> TaskSpec:
+    """ai_extract (ARRAY labels) as a scored completion: each field ``none`` or a span copied
+    from the text, cut where the model nearly as much wanted to end it."""
+
+    def parse(raw: Any, _: dict[str, Any]) -> dict[str, str | None]:
+        answer = scoring.answer_of(raw)
+        content = scoring.shortest_likely(answer["probs"]) if answer["probs"] else answer["content"]
+        found = scoring.parse_fields(content, labels)
+        return {label: (found[label][0] if found.get(label) else None) for label in labels}
+
+    return TaskSpec(
+        "ai_extract",
+        pa.struct([pa.field(label, pa.string()) for label in labels]),
+        scoring.fields_prompt("", labels),
+        parameters={"max_tokens": _span_tokens(len(labels), 1)},
+        parse=parse,
+        template=lambda spec, v: scoring.completion(
+            scoring.fields_prompt(v["content"], labels),
+            scoring.fields_grammar(labels, v["content"]),
+        ),
+    )
+
+
+def _span_tokens(fields: int, per_field: int) -> int:
+    """Output tokens for ``fields`` lines of at most ``per_field`` spans of a few words
+    (:data:`~lakeinfer.sql.task_scoring.SPAN_WORDS`): the answer's length is bounded by the
+    number of fields, whatever the text."""
+    return fields * (4 + per_field * SPAN_TOKENS)
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -550,6 +636,29 @@ def _mask(labels: list[str]) -> TaskSpec:
         response_format=object_schema("entities", schema),
         parameters={"max_tokens": EXTRACT_TOKENS},
         parse=parse,
+        scored=_scored_mask(labels),
+    )
+
+
+def _scored_mask(labels: list[str]) -> TaskSpec:
+    """ai_mask as a scored completion: up to a few spans per label, copied from the text."""
+    per_label = scoring.MASK_SPANS_PER_LABEL
+
+    def parse(raw: Any, values: dict[str, Any]) -> str:
+        found = scoring.parse_fields(scoring.answer_of(raw)["content"], labels)
+        entities = [span for spans in found.values() for span in spans]
+        return mask_text(values["content"], entities, labels)
+
+    return TaskSpec(
+        "ai_mask",
+        pa.string(),
+        scoring.fields_prompt("", labels),
+        parameters={"max_tokens": _span_tokens(len(labels), per_label)},
+        parse=parse,
+        template=lambda spec, v: scoring.completion(
+            scoring.fields_prompt(v["content"], labels),
+            scoring.fields_grammar(labels, v["content"], per_label),
+        ),
     )
 
 

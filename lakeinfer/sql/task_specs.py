@@ -54,7 +54,9 @@ class TaskSpec:
     values (``ai_translate`` with a column as target language); empty when the request is the
     content text itself. ``kind`` is ``chat``, or ``similarity`` (embeddings, then cosine).
     ``errors_in_result``: per-row failures become ``{"response": null, "error_message": ...}``
-    (the v2 functions) instead of failing the statement.
+    (the v2 functions) instead of failing the statement. ``scored``: the same function asked
+    as a scored completion (:mod:`lakeinfer.sql.task_scoring`), used instead of this recipe on
+    endpoints with the ``scored_completions`` capability (the embedded model).
     """
 
     function: str
@@ -68,7 +70,8 @@ class TaskSpec:
     #: raw answer text, request value -> result (raises AnswerError)
     parse: Callable[[str, dict[str, Any]], Any] = field(default=lambda raw, _: raw.strip())
     #: request value -> the prompt (default: instruction + the content)
-    template: Callable[[TaskSpec, dict[str, Any]], str] | None = None
+    template: Callable[[TaskSpec, dict[str, Any]], Any] | None = None
+    scored: TaskSpec | None = None
 
     @property
     def key(self) -> str:
@@ -84,7 +87,9 @@ class TaskSpec:
             return {"content": request}
         return json.loads(request)
 
-    def prompt(self, request: str) -> str:
+    def prompt(self, request: str) -> Any:
+        """The request sent for the row value ``request``: a prompt text (or, for a scored
+        recipe, a completion request)."""
         values = self.values(request)
         if self.template is not None:
             return self.template(self, values)

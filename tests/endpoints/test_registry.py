@@ -124,3 +124,23 @@ def test_a_malformed_databricks_host_is_named(home, monkeypatch):
     with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
         with pytest.raises(ConfigError, match="DATABRICKS_HOST: .* has an empty port"):
             session.registry.task_of("some-custom-model")
+
+
+def test_only_the_embedded_chat_model_scores_completions_and_asking_starts_nothing(
+    monkeypatch, home
+):
+    from lakeinfer.endpoints.registry import EndpointRegistry
+
+    monkeypatch.delenv("DATABRICKS_HOST", raising=False)
+    config = LakeinferConfig()
+    config.endpoints["my-llm"] = make_endpoint(
+        provider="openai", base_url="http://127.0.0.1:9/v1", model="m"
+    )
+    registry = EndpointRegistry(config, notice=lambda _: None)
+    assert registry.scores_completions("databricks-meta-llama-3-3-70b-instruct")
+    assert not registry.scores_completions("my-llm")
+    assert registry._providers == {}  # no llama-server was started to find out
+    monkeypatch.setenv("DATABRICKS_HOST", "https://example.invalid")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "t")
+    # a workspace answers the pre-provisioned names: its prompts stay Databricks-like
+    assert not registry.scores_completions("databricks-meta-llama-3-3-70b-instruct")

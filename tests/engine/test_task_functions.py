@@ -227,3 +227,23 @@ def test_explain_names_the_task_endpoint_without_calling(tasks, fake_server):
     assert any("endpoint='chat': 2 rows, 2 distinct requests" in line for line in plan)
     assert any("endpoint='emb'" in line for line in plan)
     assert fake_server.stats()["chat"] == 0
+
+
+def test_http_endpoints_get_databricks_style_json_requests_not_scored_completions(
+    tasks, fake_server
+):
+    # scored completions (label log-probabilities, span grammars) are for endpoints with that
+    # capability (the embedded llama.cpp model); an OpenAI-compatible endpoint keeps the
+    # instruction prompt and the JSON response format
+    assert not tasks.registry.scores_completions("chat")
+    tasks.sql(
+        "SELECT ai_analyze_sentiment(t) AS a, ai_classify(t, ARRAY('x', 'y')) AS b, "
+        "ai_extract(t, ARRAY('person')) AS c, ai_mask(t, ARRAY('person')) AS d "
+        "FROM VALUES ('Ann Lee was happy.') AS v(t)"
+    ).to_pylist()
+    bodies = fake_server.stats()["bodies"]
+    assert len(bodies) == 4
+    for body in bodies:
+        assert "prompt" not in body and "grammar" not in body
+        assert body["messages"][0]["content"].endswith("Text:\nAnn Lee was happy.")
+        assert body["response_format"]["type"] == "json_schema"

@@ -91,3 +91,39 @@ def test_similarity_on_the_embedded_embedder_ranks_related_text_higher(embedded)
     ).to_pylist()[0]
     assert row["same"] == 1.0
     assert -1.0 <= row["unrelated"] < row["related"] < 1.0
+
+
+#: the examples of docs/ai_functions.md ("What the embedded model does"), with their answers
+DOCUMENTED = [
+    ("ai_analyze_sentiment('Broke in a week.')", "negative"),
+    (
+        "ai_classify('I was charged twice for my subscription this month.', "
+        "ARRAY('billing', 'technical issue', 'shipping', 'account access'))",
+        "billing",
+    ),
+    (
+        "ai_extract('John Smith called from Chicago about his order.', "
+        "ARRAY('person', 'location'))",
+        {"person": "John Smith", "location": "Chicago"},
+    ),
+    ("ai_mask('John Doe lives in New York', ARRAY('person'))", "[MASKED] lives in New York"),
+]
+
+
+@pytest.mark.parametrize(("call", "answer"), DOCUMENTED, ids=[c[:12] for c, _ in DOCUMENTED])
+def test_documented_examples_take_one_short_call(embedded, call, answer):
+    from sqlglot import exp
+
+    from lakeinfer.sql.parse import parse_statements
+    from lakeinfer.sql.task_functions import PARAMETERS, bind_task, normalize
+
+    assert embedded.sql(f"SELECT {call} AS r").to_pylist() == [{"r": answer}]
+    stats = embedded.last_stats.ai
+    assert (stats.requests, stats.calls, stats.retries, stats.errors) == (1, 1, 0, 0)
+    # the answer is bounded by the scored recipe's max_tokens, a few dozen tokens at most
+    # (none when the embedded MiniLM alone decides a classification)
+    tree = parse_statements(f"SELECT {call}")[0]
+    normalize(tree)
+    node = next(n for n in tree.find_all(exp.Anonymous) if str(n.this).lower() in PARAMETERS)
+    bound = bind_task(node)[1].scored.parameters["max_tokens"]
+    assert 0 <= stats.completion_tokens <= bound <= 60
