@@ -34,6 +34,7 @@ from lakeinfer.serving.defaults import DEFAULT_HOST, DEFAULT_PORT
     help="Serve only this endpoint (repeatable; default: all configured and built-in ones).",
 )
 @click.pass_obj
+@friendly_errors
 def serve(
     ctx: object,
     host: str,
@@ -64,17 +65,6 @@ def serve(
           api_key=os.environ['SERVE_TOKEN']); print(c.embeddings.create(
           model='databricks-gte-large-en', input=['hello']).data[0].embedding[:3])"
     """
-    friendly_errors(_serve)(ctx, host, port, token_env, no_token, names)
-
-
-def _serve(
-    ctx: object,
-    host: str,
-    port: int,
-    token_env: str | None,
-    no_token: bool,
-    names: tuple[str],
-) -> None:
     from lakeinfer.serving.server import InferenceServer
 
     token = None
