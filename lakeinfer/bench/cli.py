@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from lakeinfer.cli.common import (
-    FORMATS,
     emit,
+    format_option,
     friendly_errors,
     notice,
     open_session,
@@ -86,7 +86,7 @@ _sizing_options = [
 @click.option("--input-tokens", type=float, help="Input tokens per row (default: as measured).")
 @click.option("--output-tokens", type=float, help="Output tokens per row (default: as measured).")
 @with_options(_sizing_options)
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def bench(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lakeinfer.cli.common import FORMATS, Context, emit, friendly_errors
+from lakeinfer.cli.common import Context, emit, format_option, friendly_errors
 
 
 @click.group()
@@ -20,7 +20,7 @@ def cache() -> None:
 
 
 @cache.command("stats")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def cache_stats(ctx: Context, fmt: str) -> None:

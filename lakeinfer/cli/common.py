@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from lakeinfer.session import Session
 
 FORMATS = click.Choice(["table", "json", "csv"])
+
+
+def format_option(help: str | None = None) -> Callable[[Any], Any]:
+    """The ``--format table|json|csv`` option every command that prints results takes (its
+    value arrives as ``fmt``)."""
+    return click.option(
+        "--format", "fmt", type=FORMATS, default="table", show_default=True, help=help
+    )
+
+
 """The ``--format`` choices of every command printing a table."""
 
 

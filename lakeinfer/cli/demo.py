@@ -7,11 +7,18 @@ from pathlib import Path
 
 import click
 
-from lakeinfer.cli.common import FORMATS, Context, emit, friendly_errors, open_session, say
+from lakeinfer.cli.common import (
+    Context,
+    emit,
+    format_option,
+    friendly_errors,
+    open_session,
+    say,
+)
 
 
 @click.command()
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def demo(ctx: Context, fmt: str) -> None:

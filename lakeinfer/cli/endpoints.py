@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, Context, emit, friendly_errors, with_options
+from lakeinfer.cli.common import (
+    Context,
+    emit,
+    format_option,
+    friendly_errors,
+    with_options,
+)
 
 
 @click.group()
@@ -175,7 +181,7 @@ def endpoints_update(ctx: Context, name: str, **fields: Any) -> None:
 
 
 @endpoints.command("list")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def endpoints_list(ctx: Context, fmt: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, Context, friendly_errors, open_session
+from lakeinfer.cli.common import Context, format_option, friendly_errors, open_session
 from lakeinfer.cli.common import emit as emit_table
 
 
@@ -23,14 +23,7 @@ from lakeinfer.cli.common import emit as emit_table
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Read statements from a file ('-' for stdin).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="table for people; json = one JSON object per row; csv with a header.",
-)
+@format_option("table for people; json = one JSON object per row; csv with a header.")
 @click.option(
     "-o",
     "--output",

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, emit, friendly_errors, notice, open_session
+from lakeinfer.cli.common import emit, format_option, friendly_errors, notice, open_session
 
 
 def split_list(values: tuple[str, ...]) -> list[str]:
@@ -63,14 +63,7 @@ def split_list(values: tuple[str, ...]) -> list[str]:
     "<home>/_reports/eval-<run>.html, where `lakeinfer ui` lists it).",
 )
 @click.option("--worst", type=int, default=10, show_default=True, help="Rows shown in the report.")
-@click.option(
-    "--format",
-    "fmt",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="table for people; json = one JSON object per metric; csv with a header.",
-)
+@format_option("table for people; json = one JSON object per metric; csv with a header.")
 @click.pass_obj
 @friendly_errors
 def eval_command(

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, emit, friendly_errors, open_session, say
+from lakeinfer.cli.common import emit, format_option, friendly_errors, open_session, say
 from lakeinfer.pipelines.errors import JobError, StreamingError
 
 
@@ -50,7 +50,7 @@ def stream() -> None:
     help="Run a batch every interval (e.g. '10 seconds') until interrupted; default: process "
     "what is available now, then exit.",
 )
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def stream_run(
@@ -142,7 +142,7 @@ def _report(ctx: Any, progress: list[dict[str, Any]], seen: int) -> int:
 @stream.command("status")
 @click.option("--checkpoint", help="Checkpoint directory of one stream.")
 @click.option("--target", help="Only the streams into this table.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def stream_status(ctx: Any, checkpoint: str | None, target: str | None, fmt: str) -> None:
@@ -202,7 +202,7 @@ def _runner(ctx: Any) -> Any:
 @jobs.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Job parameter.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def jobs_run(ctx: Any, file: str, params: tuple[str, ...], fmt: str) -> None:
@@ -247,7 +247,7 @@ def jobs_run(ctx: Any, file: str, params: tuple[str, ...], fmt: str) -> None:
 
 @jobs.command("list")
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def jobs_list(ctx: Any, directory: str, fmt: str) -> None:
@@ -322,7 +322,7 @@ def jobs_serve(ctx: Any, directory: str) -> None:
 @click.option("--job", "job_name", help="Only this job's runs.")
 @click.option("--run", "run_id", help="The task attempts of one run.")
 @click.option("--limit", type=int, default=20, show_default=True, help="Most recent runs shown.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def jobs_runs(ctx: Any, job_name: str | None, run_id: str | None, limit: int, fmt: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lakeinfer.cli.common import FORMATS, emit, friendly_errors, open_session
+from lakeinfer.cli.common import emit, format_option, friendly_errors, open_session
 
 
 def _run(ctx: Any, statement: str, fmt: str | None) -> None:
@@ -33,7 +33,7 @@ def index() -> None:
 @click.option("--column", required=True, help="The text column to embed.")
 @click.option("--endpoint", help="Embeddings endpoint (default: the embedded all-MiniLM-L6-v2).")
 @click.option("--replace", is_flag=True, help="Rebuild the index if it exists.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def create(
@@ -49,7 +49,7 @@ def create(
 
 
 @index.command("list")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def list_indexes(ctx: Any, fmt: str) -> None:
@@ -59,7 +59,7 @@ def list_indexes(ctx: Any, fmt: str) -> None:
 
 @index.command("refresh")
 @click.argument("name")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@format_option()
 @click.pass_obj
 @friendly_errors
 def refresh(ctx: Any, name: str, fmt: str) -> None:
