@@ -35,7 +35,7 @@ from lakeinfer.settings import Settings, parse_set
 from lakeinfer.sql.dotted_names import dotted_name
 from lakeinfer.sql.function_list import show_functions
 from lakeinfer.sql.parse import parse_statements, position_of, tokenize
-from lakeinfer.sql.types import arrow_to_ddl, ddl_to_arrow
+from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, ddl_to_arrow
 
 QUERY_TYPES = (exp.Query, exp.Values)
 
@@ -642,7 +642,7 @@ def _align(data: pa.Table, schema: pa.Schema, name: TableName, *, by_name: bool)
         column = data.column(index)
         try:
             columns.append(column.cast(field.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        except CAST_ERRORS as exc:
             raise AnalysisError(
                 f"cannot write column {field.name!r} of {name}: "
                 f"{arrow_to_ddl(column.type)} does not fit {arrow_to_ddl(field.type)} ({exc})"

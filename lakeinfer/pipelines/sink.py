@@ -19,7 +19,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.pipelines.errors import StreamingError
-from lakeinfer.sql.types import arrow_to_ddl, storable_schema
+from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, storable_schema
 
 MAX_COMMIT_ATTEMPTS = 5
 
@@ -120,7 +120,7 @@ class DeltaSink:
             column = data.column(given[field.name.lower()])
             try:
                 columns.append(column.cast(field.type))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            except CAST_ERRORS:
                 raise StreamingError(
                     f"column {field.name!r} of the stream is {arrow_to_ddl(column.type)}, "
                     f"which does not fit {arrow_to_ddl(field.type)} in {self.name}"

@@ -42,7 +42,7 @@ from lakeinfer.errors import (
     TableExistsError,
 )
 from lakeinfer.spark.files import AddFile, DataFile
-from lakeinfer.sql.types import arrow_to_ddl, storable_schema
+from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, storable_schema
 
 #: reader features whose files cannot be read as plain Parquet
 UNREADABLE_FEATURES = {"deletionVectors", "columnMapping", "v2Checkpoint"}
@@ -313,7 +313,7 @@ def _fit(incoming: pa.Schema, current: pa.Schema, name: TableName) -> pa.Schema:
         target = have[field.name.lower()]
         try:
             pa.array([], field.type).cast(target.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        except CAST_ERRORS:
             raise AnalysisError(
                 f"cannot write column {target.name!r} of {name}: "
                 f"{arrow_to_ddl(field.type)} does not fit {arrow_to_ddl(target.type)}"

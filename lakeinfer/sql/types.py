@@ -14,6 +14,9 @@ from sqlglot import exp
 
 from lakeinfer.sql.ddl import parse_type, to_ddl
 
+#: What Arrow raises when a value or a type cannot be cast to another.
+CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+
 
 def ddl_to_arrow(dtype: exp.DataType | str, what: str = "") -> pa.DataType:
     """Map a Databricks type (text or parsed node) onto the Arrow type lakeinfer stores; an
