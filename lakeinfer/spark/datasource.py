@@ -49,6 +49,7 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from lakeinfer.errors import AnalysisError, ConfigError
+from lakeinfer.pipelines.source import schema_fields
 from lakeinfer.spark import tables
 from lakeinfer.spark.files import (
     AddFile,
@@ -356,7 +357,7 @@ class LakeinferStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
         operation = info.get("operation", "?")
         for action in actions:
             meta = action.get("metaData")
-            if meta is not None and _schema_fields(meta["schemaString"]) != self.fields:
+            if meta is not None and schema_fields(meta["schemaString"]) != self.fields:
                 raise AnalysisError(
                     f"the schema of {name} changed at version {version} ({operation}); a "
                     "stream keeps the schema it started with: restart it with a new checkpoint"
@@ -393,11 +394,7 @@ class LakeinferStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
 
 
 def _fields(delta: Any) -> list[tuple[str, str]]:
-    return _schema_fields(delta.schema().to_json())
-
-
-def _schema_fields(text: str) -> list[tuple[str, str]]:
-    return [(f["name"], json.dumps(f["type"])) for f in json.loads(text)["fields"]]
+    return schema_fields(delta.schema().to_json())
 
 
 # -- streaming writes -----------------------------------------------------------------------
