@@ -187,6 +187,8 @@ def _forecast(
         part = part.dropna(subset=[time_col]).sort_values(time_col)
         offset = _frequency(part[time_col], frequency, where + label)
         future = _future(part[time_col].iloc[-1], offset, horizon, where)
+        if not future:  # the horizon is not after this group's last observation
+            continue
         for column, k in zip(groups, key, strict=True):
             out[column].extend([k] * len(future))
         out[time_col].extend(future)
@@ -239,10 +241,8 @@ def _future(last: pd.Timestamp, offset: pd.DateOffset, horizon: Any, where: str)
         end = pd.Timestamp(horizon).tz_localize(None)
     except (ValueError, TypeError):
         raise AnalysisError(f"{where}: horizon {horizon!r} is not a date or timestamp") from None
-    stamps = [t for t in pd.date_range(last, end, freq=offset)[1:] if t < end]
-    if not stamps:
-        raise AnalysisError(f"{where}: horizon {horizon!r} is not after the last observed time")
-    return stamps
+    # a horizon at or before the last observation leaves nothing to forecast: no rows
+    return [t for t in pd.date_range(last, end, freq=offset)[1:] if t < end]
 
 
 def _fit(
