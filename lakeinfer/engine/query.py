@@ -37,7 +37,7 @@ from lakeinfer.sql.plan import (
     rewrite_tables,
     stage_select,
 )
-from lakeinfer.sql.translate import translate
+from lakeinfer.sql.translate import DIVIDE_BY_ZERO, translate
 from lakeinfer.sql.types import arrow_to_ddl
 
 STAGE = "__li_stage"
@@ -87,7 +87,7 @@ class QueryRunner:
         try:
             query = registered.enter_context(table_functions(self, query, namespace, ai))
             tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
-            tree = translate(tree)
+            tree = translate(tree, (namespace.catalog, namespace.schema))
             registered.enter_context(self._registered(relations))
             tree = registered.enter_context(bound_operators(self.con, tree, ai))
             if not ai_calls(tree):
@@ -112,7 +112,9 @@ class QueryRunner:
         other AI answers (nested calls) cannot be known and are reported as such.
         """
         tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
-        tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
+        tree = semantic.rewrite(
+            translate(tree, (namespace.catalog, namespace.schema)), OperatorEndpoints(ai)
+        )
         nodes = ai_calls(tree)
         aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
         if aggregates:
@@ -177,7 +179,7 @@ class QueryRunner:
     ) -> pa.Schema:
         tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
         endpoints = OperatorEndpoints(ai, start_providers=False)
-        tree = semantic.rewrite(translate(tree), endpoints)
+        tree = semantic.rewrite(translate(tree, (namespace.catalog, namespace.schema)), endpoints)
         for node in reversed(ai_calls(tree)):
             call = bind_ai_query(node)
             task = ai.task_of(call) if ai is not None else "chat"
@@ -431,6 +433,8 @@ def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = N
     if isinstance(exc, duckdb.PermissionException):  # a sandboxed session's refusal
         return refusal_message(str(exc))
     message = str(exc)
+    if DIVIDE_BY_ZERO in message or "Division by zero in expression" in message:
+        return DIVIDE_BY_ZERO
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:
         name = missing.group("name")
