@@ -7,8 +7,9 @@ Databricks signature::
 
 The first four may be positional; every argument may be named (``request => x``); a positional
 argument after a named one is an error, as in Spark. ``endpoint``, ``returnType`` and
-``failOnError`` must be literals, ``modelParameters`` a constant struct: all are checked here,
-before any model is called.
+``failOnError`` must be literals, ``modelParameters`` a constant struct: all are checked here
+(the arguments by :mod:`lakeinfer.sql.arguments`, from :data:`SIGNATURE`), before any model is
+called.
 """
 
 from __future__ import annotations
