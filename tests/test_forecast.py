@@ -83,7 +83,7 @@ def test_forecast_steps_several_values_and_errors(session):
             "SELECT * FROM ai_forecast(TABLE(sales), horizon => 3, time_col => 'month', "
             "value_col => 'nope')"
         ).to_arrow()
-    with pytest.raises(AnalysisError, match="missing argument 'time_col'"):
+    with pytest.raises(AnalysisError, match="missing required argument 'time_col'"):
         session.sql("SELECT * FROM ai_forecast(TABLE(sales), horizon => 3)").to_arrow()
 
 

@@ -28,6 +28,7 @@ from lakeinfer.engine.sandbox import SqlSandbox, refusal_message
 from lakeinfer.engine.table_functions import table_functions
 from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
 from lakeinfer.sql import json_functions, semantic
+from lakeinfer.sql.ddl import to_duckdb
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
     StagedCall,
@@ -340,7 +341,7 @@ class QueryRunner:
                 # custom models take any value: it travels through DuckDB as JSON text
                 as_json = ai.task_of(call) == "custom"
                 name = f"__li_ai_{next(_ids)}"
-                return_type = _duckdb_type(ai.output_type(call))
+                return_type = to_duckdb(ai.output_type(call))
 
                 udf = _ai_function(ai, call, failures, as_json)
                 self.con.create_function(
@@ -409,10 +410,6 @@ def _with_bigint_sums(relation: duckdb.DuckDBPyRelation) -> pa.Table:
                 f"arithmetic overflow: an integer sum is past BIGINT ({detail})"
             ) from None
     return relation.to_arrow_table().rename_columns(names)
-
-
-def _duckdb_type(dtype: pa.DataType) -> str:
-    return exp.DataType.build(arrow_to_ddl(dtype), dialect="databricks").sql(dialect="duckdb")
 
 
 _MISSING_COLUMN = re.compile(

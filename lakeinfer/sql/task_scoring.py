@@ -22,7 +22,6 @@ answer is ``{"content": text, "probs": [...]}``, llama.cpp's ``completion_probab
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +36,6 @@ MASK_SPANS_PER_LABEL = 3
 NONE = "none"
 #: the text of a prior's prompt: one that says nothing
 CONTENT_FREE = "N/A"
-_WORD = re.compile(r"\S+")
 #: punctuation trimmed from the ends of a span (kept inside: "O'Brien", "Al-Sayed", "3.5")
 _TRIM = "\"'“”‘’()[]{}<>.,;:!?"
 _CLAUSE_END = ".,;:!?)"

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
-from lakeinfer.engine.table_functions import bind
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind, evaluate_constant
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.semantic import DEFAULT_EMBED_ENDPOINT
 from lakeinfer.vector.index import DEFAULT_RESULTS, VectorIndexes
@@ -35,6 +34,16 @@ from lakeinfer.vector.index import DEFAULT_RESULTS, VectorIndexes
 if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
 
+SEARCH = Signature(
+    "vector_search",
+    (
+        Parameter("index", Kind.CONSTANT, required=True),
+        *(
+            Parameter(n, Kind.CONSTANT)
+            for n in ("query_text", "num_results", "query_vector", "query_type")
+        ),
+    ),
+)
 USAGE = "CREATE [OR REPLACE] VECTOR INDEX [IF NOT EXISTS] name ON table (column) [USING endpoint]"
 
 
@@ -115,51 +124,40 @@ def vector_search(
 ) -> pa.Table:
     """Evaluate one ``vector_search(...)`` call of a FROM clause."""
     where = position_of(node)
-    args = bind(
-        "vector_search",
-        node,
-        ("index", "query_text", "num_results", "query_vector", "query_type"),
-        ("index",),
-    )
-    index = _constant(runner, args["index"], "index", where)
+    args = bind(node, SEARCH)
+
+    def value(name: str):
+        return evaluate_constant(runner.con, args[name], f"vector_search{where}: {name}")
+
+    index = value("index")
     if not isinstance(index, str):
         raise AnalysisError(f"vector_search{where}: index must be a string (the index name)")
     if ("query_text" in args) == ("query_vector" in args):
         raise AnalysisError(f"vector_search{where}: give exactly one of query_text, query_vector")
     text = vector = None
     if "query_text" in args:
-        text = _constant(runner, args["query_text"], "query_text", where)
+        text = value("query_text")
         if not isinstance(text, str):
             raise AnalysisError(f"vector_search{where}: query_text must be a string")
     else:
-        vector = _constant(runner, args["query_vector"], "query_vector", where)
+        vector = value("query_vector")
         if not isinstance(vector, list) or not vector or None in vector:
             raise AnalysisError(
                 f"vector_search{where}: query_vector must be a non-empty ARRAY of numbers"
             )
         vector = [float(v) for v in vector]
     if "query_type" in args:
-        kind = _constant(runner, args["query_type"], "query_type", where)
+        kind = value("query_type")
         if not isinstance(kind, str) or kind.upper() != "ANN":
             raise AnalysisError(
                 f"vector_search{where}: query_type {kind!r} is not supported (only 'ANN')"
             )
     count = DEFAULT_RESULTS
     if "num_results" in args:
-        count = _constant(runner, args["num_results"], "num_results", where)
+        count = value("num_results")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise AnalysisError(f"vector_search{where}: num_results must be a non-negative INT")
     name = DeltaCatalog.qualify(index.split("."), namespace)
     return VectorIndexes(runner.catalog).search(
         name, ai, query_text=text, query_vector=vector, num_results=count
     )
-
-
-def _constant(runner: QueryRunner, node: exp.Expression, what: str, where: str):
-    if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
-        raise AnalysisError(f"vector_search{where}: {what} must be a constant")
-    try:
-        rows = runner.con.sql(f"SELECT {node.sql(dialect='duckdb')}").fetchall()
-    except duckdb.Error as exc:
-        raise AnalysisError(f"vector_search{where}: {what} cannot be evaluated: {exc}") from None
-    return rows[0][0] if rows else None
