@@ -22,6 +22,7 @@ answer is ``{"content": text, "probs": [...]}``, llama.cpp's ``completion_probab
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
