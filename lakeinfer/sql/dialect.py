@@ -306,14 +306,19 @@ class Parser(Databricks.Parser):  # type: ignore[misc,valid-type]
         )
 
     def name(self, usage: str) -> exp.Table:
-        """A dotted name (``c.s.t``, a part may be backquoted); ``usage`` is the error when
-        none comes next."""
-        if not self.is_name():
-            self.fail(usage)
-        table = self._parse_table_parts()
-        if not isinstance(table, exp.Table):
-            self.fail(usage)
-        return table
+        """A name of up to three dotted parts (``c.s.t``, a part may be backquoted) as a
+        table node; ``usage`` is the error when none comes next."""
+        parts = [self.identifier(usage)]
+        while self._curr and self._curr.token_type == TokenType.DOT:
+            dot = self._curr
+            self._advance()
+            if not self.is_name():
+                self.fail(f"expected a name after '.': {usage}", self._curr or dot)
+            if len(parts) == 3:
+                self.fail(f"a name has at most three parts (catalog.schema.name): {usage}", dot)
+            parts.append(self.identifier(usage))
+        catalog, schema, name = [None] * (3 - len(parts)) + parts
+        return exp.Table(this=name, db=schema, catalog=catalog)
 
     def identifier(self, usage: str) -> exp.Identifier:
         """One name without dots."""
@@ -342,7 +347,7 @@ class Parser(Databricks.Parser):  # type: ignore[misc,valid-type]
     def expect_end(self, message: str) -> None:
         """Fail with ``message`` (naming the token) unless the statement ends here."""
         if self._curr:
-            self.fail(message.format(found=repr(self._curr.text)))
+            self.fail(message.replace("{found}", repr(self._curr.text)))
 
     def fail(self, message: str, token: Token | None = None) -> Any:
         """Stop with a syntax error saying ``message`` exactly, at ``token`` (default: the
