@@ -62,8 +62,24 @@ def statement_words() -> set[str]:
     return {word for word, grammars in _GRAMMARS.items() if grammars}
 
 
+def starts_statement(token: Token) -> bool:
+    """Whether a registered statement starts with ``token``'s word, looking in installed
+    packages (the loaders) when none does yet."""
+    if token.token_type == TokenType.STRING:
+        return False
+    word = token.text.upper()
+    if word in statement_words():
+        return True
+    return any([load() for load in _LOADERS]) and word in statement_words()
+
+
 class LakeStatement(exp.Expression):
     """A statement lakeinfer adds to Databricks SQL. :meth:`to_sql` prints it back."""
+
+    def sql(self, dialect: Any = None, **opts: Any) -> str:
+        """The statement as SQL, in the ``lakeinfer`` dialect whichever is asked for (no
+        other dialect knows it: ``statement.sql(dialect="databricks")`` prints it too)."""
+        return Lakeinfer().generate(self, **opts)
 
     def to_sql(self, generator: _BaseGenerator) -> str:
         """The statement as SQL text."""
@@ -238,13 +254,10 @@ class Parser(Databricks.Parser):  # type: ignore[misc,valid-type]
     def _parse_statement(self) -> exp.Expression | None:
         if not self._curr:
             return None
-        statement = self._parse_registered()
-        if statement is not None:
-            return statement
         start = self._index
-        statement = super()._parse_statement()
+        statement = self._parse_registered() or super()._parse_statement()
         if isinstance(statement, exp.Command) and any([load() for load in _LOADERS]):
-            self._retreat(start)
+            self._retreat(start)  # an installed package may read it: look again
             statement = self._parse_registered() or super()._parse_statement()
         return statement
 

@@ -101,10 +101,7 @@ def _parse_one(chunk: str, text: str, offset: int) -> exp.Expression | None:
         raise syntax.tokenize_failure(text) from None
     first = tokens[0] if tokens else None
     if first is not None and first.token_type not in _STATEMENT_STARTS:
-        if (
-            first.token_type == TokenType.STRING
-            or first.text.upper() not in dialect.statement_words()
-        ):
+        if not dialect.starts_statement(first):
             raise syntax.unknown_statement(text, first, offset)
     parsed = _parse_tokens(tokens, chunk, text, offset)
     if parsed:

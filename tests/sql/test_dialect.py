@@ -3,7 +3,9 @@ parts, prints back as the same SQL, and a malformed one is a syntax error with a
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -12,7 +14,7 @@ from sqlglot import exp
 
 import lakeinfer
 from lakeinfer import features
-from lakeinfer.engine.extensions import EXTENSIONS
+from lakeinfer.engine.extensions import EXTENSIONS, GROUP, Extensions
 from lakeinfer.engine.statements import StatementResult
 from lakeinfer.errors import AnalysisError, SqlSyntaxError, StatementSyntaxError
 from lakeinfer.sql import dialect
@@ -124,6 +126,7 @@ def test_each_statement_prints_back_as_sql_that_parses_to_the_same_node(sql):
     statement = one(sql)
     printed = statement.sql(dialect=dialect.NAME)
     assert one(printed) == statement
+    assert statement.sql(dialect="databricks") == printed  # only lakeinfer's dialect has it
     assert printed.split()[0] == sql.split()[0].upper()
 
 
@@ -262,11 +265,16 @@ def _run_count_words(executor, statement: exp.Expression, ai) -> StatementResult
     return StatementResult(pa.table({"words": [words]}), is_query=True)
 
 
-@pytest.fixture
-def count_words() -> Iterator[None]:
-    EXTENSIONS.add_statement(
+def register_count_words(extensions: Extensions) -> None:
+    """The package's entry point in the ``lakeinfer.extensions`` group."""
+    extensions.add_statement(
         "count words", CountWords, _run_count_words, syntax=[("COUNT", _count_words)]
     )
+
+
+@pytest.fixture
+def count_words() -> Iterator[None]:
+    register_count_words(EXTENSIONS)
     yield
     EXTENSIONS.remove("count words")
 
@@ -284,3 +292,21 @@ def test_a_removed_statement_is_unknown_again(home, count_words):
     EXTENSIONS.remove("count words")
     with pytest.raises(SqlSyntaxError, match="unknown statement 'COUNT'"):
         parse_statements("COUNT WORDS 'a'")
+
+
+def test_an_installed_package_statement_is_read_on_first_use(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    dist = tmp_path / "site" / "count_words-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: count-words\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{GROUP}]\ncount = tests.sql.test_dialect:register_count_words\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    try:
+        with lakeinfer.connect(home, notice=lambda m: None, progress=False) as session:
+            assert session.sql("COUNT WORDS 'a b'").to_pylist() == [{"words": 2}]
+    finally:
+        EXTENSIONS.remove("count words")
