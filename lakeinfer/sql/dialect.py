@@ -19,10 +19,11 @@ Grammars use the :class:`Parser` helpers (:meth:`Parser.words`, :meth:`Parser.na
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlglot import exp
 from sqlglot.dialects.databricks import Databricks
+from sqlglot.errors import ParseError
 from sqlglot.generator import Generator as _BaseGenerator
 from sqlglot.tokens import Token, TokenType
 
@@ -362,13 +363,30 @@ class Parser(Databricks.Parser):  # type: ignore[misc,valid-type]
         if self._curr:
             self.fail(message.replace("{found}", repr(self._curr.text)))
 
-    def fail(self, message: str, token: Token | None = None) -> Any:
+    def statement(self) -> exp.Expression | None:
+        """A whole statement from here (what ``EXPLAIN`` explains)."""
+        return self._parse_statement()
+
+    def take(self) -> Token | None:
+        """Read the token the parser is at and return it (None at the end)."""
+        token = self.current
+        if token is not None:
+            self._advance()
+        return token
+
+    def fail(self, message: str, token: Token | None = None) -> NoReturn:
         """Stop with a syntax error saying ``message`` exactly, at ``token`` (default: the
         token the parser is at, or the end of the statement)."""
         self.exact_failure = True
         self.raise_error(message, token or self._curr or None)  # type: ignore[arg-type]
+        raise ParseError(message)  # when errors are collected rather than raised at once
 
+    #: whether the failure being raised has its message in SQL words already
     exact_failure = False
+
+    def reset(self) -> None:
+        super().reset()
+        self.exact_failure = False
 
 
 class Generator(Databricks.Generator):  # type: ignore[misc,valid-type]
@@ -432,7 +450,7 @@ def _vacuum(parser: Parser) -> exp.Expression:
             name = ".".join(p.name for p in table.parts)
             parser.fail(f"VACUUM {name}: RETAIN takes a number of hours, got {hours.text!r}")
         retain = parser.at(exp.Literal.number(hours.text), hours)
-        parser._advance()
+        parser.take()
         if not parser.words("HOURS"):
             unit = parser.current.text if parser.current else ""
             parser.fail(f"{VACUUM_USAGE}; got RETAIN {hours.text} {unit}".rstrip())
@@ -483,7 +501,7 @@ def _show(parser: Parser) -> exp.Expression | None:
 def _explain(parser: Parser) -> exp.Expression:
     if parser.done():
         parser.fail("EXPLAIN takes one statement")
-    statement = parser._parse_statement()
+    statement = parser.statement()
     if statement is None:
         parser.fail("EXPLAIN takes one statement")
     return Explain(this=statement)
