@@ -6,6 +6,7 @@
     ├── SqlError
     │   ├── SqlSyntaxError     text that does not parse (line and column)
     │   ├── AnalysisError      parses, but cannot run: bad ai_query arguments, types, ...
+    │   │   └── StatementSyntaxError  a lakeinfer statement (VACUUM, SHOW, ...) malformed
     │   ├── UnknownTableError  a three-part name with no Delta table behind it
     │   └── TableExistsError   CREATE TABLE over an existing table
     ├── UnknownEndpointError   ai_query names an endpoint nobody serves
@@ -71,6 +72,12 @@ class SqlSyntaxError(SqlError):
 
 class AnalysisError(SqlError):
     """The statement parses but is invalid (wrong arguments, types, unsupported shape)."""
+
+
+class StatementSyntaxError(SqlSyntaxError, AnalysisError):
+    """A statement lakeinfer adds (``VACUUM``, ``SHOW ...``, ``CREATE VECTOR INDEX``, ...) in a
+    form it does not take, with line and column. Also an :class:`AnalysisError`, as these
+    statements' mistakes were reported before they had a grammar."""
 
 
 class UnknownTableError(SqlError):

@@ -196,10 +196,11 @@ def dot_command(
 def create_statements(session: Session, name: str | None) -> list[str]:
     """The ``CREATE TABLE`` / ``CREATE VIEW`` statement (Databricks DDL) of ``name``, or of
     every table and view of the current schema."""
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
     from lakeinfer.catalog.delta_catalog import DeltaCatalog
     from lakeinfer.sql.ddl import quote_field, to_ddl
-    from lakeinfer.sql.dotted_names import dotted_name
-    from lakeinfer.sql.parse import tokenize
 
     catalog = session.catalog
     if name is None:
@@ -208,11 +209,10 @@ def create_statements(session: Session, name: str | None) -> list[str]:
         names += sorted(catalog.list_views(ns.catalog, ns.schema))
         parts = [[n] for n in names]
     else:
-        tokens = tokenize(name)
-        found, used = dotted_name(tokens, ".schema")
-        if used != len(tokens):
-            raise AnalysisError(f".schema takes one table or view name, got {name!r}")
-        parts = [found]
+        try:
+            parts = [[p.name for p in exp.to_table(name, dialect="databricks").parts]]
+        except ParseError:
+            raise AnalysisError(f".schema takes one table or view name, got {name!r}") from None
     statements = []
     for part in parts:
         table = DeltaCatalog.qualify(part, session.namespace)
