@@ -7,24 +7,27 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import threading
 import time
 import webbrowser
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-from aiohttp import web
 
 from lakeinfer.errors import ConfigError
 from lakeinfer.serving.guard import required_token
+from lakeinfer.serving.listen import listen
 from lakeinfer.session import Session
 from lakeinfer.ui.app import create_app
 
 STARTUP_TIMEOUT_S = 15.0
 #: how long stopping waits for requests still being answered (an event stream, a health check)
 SHUTDOWN_TIMEOUT_S = 3.0
+#: worker threads for the handlers that read the lakehouse or wait for an endpoint
+WORKERS = 40
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,7 +93,10 @@ class WorkspaceServer:
         self._thread.start()
         if not self._listening.wait(STARTUP_TIMEOUT_S) or self._failure is not None:
             self.stop()
-            reason = f": {self._failure}" if self._failure is not None else ""
+            failure = self._failure
+            if isinstance(failure, OSError) and failure.errno:
+                failure = os.strerror(failure.errno).lower()  # without asyncio's wording
+            reason = f": {failure}" if failure is not None else ""
             raise ConfigError(f"the workspace could not listen on {self.host}:{self.port}{reason}")
         return self
 
@@ -115,12 +121,12 @@ class WorkspaceServer:
 
     async def _serve(self) -> None:
         self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
-        runner = web.AppRunner(
-            self._app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="lakeinfer-ui")
+        self._loop.set_default_executor(workers)
+        runner, _ = await listen(
+            self._app, self.host, self.port, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )
-        await runner.setup()
         try:
-            await web.TCPSite(runner, self.host.strip("[]"), self.port).start()
             self._listening.set()
             await self._stopped.wait()
         finally:

@@ -286,3 +286,13 @@ def test_serve_opens_the_browser_on_its_address_and_stops_on_interrupt(home: Pat
     assert opened[0] in said[0]
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(split_token(opened[0])[0] + "api/info", timeout=2)
+
+
+def test_a_port_in_use_is_refused_with_its_address(home: Path):
+    with lakeinfer.connect(home, progress=False, sandboxed=True) as session:
+        with WorkspaceServer(session) as first:
+            second = WorkspaceServer(session, port=first.port)
+            with pytest.raises(ConfigError, match=rf"127\.0\.0\.1:{first.port}: address"):
+                second.start()
+            assert not second.running
+            assert call(first.url, "/api/info")[0] == 200
