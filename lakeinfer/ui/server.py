@@ -21,7 +21,7 @@ from lakeinfer.errors import ConfigError
 from lakeinfer.serving.guard import required_token
 from lakeinfer.serving.listen import listen
 from lakeinfer.session import Session
-from lakeinfer.ui.app import create_app
+from lakeinfer.ui.app import RUNS, create_app
 
 STARTUP_TIMEOUT_S = 15.0
 #: how long stopping waits for requests still being answered (an event stream, a health check)
@@ -73,6 +73,8 @@ class WorkspaceServer:
         self.port = port or free_port(host)
         self.token = workspace_token(host, token, require_token)
         self._app = create_app(session, token=self.token, host=host, report_dirs=report_dirs)
+        #: the runs of the workspace's editor
+        self.runs = self._app[RUNS]
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -109,6 +111,8 @@ class WorkspaceServer:
                 pass  # the loop has just closed
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # the session may be closed next: the statement still running must stop first
+        self.runs.close()
 
     def _run(self) -> None:
         """The server thread: its own event loop, until :meth:`stop`."""

@@ -296,3 +296,21 @@ def test_a_port_in_use_is_refused_with_its_address(home: Path):
                 second.start()
             assert not second.running
             assert call(first.url, "/api/info")[0] == 200
+
+
+def test_stopping_the_workspace_cancels_its_run_before_the_session_closes(home: Path):
+    with FakeOpenAIServer(latency_ms=300) as slow:
+        configure(home, slow, slow={"max_concurrency": 1})
+        with lakeinfer.connect(
+            home, notice=lambda m: None, progress=False, sandboxed=True
+        ) as session:
+            session.sql("CREATE TABLE d (x STRING)")
+            session.sql("INSERT INTO d VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f')")
+            server = WorkspaceServer(session).start()
+            sql = "CREATE TABLE e AS SELECT ai_query('slow', x) AS y FROM d"
+            run_id = call(server.url, "/api/runs", {"sql": sql})[1]["id"]
+            server.stop()
+            run = server.runs.get(run_id)
+            assert run is not None and run.state == "cancelled"
+            assert not session.table_exists("e")
+            assert slow.stats().get("slow", 0) < 6
