@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +27,6 @@ from pydantic import (
 )
 
 from lakeinfer import redaction
-from lakeinfer.endpoints import providers
 from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError
 from lakeinfer.runtime.limits import EndpointLimits
@@ -35,6 +36,29 @@ Task = Literal["chat", "embeddings", "token-classification", "text-classificatio
 HOME_ENV = "LAKEINFER_HOME"
 CONFIG_FILE = "config.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+#: What the provider table says about an endpoint: raises ``ValueError`` when the endpoint
+#: does not fit its provider (unknown provider, missing field, task not served) and fills in
+#: the provider's default task.
+EndpointCheck = Callable[["EndpointConfig"], None]
+#: The module holding the provider table; importing it registers its check with
+#: :func:`add_endpoint_check`. It is loaded by name, as a plugin is, so that the configuration
+#: never imports the endpoints layer above it.
+PROVIDER_TABLE = "lakeinfer.endpoints.providers"
+_checks: list[EndpointCheck] = []
+
+
+def add_endpoint_check(check: EndpointCheck) -> None:
+    """Run ``check`` on every endpoint validated (once, however often it is added)."""
+    if check not in _checks:
+        _checks.append(check)
+
+
+def _endpoint_checks() -> list[EndpointCheck]:
+    if not _checks:
+        import_module(PROVIDER_TABLE)
+    return _checks
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -99,29 +123,8 @@ class EndpointConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_provider(self) -> EndpointConfig:
-        kind = providers.find(self.provider)
-        if kind is None:
-            raise ValueError(
-                f"unknown provider {self.provider!r}; available: "
-                f"{', '.join(providers.provider_names())} (third-party providers register the "
-                f"entry point group {providers.GROUP!r})"
-            )
-        missing = [f for f in kind.fields if getattr(self, f) is None]
-        if missing:
-            flags = ", ".join("--" + f.replace("_", "-") for f in missing)
-            raise ValueError(f"provider {self.provider!r} needs {flags}")
-        tasks = kind.tasks
-        if tasks is None:  # a plugin: any task, custom unless told
-            if self.task is None:
-                self.task = "custom"
-            return self
-        if self.task is None:
-            self.task = tasks[0]  # type: ignore[assignment]
-        if self.task not in tasks:
-            raise ValueError(
-                f"provider {self.provider!r} does not serve task {self.task!r}; "
-                f"use --task {' or '.join(tasks)}"
-            )
+        for check in _endpoint_checks():
+            check(self)
         return self
 
     def limits(self) -> EndpointLimits:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from lakeinfer.engine.ai_eval import AiEvaluator
     from lakeinfer.engine.query import QueryRunner
     from lakeinfer.engine.statements import StatementExecutor, StatementResult
+    from lakeinfer.pipelines.streaming import DataStreamReader
+    from lakeinfer.session import Session
 
 _builtins_loaded = False
 #: installed extensions already registered: their entry points' name, value and location
@@ -78,6 +80,13 @@ def register_builtins(extensions: Extensions) -> None:
     extensions.add_table_function("ai_forecast", _ai_forecast)
     extensions.add_statement("streaming table", _is_streaming_table, _create_streaming_table)
     extensions.add_statement("vector index", _is_vector_statement, _vector_statement)
+    extensions.set_stream_reader(_stream_reader)
+
+
+def _stream_reader(session: Session) -> DataStreamReader:
+    from lakeinfer.pipelines.streaming import DataStreamReader
+
+    return DataStreamReader(session)
 
 
 def _vector_search(

@@ -31,7 +31,7 @@ from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
-from lakeinfer.errors import StatementCancelledError
+from lakeinfer.errors import ConfigError, StatementCancelledError
 from lakeinfer.runtime.cache import ResponseCache, cache_path
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
@@ -42,8 +42,6 @@ from lakeinfer.sql.parse import Parameters, bind_parameters, parse_statements
 if TYPE_CHECKING:
     import pandas as pd
     from sqlglot import exp
-
-    from lakeinfer.pipelines.streaming import DataStreamReader
 
 
 def _stderr_notice(message: str) -> None:
@@ -208,12 +206,14 @@ class Session:
         return self.catalog.exists(DeltaCatalog.qualify(name.split("."), self.namespace))
 
     @property
-    def readStream(self) -> DataStreamReader:  # noqa: N802 (PySpark's name)
-        """Read a Delta table incrementally: ``session.readStream.table("c.s.t")`` (see
-        :mod:`lakeinfer.pipelines.streaming`)."""
-        from lakeinfer.pipelines.streaming import DataStreamReader
-
-        return DataStreamReader(self)
+    def readStream(self) -> Any:  # noqa: N802 (PySpark's name)
+        """Read a Delta table incrementally: ``session.readStream.table("c.s.t")`` (a
+        ``DataStreamReader`` of :mod:`lakeinfer.pipelines.streaming`, which the streaming
+        feature registers with the engine's extensions)."""
+        factory = extensions.EXTENSIONS.stream_reader()
+        if factory is None:
+            raise ConfigError("readStream: no streaming feature is registered")
+        return factory(self)
 
     read_stream = readStream
 

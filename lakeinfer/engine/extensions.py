@@ -2,7 +2,8 @@
 
 The engine knows its own statements (DDL, DML, queries, catalog commands); everything else
 (``vector_search``, ``ai_forecast``, ``CREATE VECTOR INDEX``, ``CREATE STREAMING TABLE``, ...)
-is registered here by the feature that implements it, so the engine never imports a feature.
+is registered here by the feature that implements it, so the engine never imports a feature;
+so is what ``session.readStream`` returns.
 :mod:`lakeinfer.features` registers the built-in ones; a package can add its own under the
 ``lakeinfer.extensions`` entry point group (a callable taking this module's
 :class:`Extensions`), loaded the first time the engine meets a table function or a statement
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -43,6 +44,8 @@ TableFunctionHandler = Callable[
     ["QueryRunner", exp.Expression, "Namespace", "AiEvaluator"], "pa.Table"
 ]
 StatementHandler = Callable[["StatementExecutor", exp.Expression, "AiEvaluator"], "StatementResult"]
+#: Builds the reader of ``session.readStream`` from the session.
+StreamReaderFactory = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Extensions:
         self._functions: dict[str, TableFunction] = {}
         self._statements: dict[str, StatementKind] = {}
         self._loaders: list[Callable[[], bool]] = []
+        self._stream_reader: StreamReaderFactory | None = None
 
     def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
         """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
@@ -82,6 +86,14 @@ class Extensions:
         """Run statements ``matches`` accepts with ``execute``; checked in registration order,
         before the engine's own statements."""
         self._statements[name] = StatementKind(name, matches, execute)
+
+    def set_stream_reader(self, factory: StreamReaderFactory) -> None:
+        """Make ``session.readStream`` return ``factory(session)``."""
+        self._stream_reader = factory
+
+    def stream_reader(self) -> StreamReaderFactory | None:
+        """What builds ``session.readStream`` (None: no streaming feature registered)."""
+        return self._stream_reader
 
     def add_loader(self, loader: Callable[[], bool]) -> None:
         """Call ``loader`` when a table function or a statement is not known: it registers

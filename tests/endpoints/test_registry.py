@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import lakeinfer
@@ -43,6 +46,21 @@ def test_provider_and_task_must_fit():
     with pytest.raises(ConfigError, match="'sentence-transformers' does not serve task 'chat'"):
         make_endpoint(provider="sentence-transformers", model="/m", task="chat")
     assert make_endpoint(provider="databricks", base_url="https://w", model="e").task == "custom"
+
+
+def test_configuration_asks_the_provider_table_it_does_not_import():
+    """The configuration validates an endpoint against the provider table in ``endpoints/``
+    even in a process where nothing imported that table yet."""
+    script = (
+        "import sys\n"
+        "from lakeinfer.config import make_endpoint\n"
+        "assert 'lakeinfer.endpoints.providers' not in sys.modules\n"
+        "print(make_endpoint(provider='sentence-transformers', model='/m').task)\n"
+        "make_endpoint(provider='openai')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "embeddings"
+    assert "ConfigError: provider 'openai' needs --base-url, --model" in done.stderr
 
 
 def test_local_models_run_one_batch_at_a_time_unless_configured(home):
