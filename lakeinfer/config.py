@@ -1,6 +1,7 @@
 """Where the lakehouse lives and what ``<home>/config.toml`` holds.
 
-Precedence for the home directory: ``--home`` > ``LAKEINFER_HOME`` > ``./lakehouse``.
+Precedence for the home directory: ``--home`` > ``LAKEINFER_HOME`` > ``./lakehouse`` (see
+:mod:`lakeinfer.home`).
 ``config.toml`` holds named endpoints under ``[endpoints.<name>]``; unknown keys are rejected so a
 typo never silently falls back to a default. Secrets are never stored by value here: an endpoint
 names the environment variable that holds its key (``api_key_env``).
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
@@ -29,42 +29,25 @@ from pydantic import (
 from lakeinfer import redaction
 from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError
+from lakeinfer.home import (  # noqa: F401 (the home's names, also importable from here)
+    CONFIG_FILE,
+    HOME_ENV,
+    config_path,
+    resolve_home,
+)
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.text_files import read_text
 
 Task = Literal["chat", "embeddings", "token-classification", "text-classification", "custom"]
-HOME_ENV = "LAKEINFER_HOME"
-CONFIG_FILE = "config.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-#: What the provider table says about an endpoint: raises ``ValueError`` when the endpoint
-#: does not fit its provider (unknown provider, missing field, task not served) and fills in
-#: the provider's default task.
-EndpointCheck = Callable[["EndpointConfig"], None]
-#: The module holding the provider table; importing it registers its check with
-#: :func:`add_endpoint_check`. It is loaded by name, as a plugin is, so that the configuration
-#: never imports the endpoints layer above it.
+#: The module holding the provider table (name, tasks and fields of each provider) and
+#: ``check_endpoint(endpoint)``, which raises ``ValueError`` when an endpoint does not fit its
+#: provider and fills in the provider's default task. It is looked up by name, as the engine
+#: loads its built-in features, so that the configuration imports nothing of the endpoints
+#: layer above it.
 PROVIDER_TABLE = "lakeinfer.endpoints.providers"
-_checks: list[EndpointCheck] = []
-
-
-def add_endpoint_check(check: EndpointCheck) -> None:
-    """Run ``check`` on every endpoint validated (once, however often it is added)."""
-    if check not in _checks:
-        _checks.append(check)
-
-
-def _endpoint_checks() -> list[EndpointCheck]:
-    if not _checks:
-        import_module(PROVIDER_TABLE)
-    return _checks
-
-
-def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """The lakehouse directory: the argument, else ``$LAKEINFER_HOME``, else ``./lakehouse``."""
-    chosen = home if home is not None else os.environ.get(HOME_ENV) or "lakehouse"
-    return Path(chosen).expanduser().resolve()
 
 
 class EndpointConfig(BaseModel):
@@ -123,8 +106,7 @@ class EndpointConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_provider(self) -> EndpointConfig:
-        for check in _endpoint_checks():
-            check(self)
+        import_module(PROVIDER_TABLE).check_endpoint(self)
         return self
 
     def limits(self) -> EndpointLimits:
@@ -159,10 +141,6 @@ class LakeinferConfig(BaseModel):
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     #: Defaults for session settings (see :mod:`lakeinfer.settings`), e.g. ``cache = false``.
     settings: dict[str, Any] = Field(default_factory=dict)
-
-
-def config_path(home: Path) -> Path:
-    return home / CONFIG_FILE
 
 
 def load_config(home: Path) -> LakeinferConfig:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
-from lakeinfer.config import load_config, resolve_home
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine import extensions, sandbox
 from lakeinfer.engine.ai_eval import AiEvaluator
@@ -32,6 +31,7 @@ from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
 from lakeinfer.errors import ConfigError, StatementCancelledError
+from lakeinfer.home import config_path, resolve_home
 from lakeinfer.runtime.cache import ResponseCache, cache_path
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
@@ -42,6 +42,8 @@ from lakeinfer.sql.parse import Parameters, bind_parameters, parse_statements
 if TYPE_CHECKING:
     import pandas as pd
     from sqlglot import exp
+
+    from lakeinfer.config import LakeinferConfig
 
 
 def _stderr_notice(message: str) -> None:
@@ -115,11 +117,14 @@ class Session:
     ):
         extensions.load_builtins()
         self.home = resolve_home(home)
-        self.config = load_config(self.home)
+        # a config.toml is read (and a broken one refused) now; without one, the empty
+        # configuration is made on first use, so a session that calls no model needs no
+        # validation library
+        self._config = self._read_config() if config_path(self.home).exists() else None
         self.catalog = DeltaCatalog(self.home)
         self.namespace = Namespace()
-        self.settings = Settings(self.config.settings)
-        self.registry = EndpointRegistry(self.config, notice)
+        self.settings = Settings(self._config.settings if self._config is not None else None)
+        self.registry = EndpointRegistry(lambda: self.config, notice)
         self.progress = progress
         self._loop = BackgroundLoop()
         #: where sandboxed SQL may read files (None: not sandboxed)
@@ -243,6 +248,13 @@ class Session:
         self.registry.register(provider)
 
     @property
+    def config(self) -> LakeinferConfig:
+        """The lakehouse's ``config.toml`` as read when the session opened."""
+        if self._config is None:
+            self._config = self._read_config()
+        return self._config
+
+    @property
     def loop(self) -> BackgroundLoop:
         """The background event loop the session's providers run on."""
         return self._loop
@@ -323,6 +335,11 @@ class Session:
             record(self.catalog, stats, ai, started_at, error)
         except Exception as exc:  # the user's statement matters more than its bookkeeping
             self._notice(f"could not record the query history: {exc}")
+
+    def _read_config(self) -> LakeinferConfig:
+        from lakeinfer.config import load_config
+
+        return load_config(self.home)
 
     def _response_cache(self) -> ResponseCache:
         if self._cache is None:

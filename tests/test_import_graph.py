@@ -39,8 +39,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("catalog", ("lakeinfer.catalog",)),
     # scheduling, rate limits, retries, the response cache, the event loop
     ("runtime", ("lakeinfer.runtime",)),
-    # stored configuration and session settings
-    ("config", ("lakeinfer.config", "lakeinfer.settings")),
+    # where the lakehouse is, stored configuration and session settings
+    ("config", ("lakeinfer.home", "lakeinfer.config", "lakeinfer.settings")),
     # the providers and the endpoint registry
     ("endpoints", ("lakeinfer.endpoints",)),
     # statements, queries, AI evaluation; sql/plan.py resolves names against the catalog for

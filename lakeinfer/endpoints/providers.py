@@ -15,8 +15,9 @@ providers are registered below; an installed package adds its own under the
 default). Code can also call :func:`register` directly. Users then
 ``lakeinfer endpoints create NAME --provider my-provider [--option key=value ...]``.
 
-:mod:`lakeinfer.config` stores and validates endpoints as data; this module registers
-:func:`check_endpoint` with it, which holds an endpoint to its provider's row of the table.
+:mod:`lakeinfer.config` stores and validates endpoints as data, and asks this module's
+:func:`check_endpoint` (by module name: it imports nothing of the endpoints) whether an
+endpoint fits its provider's row of the table.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
-from lakeinfer.config import add_endpoint_check
 from lakeinfer.endpoints.base import Provider
 from lakeinfer.errors import ConfigError
 from lakeinfer.redaction import register as register_secret
@@ -267,5 +267,3 @@ for _kind in (
     ProviderKind("mlflow", ("custom",), ("model_uri",), _mlflow),
 ):
     register(_kind)
-
-add_endpoint_check(check_endpoint)

@@ -218,6 +218,7 @@ class AiEvaluator:
         """What raises, as soon as it arrives, the first answer that would fail the statement
         (an error, or a value that does not fit the result type), naming its first row."""
         import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         result_type = self.result_type(call)
 
         def check(key: Hashable, outcome: Outcome) -> None:
@@ -432,6 +433,7 @@ class AiEvaluator:
     ) -> pa.Array:
         """Answers of the distinct requests, ``take``n into row order (NULL rows stay NULL)."""
         import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         result_type = self.result_type(call)
         results: list[Any] = []
         errors: list[str | None] = []
@@ -608,6 +610,7 @@ def _distinct(requests: pa.Array) -> tuple[list[Any], pa.Array]:
     """The distinct values of ``requests`` and, per row, the index of its value (NULL rows get
     a NULL index). Dictionary encoding where Arrow has it; structs and lists by their JSON."""
     import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     try:
         encoded = pc.dictionary_encode(requests)
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):

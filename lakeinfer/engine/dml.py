@@ -124,6 +124,7 @@ class MergePlan:
     def counts(self, actions: pa.Array) -> dict[str, int]:
         """num_updated_rows / num_deleted_rows / num_inserted_rows from the row labels."""
         import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         totals = {"update": 0, "delete": 0, "insert": 0}
         counted = pc.value_counts(actions).to_pylist()
         by_label = {c.label: c.action for c in self.clauses}
@@ -281,6 +282,7 @@ def finish_merge(plan: MergePlan, data: pa.Table, table: str) -> tuple[pa.Table,
     row; a target row matched by several source rows that no clause acts on is kept once.
     """
     import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     actions = data.column(ACTION).combine_chunks()
     target_ids = data.column(TARGET_ID).combine_chunks()
     changing = {c.label for c in plan.clauses if c.kind == "matched"}
@@ -305,6 +307,7 @@ def finish_merge(plan: MergePlan, data: pa.Table, table: str) -> tuple[pa.Table,
 
 def _first_occurrence(ids: pa.Array) -> pa.BooleanArray:
     import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     present = pc.drop_null(ids)
     if len(pc.unique(present)) == len(present):
         return pa.array([True] * len(ids), pa.bool_())

@@ -279,6 +279,7 @@ class StatementExecutor:
 
     def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
         import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         name = self._table_name(statement.this)
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
