@@ -74,19 +74,14 @@ def load_installed() -> bool:
 
 
 def register_builtins(extensions: Extensions) -> None:
-    """The table functions and statements of lakeinfer's own features."""
+    """The table functions and statements of lakeinfer's own features, and what
+    ``session.readStream`` returns."""
+    extensions.set_stream_reader(_stream_reader)
     extensions.add_table_function("vector_search", _vector_search)
     extensions.add_table_function("ai_evaluate", _ai_evaluate)
     extensions.add_table_function("ai_forecast", _ai_forecast)
     extensions.add_statement("streaming table", _is_streaming_table, _create_streaming_table)
     extensions.add_statement("vector index", _is_vector_statement, _vector_statement)
-    extensions.set_stream_reader(_stream_reader)
-
-
-def _stream_reader(session: Session) -> DataStreamReader:
-    from lakeinfer.pipelines.streaming import DataStreamReader
-
-    return DataStreamReader(session)
 
 
 def _vector_search(
@@ -95,6 +90,12 @@ def _vector_search(
     from lakeinfer.vector.sql import vector_search
 
     return vector_search(runner, node, namespace, ai)
+
+
+def _stream_reader(session: Session) -> DataStreamReader:
+    from lakeinfer.pipelines.streaming import DataStreamReader
+
+    return DataStreamReader(session)
 
 
 def _ai_evaluate(

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
@@ -44,8 +44,6 @@ TableFunctionHandler = Callable[
     ["QueryRunner", exp.Expression, "Namespace", "AiEvaluator"], "pa.Table"
 ]
 StatementHandler = Callable[["StatementExecutor", exp.Expression, "AiEvaluator"], "StatementResult"]
-#: Builds the reader of ``session.readStream`` from the session.
-StreamReaderFactory = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ class Extensions:
         self._functions: dict[str, TableFunction] = {}
         self._statements: dict[str, StatementKind] = {}
         self._loaders: list[Callable[[], bool]] = []
-        self._stream_reader: StreamReaderFactory | None = None
+        self._stream_reader: Callable[..., object] | None = None
 
     def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
         """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
@@ -86,14 +84,6 @@ class Extensions:
         """Run statements ``matches`` accepts with ``execute``; checked in registration order,
         before the engine's own statements."""
         self._statements[name] = StatementKind(name, matches, execute)
-
-    def set_stream_reader(self, factory: StreamReaderFactory) -> None:
-        """Make ``session.readStream`` return ``factory(session)``."""
-        self._stream_reader = factory
-
-    def stream_reader(self) -> StreamReaderFactory | None:
-        """What builds ``session.readStream`` (None: no streaming feature registered)."""
-        return self._stream_reader
 
     def add_loader(self, loader: Callable[[], bool]) -> None:
         """Call ``loader`` when a table function or a statement is not known: it registers
@@ -128,6 +118,14 @@ class Extensions:
         if look_further and self.load_more():
             return self.statement_kind(statement)
         return None
+
+    def set_stream_reader(self, factory: Callable[..., object]) -> None:
+        """Make ``session.readStream`` return ``factory(session)``."""
+        self._stream_reader = factory
+
+    def stream_reader(self) -> Callable[..., object] | None:
+        """What builds ``session.readStream`` (None: no streaming feature registered)."""
+        return self._stream_reader
 
 
 #: The engine's extensions (one per process, as the features are).
