@@ -272,7 +272,8 @@ class Session:
         if self._spark is not None:
             self._spark.close()
         try:
-            self._loop.run(self.registry.aclose())
+            if self.registry.holds_providers:
+                self._loop.run(self.registry.aclose())
         finally:
             self._loop.close()
             self._close_con()

@@ -1,7 +1,8 @@
 """The command imports what the command run needs, nothing more: ``--help`` no engine at all,
 ``sql`` no other command's module, and no benchmark, plotting, evaluation, pipeline, Spark, web
 or model runtime code; a statement that calls no model validates no configuration and loads
-no Arrow compute kernels."""
+no Arrow compute kernels, and one that calls no model starts no event loop, opens no response
+cache and draws no progress bar."""
 
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ def test_sql_loads_no_feature_it_does_not_use(tmp_path: Path) -> None:
     assert not _heavy(loaded, ("pydantic", "pydantic_core"))
     assert "lakeinfer.config" not in loaded
     assert "pyarrow.compute" not in loaded
+    # no model called: no event loop, response cache or progress bar
+    assert not _heavy(loaded, ("asyncio", "sqlite3", "tqdm"))
 
 
 def test_sql_with_a_config_file_reads_it(tmp_path: Path) -> None:

@@ -275,6 +275,11 @@ class EndpointRegistry:
         )
         return provider
 
+    @property
+    def holds_providers(self) -> bool:
+        """Whether a provider was built that :meth:`aclose` must release."""
+        return bool(self._providers or self._retired)
+
     async def aclose(self) -> None:
         providers, self._providers = list(self._providers.values()), {}
         providers += self._retired

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,20 +40,29 @@ from lakeinfer.runtime.cache import ResponseCache, cache_keys
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.progress import Progress, ProgressObserver
-from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
 from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
+if TYPE_CHECKING:
+    from lakeinfer.runtime.scheduler import CallStats
+
 CHARS_PER_TOKEN = 4
+
+
+def _new_stats() -> CallStats:
+    # the scheduler (and asyncio with it) loads when a statement first counts model calls
+    from lakeinfer.runtime.scheduler import CallStats
+
+    return CallStats()
 
 
 @dataclass
 class EndpointUsage:
     """What one statement cost at one endpoint."""
 
-    stats: CallStats = field(default_factory=CallStats)
+    stats: CallStats = field(default_factory=_new_stats)
     cache_hits: int = 0
 
 
@@ -90,7 +99,7 @@ class AiEvaluator:
     @property
     def stats(self) -> CallStats:
         """All endpoints together."""
-        total = CallStats()
+        total = _new_stats()
         for usage in self.usage.values():
             total.add(usage.stats)
         return total
@@ -288,6 +297,8 @@ class AiEvaluator:
         # the usage is counted into as calls are made, so a statement that is stopped,
         # cancelled or interrupted (Ctrl-C) still records what it cost
         def call_endpoint() -> None:
+            from lakeinfer.runtime.scheduler import run_requests
+
             self.loop.run(
                 run_requests(
                     provider, feed(), record, limits=limits, cancel=self.cancel, stats=usage.stats
