@@ -120,7 +120,11 @@ class Session:
         # a config.toml is read (and a broken one refused) now; without one, the empty
         # configuration is made on first use, so a session that calls no model needs no
         # validation library
-        self._config = self._read_config() if config_path(self.home).exists() else None
+        self._config: LakeinferConfig | None = None
+        if config_path(self.home).exists():
+            from lakeinfer.config import load_config
+
+            self._config = load_config(self.home)
         self.catalog = DeltaCatalog(self.home)
         self.namespace = Namespace()
         self.settings = Settings(self._config.settings if self._config is not None else None)
@@ -249,9 +253,12 @@ class Session:
 
     @property
     def config(self) -> LakeinferConfig:
-        """The lakehouse's ``config.toml`` as read when the session opened."""
+        """The lakehouse's ``config.toml`` as read when the session opened (empty when there
+        was none)."""
         if self._config is None:
-            self._config = self._read_config()
+            from lakeinfer.config import LakeinferConfig
+
+            self._config = LakeinferConfig()
         return self._config
 
     @property
@@ -336,11 +343,6 @@ class Session:
             record(self.catalog, stats, ai, started_at, error)
         except Exception as exc:  # the user's statement matters more than its bookkeeping
             self._notice(f"could not record the query history: {exc}")
-
-    def _read_config(self) -> LakeinferConfig:
-        from lakeinfer.config import load_config
-
-        return load_config(self.home)
 
     def _response_cache(self) -> ResponseCache:
         if self._cache is None:

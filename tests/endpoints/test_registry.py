@@ -162,3 +162,16 @@ def test_only_the_embedded_chat_model_scores_completions_and_asking_starts_nothi
     monkeypatch.setenv("DATABRICKS_TOKEN", "t")
     # a workspace answers the pre-provisioned names: its prompts stay Databricks-like
     assert not registry.scores_completions("databricks-meta-llama-3-3-70b-instruct")
+
+
+def test_a_session_keeps_the_configuration_it_opened_with(tmp_path):
+    """Without a config.toml the session's configuration is empty, even when it is first
+    looked at after another process wrote one."""
+    home = tmp_path / "home"
+    with lakeinfer.connect(home) as session:
+        later = make_endpoint(base_url="http://127.0.0.1:1/v1", model="m")
+        save_config(home, LakeinferConfig(endpoints={"later": later}))
+        assert session.config.endpoints == {}
+        assert "later" not in session.registry.names()
+    with lakeinfer.connect(home) as session:
+        assert "later" in session.registry.names()
