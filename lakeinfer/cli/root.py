@@ -2,8 +2,9 @@
 :data:`COMMAND_MODULES` registers.
 
 Each of those modules defines ``register_commands(cli)``, which adds its commands to the
-group (as plugins of ``llm`` do). They are imported the first time a command is looked up, so
-importing this module stays cheap, and no command module imports this one.
+group (as plugins of ``llm`` do). They are imported when a command is looked up, in order and
+only until the command is found, so importing this module stays cheap and a command loads no
+other command's module; no command module imports this one.
 """
 
 from __future__ import annotations
@@ -31,19 +32,21 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 class _Commands(click.Group):
-    """A group whose commands are registered by :data:`COMMAND_MODULES` on first use."""
+    """A group whose commands are registered by :data:`COMMAND_MODULES` on first use: looking
+    up a command imports the modules in order until one has registered it (``sql``, the first,
+    imports no other); listing them imports them all."""
 
-    _registered = False
-
-    def _register(self) -> None:
-        if self._registered:
-            return
-        self._registered = True
+    def _register(self, until: str | None = None) -> None:
+        done: set[str] = self.__dict__.setdefault("_registered_modules", set())
         for name in COMMAND_MODULES:
-            importlib.import_module(name).register_commands(self)
+            if until is not None and until in self.commands:
+                return
+            if name not in done:
+                done.add(name)
+                importlib.import_module(name).register_commands(self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._register()
+        self._register(until=cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
