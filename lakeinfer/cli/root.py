@@ -31,6 +31,42 @@ COMMAND_MODULES: tuple[str, ...] = (
 """The modules whose ``register_commands(cli)`` adds commands to ``lakeinfer``."""
 
 
+#: root flags a command also accepts after its name (``lakeinfer sql --quiet ...``)
+ROOT_FLAGS = {
+    "debug": ("--debug", "Show full tracebacks on errors (as before the command)."),
+    "quiet": ("--quiet", "No notices, progress bars or summaries (as before the command)."),
+}
+
+
+def accept_root_flags(command: click.Command) -> None:
+    """Let ``command`` (and the commands of a group) take ``--debug`` and ``--quiet`` after
+    its name too, with the same effect as before it."""
+    names = {p.name for p in command.params}
+    for name, (flag, help_text) in ROOT_FLAGS.items():
+        if name not in names:
+            command.params.append(
+                click.Option(
+                    [flag],
+                    is_flag=True,
+                    expose_value=False,
+                    help=help_text,
+                    callback=_set_root_flag(name),
+                )
+            )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_root_flags(sub)
+
+
+def _set_root_flag(name: str):  # noqa: ANN202 (a click callback)
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        root = ctx.find_object(Context)
+        if value and root is not None:
+            setattr(root, name, True)
+
+    return callback
+
+
 class _Commands(click.Group):
     """A group whose commands are registered by :data:`COMMAND_MODULES` on first use: looking
     up a command imports the modules in order until one has registered it (``sql``, the first,
@@ -47,7 +83,10 @@ class _Commands(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         self._register(until=cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            accept_root_flags(command)
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._register()
