@@ -30,7 +30,7 @@ from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
-from lakeinfer.errors import ConfigError, StatementCancelledError
+from lakeinfer.errors import ConfigError, StatementCancelledError, short_traceback
 from lakeinfer.home import config_path, resolve_home
 from lakeinfer.runtime.cache import ResponseCache, cache_path
 from lakeinfer.runtime.cancel import CancelToken
@@ -60,6 +60,7 @@ class Result:
         self._statement = statement
         self._table = table
 
+    @short_traceback
     def to_arrow(self) -> pa.Table:
         """The rows as an Arrow table (runs the query on first call)."""
         if self._table is None:
@@ -80,6 +81,7 @@ class Result:
     def __len__(self) -> int:
         return self.to_arrow().num_rows
 
+    @short_traceback
     def show(self, n: int = 20, file: Any = None) -> None:
         """Print the first ``n`` rows as a table."""
         from lakeinfer.output import render_table
@@ -154,6 +156,7 @@ class Session:
             self._spark = statements.SparkStatements(self, spark)
 
     # -- public API ----------------------------------------------------------------------
+    @short_traceback
     def sql(self, text: str, args: Parameters | None = None) -> Result:
         """Run every statement of ``text``; returns the result of the last one.
 
@@ -205,6 +208,7 @@ class Session:
                 unregister()
             self._observer, self._cancel = previous
 
+    @short_traceback
     def table(self, name: str) -> Result:
         """All rows of a table, e.g. ``session.table("main.default.reviews")``."""
         qualified = DeltaCatalog.qualify(name.split("."), self.namespace)
