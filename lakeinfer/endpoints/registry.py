@@ -73,6 +73,13 @@ class EndpointRegistry:
         #: providers registered from the Python API (functions), by name
         self._registered: dict[str, Provider] = {}
         self._retired: list[Provider] = []
+        #: Databricks names answered by an embedded model instead, and that model
+        self._stand_ins: dict[str, str] = {}
+
+    def stand_in_of(self, name: str) -> str | None:
+        """The embedded model that answers the Databricks endpoint ``name`` in this session,
+        or None when ``name`` is served by what it names (or has not been called)."""
+        return self._stand_ins.get(name)
 
     @property
     def config(self) -> LakeinferConfig:
@@ -255,6 +262,7 @@ class EndpointRegistry:
         )
 
         path = embedded_model_path()
+        self._stand_ins[name] = EMBEDDED_EMBEDDING_MODEL
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_EMBEDDING_MODEL} "
             f"(384 dimensions; set DATABRICKS_HOST and DATABRICKS_TOKEN, or configure an "
@@ -269,6 +277,7 @@ class EndpointRegistry:
         from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME
 
         provider = EmbeddedChatProvider(name)
+        self._stand_ins[name] = EMBEDDED_MODEL_NAME
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
             f"(configure an endpoint of that name to use another model)"

@@ -106,6 +106,7 @@ class LiveProgress:
         self._clock = clock
         self._lock = threading.Lock()
         self._started: float | None = None
+        self._stopped: float | None = None
         self._state = ProgressSnapshot()
         self._cost: dict[str, float] = {}
 
@@ -136,6 +137,12 @@ class LiveProgress:
                     + outcome.completion_tokens / 1e6 * (price_out or 0.0)
                 )
 
+    def stop(self) -> None:
+        """The work is over: elapsed time (and the rate) stay as they are now."""
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = self._clock()
+
     def snapshot(self) -> ProgressSnapshot:
         """A consistent copy of the counters, with elapsed time and rate filled in."""
         with self._lock:
@@ -143,7 +150,8 @@ class LiveProgress:
             if self._cost:
                 state.cost_usd = sum(self._cost.values())
             if self._started is not None:
-                state.elapsed_s = self._clock() - self._started
+                now = self._stopped if self._stopped is not None else self._clock()
+                state.elapsed_s = now - self._started
                 answered = state.done - state.cached
                 state.rows_per_s = answered / state.elapsed_s if state.elapsed_s > 0 else 0.0
             return state
