@@ -31,6 +31,14 @@ import pyarrow.compute as pc
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
+from lakeinfer.engine.batch_mode import (
+    STATEMENT_ROWS,
+    BatchRun,
+    may_use_batch,
+    mode_of,
+    uses_batch,
+)
+from lakeinfer.engine.batch_records import BatchRecords
 from lakeinfer.engine.structured_output import check_answer, retry_payload
 from lakeinfer.errors import (
     AnalysisError,
@@ -52,10 +60,13 @@ CHARS_PER_TOKEN = 4
 
 @dataclass
 class EndpointUsage:
-    """What one statement cost at one endpoint."""
+    """What one statement cost at one endpoint: ``stats`` of the online calls, ``batch`` of
+    the requests answered through the batch API (``batch_ids``)."""
 
     stats: CallStats = field(default_factory=CallStats)
     cache_hits: int = 0
+    batch: CallStats = field(default_factory=CallStats)
+    batch_ids: list[str] = field(default_factory=list)
 
 
 class AiEvaluator:
@@ -70,6 +81,7 @@ class AiEvaluator:
         progress: bool | None = None,
         observer: ProgressObserver | None = None,
         cancel: CancelToken | None = None,
+        batches: BatchRecords | None = None,
     ):
         self.registry = registry
         self.loop = loop
@@ -79,6 +91,12 @@ class AiEvaluator:
         self.progress = progress
         self.observer = observer  # told of every answer (live views)
         self.cancel = cancel  # stops the calls of this statement when set
+        #: where submitted batches are recorded (None: batch mode is not used)
+        self.batches = batches
+        #: the statement writes a table (CREATE TABLE AS, INSERT): batch_mode 'auto' applies
+        self.accepts_latency = False
+        #: the statement's text, kept in the records of its batches
+        self.sql: str | None = None
         self.usage: dict[str, EndpointUsage] = {}
         #: rows for system.ai.inference_log (endpoints with log_requests = true)
         self.log_rows: list[dict[str, Any]] = []
@@ -94,7 +112,15 @@ class AiEvaluator:
         total = CallStats()
         for usage in self.usage.values():
             total.add(usage.stats)
+            total.add(usage.batch)
         return total
+
+    def stream_rows(self) -> int | None:
+        """Rows a writing statement reads at a time: many when batch mode may be used (fewer,
+        larger batches), else the default."""
+        if self.batches is not None and may_use_batch(self.settings, self.registry):
+            return STATEMENT_ROWS
+        return None
 
     @property
     def cache_hits(self) -> int:
@@ -294,6 +320,12 @@ class AiEvaluator:
             )
 
         try:
+            batch = self._batch_run(call, provider, usage, record.bar, len(feed.items))
+            if batch is not None:
+                try:
+                    feed.items = self.loop.run(batch.run(feed.items, record))
+                finally:
+                    usage.batch_ids += batch.batch_ids
             call_endpoint()
             if record.retry and not feed.stopped:
                 feed.items = record.take_retries()
@@ -307,6 +339,28 @@ class AiEvaluator:
                 f"lakeinfer.budget_tokens = {feed.budget}; it was stopped and nothing was "
                 f"written (answers received so far are cached)"
             )
+
+    def _batch_run(
+        self, call: AiQueryCall, provider: Provider, usage: EndpointUsage, bar: Progress, n: int
+    ) -> BatchRun | None:
+        """The batch run for ``n`` uncached requests of ``call``, when batch mode applies."""
+        if self.batches is None or not uses_batch(
+            self.settings, self.registry, call.endpoint, provider, n, self.accepts_latency
+        ):
+            return None
+        api = provider.batch_api()
+        assert api is not None
+        return BatchRun(
+            api,
+            self.batches,
+            endpoint=call.endpoint,
+            identity=self.registry.identity_of(call.endpoint),
+            settings=self.settings,
+            stats=usage.batch,
+            bar=bar,
+            cancel=self.cancel,
+            statement=self.sql,
+        )
 
     def _answer_from_cache(
         self, call: AiQueryCall, missing: dict[Hashable, AIRequest], usage: EndpointUsage
@@ -375,6 +429,33 @@ class AiEvaluator:
             "input_tokens": input_tokens(uncached),
             "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
         }
+
+    def cost_note(self, call: AiQueryCall, preview: dict[str, int]) -> tuple[str, float, float]:
+        """What EXPLAIN says of a call's price and batch mode, from its :meth:`preview`; with
+        the estimated USD online and at the price it would be answered at (0.0 unpriced)."""
+        endpoint = self.resolve(call).endpoint
+        to_call = preview["distinct"] - preview["cached"]
+        tokens_in, tokens_out = preview["input_tokens"], preview["output_tokens"]
+        mode = mode_of(self.settings, self.registry, endpoint)
+        batched = False
+        if mode != "off" and self.task_of(call) == "chat":
+            batched = uses_batch(
+                self.settings,
+                self.registry,
+                endpoint,
+                self.registry.get(endpoint),
+                to_call,
+                self.accepts_latency,
+            )
+        note = f"batch mode {mode}: {'batch' if batched else 'online'}"
+        price_in, price_out = self.registry.prices_of(endpoint)
+        if price_in is None and price_out is None:
+            return note + " (no price configured)", 0.0, 0.0
+        batch_in, batch_out = self.registry.batch_prices_of(endpoint)
+        online = tokens_in / 1e6 * (price_in or 0.0) + tokens_out / 1e6 * (price_out or 0.0)
+        batch = tokens_in / 1e6 * (batch_in or 0.0) + tokens_out / 1e6 * (batch_out or 0.0)
+        note += f"; price online ~${online:.4f}, batch ~${batch:.4f}"
+        return note, online, batch if batched else online
 
     def _cache_usable(self, call: AiQueryCall) -> bool:
         """Whether answers of ``call`` are looked up in and written to the response cache."""
