@@ -21,6 +21,7 @@ import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -337,3 +338,26 @@ class BatchRun:
         record.collected_at = time.time()
         self.records.put(record)
         return failed + unanswered
+
+
+def look_up(
+    registry: EndpointRegistry,
+    run: Callable[[Any], Any],
+    records: BatchRecords,
+    reference: str,
+    *,
+    cancel: bool = False,
+) -> BatchRecord:
+    """The record of batch ``reference`` brought up to date from its provider (after asking
+    the provider to cancel the batch, with ``cancel``); ``run`` runs a coroutine on the
+    session's loop."""
+    record = records.find(reference)
+    api = registry.get(record.endpoint).batch_api()
+    if api is None:
+        raise EndpointError(record.endpoint, "the endpoint has no batch API")
+    if cancel and not record.finished:
+        record.update(run(api.cancel(record.batch_id)))
+        records.put(record)
+    record.update(run(api.retrieve(record.batch_id)))
+    records.put(record)
+    return record
