@@ -205,6 +205,8 @@ class BatchRun:
             )
         ):
             return known
+        if known is not None:
+            self.records.supersede(rid)
         file_id = await self.api.upload(batch_file.data, f"lakeinfer-{rid}.jsonl")
         metadata = {"lakeinfer_record": rid, "part": f"{number}/{files}"}
         batch = await self.api.create(file_id, metadata)

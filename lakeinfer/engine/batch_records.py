@@ -2,6 +2,8 @@
 or closed picks up its batch again instead of paying for the requests twice.
 
     <home>/_batches/<id>.json     one record per batch input file
+    <home>/_batches/<id>-<N>.json an earlier batch of the same file (failed, expired,
+                                  cancelled or collected), kept for `lakeinfer batches list`
 
 ``<id>`` is the hash of the endpoint's identity (base URL, model) and the input file's bytes,
 whose lines are the statement's uncached requests in a fixed order: the same statement over the
@@ -27,6 +29,8 @@ from lakeinfer.errors import LakeinferError
 
 BATCHES_DIR = "_batches"
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: a record file: the live record of an input file, or (``-N``) a batch submitted before it
+_FILE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")
 #: statuses after which a batch changes no more
 FINISHED = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -109,18 +113,29 @@ class BatchRecords:
         tmp.write_text(json.dumps(asdict(record), indent=1))
         tmp.replace(path)
 
+    def supersede(self, record_id: str) -> None:
+        """Keep the record of ``record_id`` under a new name: a new batch of the same file is
+        about to be recorded."""
+        path = self.path(record_id)
+        if not path.exists():
+            return
+        number = 1
+        while (older := self.root / f"{record_id}-{number}.json").exists():
+            number += 1
+        path.replace(older)
+
     def __iter__(self) -> Iterator[BatchRecord]:
         if not self.root.is_dir():
             return
         paths = sorted(self.root.glob("*.json"))
-        records = [_read(p) for p in paths if _ID.match(p.stem)]
+        records = [_read(p) for p in paths if _FILE.match(p.stem)]
         yield from sorted(records, key=lambda r: r.created_at)
 
     def find(self, reference: str) -> BatchRecord:
         """The record of batch ``reference`` (the provider's batch id, or the record's id)."""
-        for record in self:
-            if reference in (record.batch_id, record.id):
-                return record
+        found = [r for r in self if reference in (r.batch_id, r.id)]
+        if found:  # a record id names the newest batch of its file
+            return found[-1]
         raise BatchRecordError(
             f"no batch {reference!r} in this lakehouse (see `lakeinfer batches list`)"
         )
