@@ -120,8 +120,10 @@ def measure(rows: int, server_cpu: int | None) -> dict[str, Any]:
                 raise SystemExit(f"{method}: {result['wrong']} wrong answers in {result['rows']}")
             expected = (rows, 0) if method == "online" else (0, rows)
             if (counts["chat"], counts["batch_lines"]) != expected:
-                raise SystemExit(f"{method}: the server counted {counts['chat']} chat calls and "
-                                 f"{counts['batch_lines']} batch lines for {rows} rows")
+                raise SystemExit(
+                    f"{method}: the server counted {counts['chat']} chat calls and "
+                    f"{counts['batch_lines']} batch lines for {rows} rows"
+                )
             result["cpu_us_per_row"] = result["statement_cpu_s"] / rows * 1e6
             growth = max(result["peak_rss_mib"] - result["idle_rss_mib"], 0.0)
             result["rss_bytes_per_row"] = growth * 1024 * 1024 / rows

@@ -89,3 +89,29 @@ def test_an_unknown_batch_is_named(home: Path, fake_server) -> None:
     assert result.stderr.strip() == (
         "error: no batch 'batch_nope' in this lakehouse (see `lakeinfer batches list`)"
     )
+
+
+def test_endpoints_take_a_batch_mode_and_batch_prices(home: Path, fake_server) -> None:
+    result = run(
+        home,
+        "endpoints",
+        "create",
+        "big",
+        "--base-url",
+        fake_server.base_url,
+        "--model",
+        "m",
+        "--batch-mode",
+        "auto",
+        "--price-input",
+        "0.2",
+        "--price-batch-input",
+        "0.08",
+    )
+    assert result.returncode == 0, result.stderr
+    with lakeinfer.connect(home, progress=False) as session:
+        assert session.registry.batch_mode_of("big") == "auto"
+        # the batch output price is unset: half the online one (also unset here)
+        assert session.registry.batch_prices_of("big") == (0.08, None)
+    bad = run(home, "endpoints", "update", "big", "--batch-mode", "sometimes")
+    assert bad.returncode == 2 and "'sometimes' is not one of 'auto', 'on', 'off'" in bad.stderr

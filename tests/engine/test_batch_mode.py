@@ -282,3 +282,15 @@ def test_a_killed_statement_run_again_picks_up_its_batch(tmp_path, fake_server) 
     (record,) = BatchRecords(home)
     assert record.status == "completed" and record.collected_at is not None
     assert json.loads((home / "_batches" / f"{record.id}.json").read_text())["requests"] == ROWS
+
+
+def test_batch_mode_setting_is_checked(tmp_path, fake_server) -> None:
+    from lakeinfer.errors import AnalysisError
+
+    with _connect(tmp_path, fake_server) as session:
+        with pytest.raises(AnalysisError, match="expected 'auto', 'on' or 'off', got 'sometimes'"):
+            session.sql("SET lakeinfer.batch_mode = 'sometimes'")
+        session.sql("SET lakeinfer.batch_mode = 'AUTO'")
+        assert session.sql("SET lakeinfer.batch_mode").to_pylist() == [
+            {"key": "lakeinfer.batch_mode", "value": "auto"}
+        ]
