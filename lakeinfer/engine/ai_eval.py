@@ -431,31 +431,31 @@ class AiEvaluator:
         }
 
     def cost_note(self, call: AiQueryCall, preview: dict[str, int]) -> tuple[str, float, float]:
-        """What EXPLAIN says of a call's price and batch mode, from its :meth:`preview`; with
-        the estimated USD online and at the price it would be answered at (0.0 unpriced)."""
+        """What EXPLAIN adds about a call's batch mode and price, from its :meth:`preview`
+        (empty when batch mode is off and no price is configured); with the estimated USD
+        online and at the price it would be answered at (0.0 unpriced)."""
         endpoint = self.resolve(call).endpoint
-        to_call = preview["distinct"] - preview["cached"]
         tokens_in, tokens_out = preview["input_tokens"], preview["output_tokens"]
         mode = mode_of(self.settings, self.registry, endpoint)
-        batched = False
+        parts, batched = [], False
         if mode != "off" and self.task_of(call) == "chat":
+            provider = self.registry.get(endpoint)
+            to_call = preview["distinct"] - preview["cached"]
             batched = uses_batch(
-                self.settings,
-                self.registry,
-                endpoint,
-                self.registry.get(endpoint),
-                to_call,
-                self.accepts_latency,
+                self.settings, self.registry, endpoint, provider, to_call, self.accepts_latency
             )
-        note = f"batch mode {mode}: {'batch' if batched else 'online'}"
+            parts.append(f"batch mode {mode}: {'batch' if batched else 'online'}")
         price_in, price_out = self.registry.prices_of(endpoint)
         if price_in is None and price_out is None:
-            return note + " (no price configured)", 0.0, 0.0
+            return "; ".join(parts), 0.0, 0.0
         batch_in, batch_out = self.registry.batch_prices_of(endpoint)
         online = tokens_in / 1e6 * (price_in or 0.0) + tokens_out / 1e6 * (price_out or 0.0)
         batch = tokens_in / 1e6 * (batch_in or 0.0) + tokens_out / 1e6 * (batch_out or 0.0)
-        note += f"; price online ~${online:.4f}, batch ~${batch:.4f}"
-        return note, online, batch if batched else online
+        if parts:
+            parts.append(f"price online ~${online:.4f}, batch ~${batch:.4f}")
+        else:
+            parts.append(f"price ~${online:.4f}")
+        return "; ".join(parts), online, batch if batched else online
 
     def _cache_usable(self, call: AiQueryCall) -> bool:
         """Whether answers of ``call`` are looked up in and written to the response cache."""

@@ -165,11 +165,13 @@ class QueryRunner:
                     f"{name}: {p['rows']} rows, {p['distinct']} distinct requests, "
                     f"{p['cached']} cached, {to_call} to call, ~{tokens} tokens "
                     f"({p['input_tokens']} in by characters/4 + {p['output_tokens']} out by "
-                    f"max_tokens); {note}"
+                    f"max_tokens)" + (f"; {note}" if note else "")
                 )
             price = ""
             if online_usd:
-                price = f", ~${chosen_usd:.4f} (online price ~${online_usd:.4f})"
+                price = f", ~${chosen_usd:.4f}"
+                if chosen_usd != online_usd:
+                    price += f" (online price ~${online_usd:.4f})"
             lines.append(f"estimated total: ~{total} tokens{price}")
             return lines
 

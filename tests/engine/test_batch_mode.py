@@ -294,3 +294,12 @@ def test_batch_mode_setting_is_checked(tmp_path, fake_server) -> None:
         assert session.sql("SET lakeinfer.batch_mode").to_pylist() == [
             {"key": "lakeinfer.batch_mode", "value": "auto"}
         ]
+
+
+def test_explain_without_batch_mode_shows_the_online_price_only(tmp_path, fake_server) -> None:
+    with _connect(tmp_path, fake_server, batch_mode=None) as session:
+        _questions(session)
+        plan = session.sql("EXPLAIN CREATE TABLE t AS SELECT ai_query('chat', k) FROM q")
+        lines = [r["plan"] for r in plan.to_pylist()]
+        assert lines[1].endswith("by max_tokens); price ~$" + lines[1].rsplit("~$", 1)[1])
+        assert "batch" not in " ".join(lines) and "online price" not in lines[-1]
