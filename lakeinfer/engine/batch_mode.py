@@ -29,6 +29,7 @@ from lakeinfer.endpoints.base import AIRequest, BatchAPI, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.batch_records import BatchRecord, BatchRecords
 from lakeinfer.errors import EndpointError, StatementCancelledError
+from lakeinfer.redaction import redact
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.progress import Progress
 from lakeinfer.runtime.scheduler import CallStats
@@ -217,7 +218,7 @@ class BatchRun:
             input_file_id=file_id,
             requests=len(batch_file.keys),
             bytes=len(batch_file.data),
-            statement=self.statement,
+            statement=None if self.statement is None else redact(self.statement),
         )
         record.update(batch)
         self.records.put(record)
