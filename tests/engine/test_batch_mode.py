@@ -303,3 +303,41 @@ def test_explain_without_batch_mode_shows_the_online_price_only(tmp_path, fake_s
         lines = [r["plan"] for r in plan.to_pylist()]
         assert lines[1].endswith("by max_tokens); price ~$" + lines[1].rsplit("~$", 1)[1])
         assert "batch" not in " ".join(lines) and "online price" not in lines[-1]
+
+
+def test_waiting_is_bounded_and_the_batch_is_kept_for_a_re_run(tmp_path, fake_server) -> None:
+    with _connect(tmp_path, fake_server) as session:
+        _questions(session)
+        fake_server.hold_batches(True)
+        session.sql("SET lakeinfer.batch_max_wait_s = 0.3")
+        with pytest.raises(EndpointError, match=r"not finished after lakeinfer.batch_max_wait_s"):
+            session.sql("CREATE TABLE out AS SELECT id, ai_query('chat', k) AS a FROM q")
+        assert not session.table_exists("out")
+        fake_server.hold_batches(False)
+        session.sql("SET lakeinfer.batch_max_wait_s = 60")
+        session.sql("CREATE TABLE out AS SELECT id, ai_query('chat', k) AS a FROM q")
+        stats = fake_server.stats()
+        assert stats["batches"] == 1 and stats["batch_lines"] == ROWS and stats["chat"] == 0
+
+
+def test_the_same_requests_in_any_order_make_the_same_files() -> None:
+    from lakeinfer.endpoints.base import AIRequest
+    from lakeinfer.endpoints.openai_http import OpenAIProvider
+    from lakeinfer.engine.batch_mode import build_files, record_id
+
+    api = OpenAIProvider("m", base_url="http://127.0.0.1:9/v1", model="m").batch_api()
+    assert api is not None
+    items = [(i, AIRequest(f"question {i}", {"temperature": 0.0})) for i in range(25)]
+    files, online = build_files(api, items, max_requests=10, max_bytes=10_000)
+    shuffled, _ = build_files(api, list(reversed(items)), max_requests=10, max_bytes=10_000)
+    assert [f.data for f in files] == [f.data for f in shuffled] and not online
+    assert [len(f.keys) for f in files] == [10, 10, 5]
+    assert len({record_id("id", f.data) for f in files}) == 3
+    line = json.loads(files[0].data.splitlines()[0])
+    assert set(line) == {"custom_id", "method", "url", "body"}
+    assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
+    assert line["body"]["messages"][0]["role"] == "user"
+    # a request whose one line is over the byte limit is asked online
+    big = [(99, AIRequest("x" * 500, {}))]
+    files, online = build_files(api, items[:2] + big, max_requests=10, max_bytes=400)
+    assert online == big and sum(len(f.keys) for f in files) == 2
