@@ -341,3 +341,34 @@ def test_the_same_requests_in_any_order_make_the_same_files() -> None:
     big = [(99, AIRequest("x" * 500, {}))]
     files, online = build_files(api, items[:2] + big, max_requests=10, max_bytes=400)
     assert online == big and sum(len(f.keys) for f in files) == 2
+
+
+def test_a_cancel_stops_the_wait_and_leaves_the_batch_running(tmp_path, fake_server) -> None:
+    import threading
+
+    from lakeinfer.errors import StatementCancelledError
+    from lakeinfer.runtime.cancel import CancelToken
+
+    with _connect(tmp_path, fake_server) as session:
+        _questions(session)
+        fake_server.reset()
+        fake_server.hold_batches(True)
+        token = CancelToken()
+
+        def cancel_once_submitted() -> None:
+            _wait_for(lambda: fake_server.stats()["batches"] == 1, "the batch submission")
+            token.cancel()
+
+        canceller = threading.Thread(target=cancel_once_submitted)
+        canceller.start()
+        try:
+            with (
+                session.monitored(cancel=token),
+                pytest.raises(StatementCancelledError, match="batches keep running"),
+            ):
+                session.sql("CREATE TABLE out AS SELECT id, ai_query('chat', k) AS a FROM q")
+        finally:
+            canceller.join(timeout=60)
+        assert not session.table_exists("out")
+        (record,) = BatchRecords(session.home)
+        assert record.collected_at is None and record.status == "in_progress"
