@@ -60,13 +60,33 @@ _KIND = {
 class EndpointRegistry:
     """Resolves and caches providers for one session; :meth:`close` releases them."""
 
-    def __init__(self, config: LakeinferConfig, notice: Callable[[str], None]):
-        self.config = config
+    def __init__(
+        self,
+        config: LakeinferConfig | Callable[[], LakeinferConfig],
+        notice: Callable[[str], None],
+    ):
+        """``config``: the configuration, or what returns it when an endpoint is first
+        looked up."""
+        self._config = config
         self._notice = notice
         self._providers: dict[str, Provider] = {}
         #: providers registered from the Python API (functions), by name
         self._registered: dict[str, Provider] = {}
         self._retired: list[Provider] = []
+        #: Databricks names answered by an embedded model instead, and that model
+        self._stand_ins: dict[str, str] = {}
+
+    def stand_in_of(self, name: str) -> str | None:
+        """The embedded model that answers the Databricks endpoint ``name`` in this session,
+        or None when ``name`` is served by what it names (or has not been called)."""
+        return self._stand_ins.get(name)
+
+    @property
+    def config(self) -> LakeinferConfig:
+        """The configuration the endpoints are looked up in."""
+        if callable(self._config):
+            self._config = self._config()
+        return self._config
 
     def names(self) -> list[str]:
         return sorted(
@@ -261,6 +281,7 @@ class EndpointRegistry:
         )
 
         path = embedded_model_path()
+        self._stand_ins[name] = EMBEDDED_EMBEDDING_MODEL
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_EMBEDDING_MODEL} "
             f"(384 dimensions; set DATABRICKS_HOST and DATABRICKS_TOKEN, or configure an "
@@ -275,11 +296,17 @@ class EndpointRegistry:
         from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME
 
         provider = EmbeddedChatProvider(name)
+        self._stand_ins[name] = EMBEDDED_MODEL_NAME
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
             f"(configure an endpoint of that name to use another model)"
         )
         return provider
+
+    @property
+    def holds_providers(self) -> bool:
+        """Whether a provider was built that :meth:`aclose` must release."""
+        return bool(self._providers or self._retired)
 
     async def aclose(self) -> None:
         providers, self._providers = list(self._providers.values()), {}

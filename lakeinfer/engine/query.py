@@ -432,6 +432,24 @@ _MISSING_QUALIFIED = re.compile(
 )
 
 
+_CAST_FAILED = re.compile(r"Could not convert string '(?P<value>.*?)' to (?P<type>[A-Z0-9_()., ]+)")
+_UNKNOWN_FUNCTION = re.compile(
+    r"(?:Scalar|Table|Aggregate) Function with name (?P<name>\S+) does not"
+)
+#: DuckDB's internal type names in messages, as Databricks spells them
+_TYPE_NAMES = {
+    "INT8": "TINYINT",
+    "INT16": "SMALLINT",
+    "INT32": "INT",
+    "INT64": "BIGINT",
+    "BOOL": "BOOLEAN",
+    "VARCHAR": "STRING",
+}
+#: what follows DuckDB's first lines: its candidate list, or the query it ran (lakeinfer's
+#: rewrite of the user's statement, not what the user wrote)
+_DUCKDB_CONTEXT = re.compile(r"\n\s*(?:\n\s*LINE \d+:|Candidate functions:).*", re.DOTALL)
+
+
 def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = None) -> str:
     """DuckDB's message without the internal relation names lakeinfer invented; an unknown
     column is named with its position in the statement and the closest existing columns."""
@@ -440,6 +458,25 @@ def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = N
     message = str(exc)
     if DIVIDE_BY_ZERO in message or "Division by zero in expression" in message:
         return DIVIDE_BY_ZERO
+    cast = _CAST_FAILED.search(message)
+    if cast is not None:
+        target = _TYPE_NAMES.get(cast.group("type").strip(), cast.group("type").strip())
+        return (
+            f"[CAST_INVALID_INPUT] The value '{cast.group('value')}' of the type \"STRING\" "
+            f'cannot be cast to "{target}" because it is malformed. Correct the value as per '
+            "the syntax, or change its target type. Use `try_cast` to tolerate malformed input "
+            "and return NULL instead."
+        )
+    unknown = _UNKNOWN_FUNCTION.search(message)
+    if unknown is not None:
+        from lakeinfer.sql.function_list import names
+
+        name = unknown.group("name")
+        return (
+            f"[UNRESOLVED_ROUTINE] Cannot resolve routine `{name}` on search path"
+            f"{did_you_mean(name, names())}"
+        )
+    message = _DUCKDB_CONTEXT.sub("", message)
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:
         name = missing.group("name")

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import (
@@ -280,6 +279,8 @@ class StatementExecutor:
         return _counts(num_affected_rows=changed.num_rows)
 
     def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         name = self._table_name(statement.this)
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
