@@ -30,14 +30,6 @@ import pyarrow as pa
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.engine.batch_mode import (
-    STATEMENT_ROWS,
-    BatchRun,
-    may_use_batch,
-    mode_of,
-    uses_batch,
-)
-from lakeinfer.engine.batch_records import BatchRecords
 from lakeinfer.engine.structured_output import check_answer, retry_payload
 from lakeinfer.errors import (
     AnalysisError,
@@ -54,6 +46,8 @@ from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
 if TYPE_CHECKING:
+    from lakeinfer.engine.batch_mode import BatchRun
+    from lakeinfer.engine.batch_records import BatchRecords
     from lakeinfer.runtime.scheduler import CallStats
 
 CHARS_PER_TOKEN = 4
@@ -73,7 +67,7 @@ class EndpointUsage:
 
     stats: CallStats = field(default_factory=_new_stats)
     cache_hits: int = 0
-    batch: CallStats = field(default_factory=CallStats)
+    batch: CallStats = field(default_factory=_new_stats)
     batch_ids: list[str] = field(default_factory=list)
 
 
@@ -124,11 +118,14 @@ class AiEvaluator:
         return total
 
     def stream_rows(self) -> int | None:
-        """Rows a writing statement reads at a time: many when batch mode may be used (fewer,
-        larger batches), else the default."""
-        if self.batches is not None and may_use_batch(self.settings, self.registry):
-            return STATEMENT_ROWS
-        return None
+        """Rows a statement with AI calls reads at a time when batch mode may answer them (a
+        table is written and batch mode is on somewhere): many, so they make few large
+        batches; None: the default."""
+        if self.batches is None or not self.accepts_latency:
+            return None
+        from lakeinfer.engine.batch_mode import STATEMENT_ROWS, may_use_batch
+
+        return STATEMENT_ROWS if may_use_batch(self.settings, self.registry) else None
 
     @property
     def cache_hits(self) -> int:
@@ -356,6 +353,8 @@ class AiEvaluator:
         self, call: AiQueryCall, provider: Provider, usage: EndpointUsage, bar: Progress, n: int
     ) -> BatchRun | None:
         """The batch run for ``n`` uncached requests of ``call``, when batch mode applies."""
+        from lakeinfer.engine.batch_mode import BatchRun, uses_batch
+
         if self.batches is None or not uses_batch(
             self.settings, self.registry, call.endpoint, provider, n, self.accepts_latency
         ):
@@ -446,6 +445,8 @@ class AiEvaluator:
         """What EXPLAIN adds about a call's batch mode and price, from its :meth:`preview`
         (empty when batch mode is off and no price is configured); with the estimated USD
         online and at the price it would be answered at (0.0 unpriced)."""
+        from lakeinfer.engine.batch_mode import mode_of, uses_batch
+
         endpoint = self.resolve(call).endpoint
         tokens_in, tokens_out = preview["input_tokens"], preview["output_tokens"]
         mode = mode_of(self.settings, self.registry, endpoint)

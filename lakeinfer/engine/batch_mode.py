@@ -16,12 +16,11 @@ or was cancelled fails the statement, naming the batch.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,10 +29,12 @@ from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.batch_records import BatchRecord, BatchRecords
 from lakeinfer.errors import EndpointError, StatementCancelledError
 from lakeinfer.redaction import redact
-from lakeinfer.runtime.cancel import CancelToken
-from lakeinfer.runtime.progress import Progress
-from lakeinfer.runtime.scheduler import CallStats
 from lakeinfer.settings import Settings
+
+if TYPE_CHECKING:
+    from lakeinfer.runtime.cancel import CancelToken
+    from lakeinfer.runtime.progress import Progress
+    from lakeinfer.runtime.scheduler import CallStats
 
 #: Rows a statement that may use batch mode reads at a time (instead of
 #: :data:`lakeinfer.engine.batches.BATCH_ROWS`), so its requests make as few batches as possible.
@@ -265,6 +266,8 @@ class BatchRun:
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds``, stopping early with StatementCancelledError on a cancel (the
         batches keep running; a re-run picks them up)."""
+        import asyncio
+
         end = time.monotonic() + seconds
         while True:
             if self.cancel is not None and self.cancel.cancelled:

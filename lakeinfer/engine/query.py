@@ -96,7 +96,7 @@ class QueryRunner:
             else:
                 plan = stage_select(tree)
                 if plan is not None:
-                    rows = BATCH_ROWS if batch_rows is None else batch_rows
+                    rows = batch_rows or ai.stream_rows() or BATCH_ROWS
                     return self._stream_staged(plan, ai, rows, registered)
                 table = self._run_with_functions(tree, ai)
             registered.close()

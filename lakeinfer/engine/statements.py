@@ -148,7 +148,7 @@ class StatementExecutor:
         else:
             self.catalog.require_schema(name.catalog, name.schema)
         ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
-        rows = self.runner.stream(query, self.namespace, ai, ai.stream_rows())
+        rows = self.runner.stream(query, self.namespace, ai)
         try:
             _check_unique_names(rows.schema.names, name)
             if isinstance(statement.this, exp.Schema):
@@ -222,7 +222,7 @@ class StatementExecutor:
         name = self._table_name(target)
         schema = self.catalog.schema(name)  # fails early on an unknown table
         ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
-        rows = self.runner.stream(statement.expression, self.namespace, ai, ai.stream_rows())
+        rows = self.runner.stream(statement.expression, self.namespace, ai)
         try:
             if isinstance(target, exp.Schema) and target.expressions:
                 columns = [c.name.lower() for c in target.expressions]
