@@ -96,6 +96,13 @@ class EndpointConfig(BaseModel):
     #: USD per million tokens, for the cost estimate in summaries and the query history.
     price_input_per_million: float | None = Field(default=None, ge=0)
     price_output_per_million: float | None = Field(default=None, ge=0)
+    #: USD per million tokens answered through the provider's batch API; unset: half the
+    #: online price (OpenAI's batch discount).
+    price_batch_input_per_million: float | None = Field(default=None, ge=0)
+    price_batch_output_per_million: float | None = Field(default=None, ge=0)
+    #: Whether statements may send this endpoint's requests through its provider's batch API
+    #: (``auto``, ``on``, ``off``); unset: the session's ``lakeinfer.batch_mode``.
+    batch_mode: Literal["auto", "on", "off"] | None = None
     #: Record every request and response in ``system.ai.inference_log``.
     log_requests: bool = False
 

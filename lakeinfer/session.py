@@ -27,6 +27,7 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine import extensions, sandbox
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.batch_records import BatchRecords
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
@@ -309,7 +310,9 @@ class Session:
             progress=self.progress,
             observer=self._observer,
             cancel=self._cancel,
+            batches=BatchRecords(self.home),
         )
+        ai.sql = statement.meta.get("source") or statement.sql(dialect="databricks")
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         status, error = "FINISHED", None
         try:

@@ -93,6 +93,26 @@ def _endpoint_options(creating: bool) -> Callable[[Callable[..., Any]], Callable
             help="USD per million output tokens.",
         ),
         click.option(
+            "--price-batch-input",
+            "price_batch_input_per_million",
+            type=float,
+            help="USD per million input tokens answered in a batch (default: half --price-input).",
+        ),
+        click.option(
+            "--price-batch-output",
+            "price_batch_output_per_million",
+            type=float,
+            help="USD per million output tokens answered in a batch (default: half "
+            "--price-output).",
+        ),
+        click.option(
+            "--batch-mode",
+            type=click.Choice(["auto", "on", "off"]),
+            help="Send requests through the server's Files + Batches API (OpenAI's): auto for "
+            "CREATE TABLE AS and INSERT from lakeinfer.batch_min_requests requests, on for every "
+            "statement (default: SET lakeinfer.batch_mode, 'off').",
+        ),
+        click.option(
             "--log-requests/--no-log-requests",
             default=None,
             help="Record each request in system.ai.inference_log.",

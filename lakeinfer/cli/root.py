@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lakeinfer.cli.sql",
     "lakeinfer.cli.endpoints",
     "lakeinfer.cli.cache",
+    "lakeinfer.cli.batches",
     "lakeinfer.cli.load",
     "lakeinfer.cli.demo",
     "lakeinfer.evaluation.cli",

@@ -16,7 +16,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
+from lakeinfer.endpoints.base import (
+    AIRequest,
+    BatchAPI,
+    Capabilities,
+    Outcome,
+    Provider,
+    Task,
+)
 from lakeinfer.endpoints.http1 import ConnectionClosedError, Http1Client
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -120,19 +127,26 @@ class OpenAIProvider(Provider):
         return [await self._chat(request) for request in batch]
 
     async def _chat(self, request: AIRequest) -> Outcome:
+        answer = await self._post("/chat/completions", self.chat_body(request))
+        if isinstance(answer, Outcome):
+            return answer
+        return self.chat_outcome(answer)
+
+    def chat_body(self, request: AIRequest) -> dict[str, Any]:
+        """The body of the chat completion that asks ``request``."""
         # a list is a whole conversation (lakeinfer serve passes clients' messages through)
         messages = request.payload
         if not isinstance(messages, list):
             messages = [{"role": "user", "content": messages}]
-        body: dict[str, Any] = {
+        return {
             "model": self.model,
             "messages": messages,
             **self._extra_body,
             **request.parameters,
         }
-        answer = await self._post("/chat/completions", body)
-        if isinstance(answer, Outcome):
-            return answer
+
+    def chat_outcome(self, answer: Any) -> Outcome:
+        """The outcome a chat completion (a decoded JSON body) gives."""
         try:
             choice = answer["choices"][0]
             content = choice["message"]["content"]
@@ -149,6 +163,15 @@ class OpenAIProvider(Provider):
             completion_tokens=int(usage.get("completion_tokens") or 0),
             cached_tokens=int(cached or 0),
         )
+
+    def batch_api(self) -> BatchAPI | None:
+        """OpenAI's Files + Batches API under the same base URL (chat endpoints); whether the
+        server really serves it is the endpoint's ``batch_mode`` in ``config.toml``."""
+        if self.task != "chat":
+            return None
+        from lakeinfer.endpoints.openai_batch import OpenAIBatchAPI
+
+        return OpenAIBatchAPI(self)
 
     def _no_content(self, choice: Any) -> str:
         """The error of a chat answer whose ``content`` is null (a refusal, a tool call, a

@@ -182,6 +182,25 @@ class EndpointRegistry:
             return None, None
         return endpoint.price_input_per_million, endpoint.price_output_per_million
 
+    def batch_prices_of(self, name: str) -> tuple[float | None, float | None]:
+        """USD per million input and output tokens answered in a batch: the configured batch
+        prices, else half the online ones."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is None:
+            return None, None
+        online = self.prices_of(name)
+        given = (endpoint.price_batch_input_per_million, endpoint.price_batch_output_per_million)
+        price_in, price_out = (
+            b if b is not None else (None if o is None else o / 2)
+            for b, o in zip(given, online, strict=True)
+        )
+        return price_in, price_out
+
+    def batch_mode_of(self, name: str) -> str | None:
+        """The endpoint's own ``batch_mode`` in config.toml (None: not set)."""
+        endpoint = self.config.endpoints.get(name)
+        return None if endpoint is None or name in self._registered else endpoint.batch_mode
+
     def logs_requests(self, name: str) -> bool:
         endpoint = self.config.endpoints.get(name)
         return bool(endpoint and endpoint.log_requests)

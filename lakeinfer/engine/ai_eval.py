@@ -46,6 +46,8 @@ from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
 if TYPE_CHECKING:
+    from lakeinfer.engine.batch_mode import BatchRun
+    from lakeinfer.engine.batch_records import BatchRecords
     from lakeinfer.runtime.scheduler import CallStats
 
 CHARS_PER_TOKEN = 4
@@ -60,10 +62,13 @@ def _new_stats() -> CallStats:
 
 @dataclass
 class EndpointUsage:
-    """What one statement cost at one endpoint."""
+    """What one statement cost at one endpoint: ``stats`` of the online calls, ``batch`` of
+    the requests answered through the batch API (``batch_ids``)."""
 
     stats: CallStats = field(default_factory=_new_stats)
     cache_hits: int = 0
+    batch: CallStats = field(default_factory=_new_stats)
+    batch_ids: list[str] = field(default_factory=list)
 
 
 class AiEvaluator:
@@ -78,6 +83,7 @@ class AiEvaluator:
         progress: bool | None = None,
         observer: ProgressObserver | None = None,
         cancel: CancelToken | None = None,
+        batches: BatchRecords | None = None,
     ):
         self.registry = registry
         self.loop = loop
@@ -87,6 +93,12 @@ class AiEvaluator:
         self.progress = progress
         self.observer = observer  # told of every answer (live views)
         self.cancel = cancel  # stops the calls of this statement when set
+        #: where submitted batches are recorded (None: batch mode is not used)
+        self.batches = batches
+        #: the statement writes a table (CREATE TABLE AS, INSERT): batch_mode 'auto' applies
+        self.accepts_latency = False
+        #: the statement's text, kept in the records of its batches
+        self.sql: str | None = None
         self.usage: dict[str, EndpointUsage] = {}
         #: rows for system.ai.inference_log (endpoints with log_requests = true)
         self.log_rows: list[dict[str, Any]] = []
@@ -102,7 +114,18 @@ class AiEvaluator:
         total = _new_stats()
         for usage in self.usage.values():
             total.add(usage.stats)
+            total.add(usage.batch)
         return total
+
+    def stream_rows(self) -> int | None:
+        """Rows a statement with AI calls reads at a time when batch mode may answer them (a
+        table is written and batch mode is on somewhere): many, so they make few large
+        batches; None: the default."""
+        if self.batches is None or not self.accepts_latency:
+            return None
+        from lakeinfer.engine.batch_mode import STATEMENT_ROWS, may_use_batch
+
+        return STATEMENT_ROWS if may_use_batch(self.settings, self.registry) else None
 
     @property
     def cache_hits(self) -> int:
@@ -306,6 +329,12 @@ class AiEvaluator:
             )
 
         try:
+            batch = self._batch_run(call, provider, usage, record.bar, len(feed.items))
+            if batch is not None:
+                try:
+                    feed.items = self.loop.run(batch.run(feed.items, record))
+                finally:
+                    usage.batch_ids += batch.batch_ids
             call_endpoint()
             if record.retry and not feed.stopped:
                 feed.items = record.take_retries()
@@ -319,6 +348,30 @@ class AiEvaluator:
                 f"lakeinfer.budget_tokens = {feed.budget}; it was stopped and nothing was "
                 f"written (answers received so far are cached)"
             )
+
+    def _batch_run(
+        self, call: AiQueryCall, provider: Provider, usage: EndpointUsage, bar: Progress, n: int
+    ) -> BatchRun | None:
+        """The batch run for ``n`` uncached requests of ``call``, when batch mode applies."""
+        from lakeinfer.engine.batch_mode import BatchRun, uses_batch
+
+        if self.batches is None or not uses_batch(
+            self.settings, self.registry, call.endpoint, provider, n, self.accepts_latency
+        ):
+            return None
+        api = provider.batch_api()
+        assert api is not None
+        return BatchRun(
+            api,
+            self.batches,
+            endpoint=call.endpoint,
+            identity=self.registry.identity_of(call.endpoint),
+            settings=self.settings,
+            stats=usage.batch,
+            bar=bar,
+            cancel=self.cancel,
+            statement=self.sql,
+        )
 
     def _answer_from_cache(
         self, call: AiQueryCall, missing: dict[Hashable, AIRequest], usage: EndpointUsage
@@ -387,6 +440,35 @@ class AiEvaluator:
             "input_tokens": input_tokens(uncached),
             "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
         }
+
+    def cost_note(self, call: AiQueryCall, preview: dict[str, int]) -> tuple[str, float, float]:
+        """What EXPLAIN adds about a call's batch mode and price, from its :meth:`preview`
+        (empty when batch mode is off and no price is configured); with the estimated USD
+        online and at the price it would be answered at (0.0 unpriced)."""
+        from lakeinfer.engine.batch_mode import mode_of, uses_batch
+
+        endpoint = self.resolve(call).endpoint
+        tokens_in, tokens_out = preview["input_tokens"], preview["output_tokens"]
+        mode = mode_of(self.settings, self.registry, endpoint)
+        parts, batched = [], False
+        if mode != "off" and self.task_of(call) == "chat":
+            provider = self.registry.get(endpoint)
+            to_call = preview["distinct"] - preview["cached"]
+            batched = uses_batch(
+                self.settings, self.registry, endpoint, provider, to_call, self.accepts_latency
+            )
+            parts.append(f"batch mode {mode}: {'batch' if batched else 'online'}")
+        price_in, price_out = self.registry.prices_of(endpoint)
+        if price_in is None and price_out is None:
+            return "; ".join(parts), 0.0, 0.0
+        batch_in, batch_out = self.registry.batch_prices_of(endpoint)
+        online = tokens_in / 1e6 * (price_in or 0.0) + tokens_out / 1e6 * (price_out or 0.0)
+        batch = tokens_in / 1e6 * (batch_in or 0.0) + tokens_out / 1e6 * (batch_out or 0.0)
+        if parts:
+            parts.append(f"price online ~${online:.4f}, batch ~${batch:.4f}")
+        else:
+            parts.append(f"price ~${online:.4f}")
+        return "; ".join(parts), online, batch if batched else online
 
     def _cache_usable(self, call: AiQueryCall) -> bool:
         """Whether answers of ``call`` are looked up in and written to the response cache."""

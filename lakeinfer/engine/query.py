@@ -96,7 +96,7 @@ class QueryRunner:
             else:
                 plan = stage_select(tree)
                 if plan is not None:
-                    rows = BATCH_ROWS if batch_rows is None else batch_rows
+                    rows = batch_rows or ai.stream_rows() or BATCH_ROWS
                     return self._stream_staged(plan, ai, rows, registered)
                 table = self._run_with_functions(tree, ai)
             registered.close()
@@ -145,6 +145,7 @@ class QueryRunner:
                 f"then {len(plan.calls)} ai_query call(s), inner calls first"
             ]
             total = 0
+            online_usd = chosen_usd = 0.0
             for staged in plan.calls:
                 endpoint = ai.resolve(staged.call).endpoint
                 name = f"ai_query #{staged.index + 1} endpoint={endpoint!r}"
@@ -158,13 +159,20 @@ class QueryRunner:
                 to_call = p["distinct"] - p["cached"]
                 tokens = p["input_tokens"] + p["output_tokens"]
                 total += tokens
+                note, online, chosen = ai.cost_note(staged.call, p)
+                online_usd, chosen_usd = online_usd + online, chosen_usd + chosen
                 lines.append(
                     f"{name}: {p['rows']} rows, {p['distinct']} distinct requests, "
                     f"{p['cached']} cached, {to_call} to call, ~{tokens} tokens "
                     f"({p['input_tokens']} in by characters/4 + {p['output_tokens']} out by "
-                    f"max_tokens)"
+                    f"max_tokens)" + (f"; {note}" if note else "")
                 )
-            lines.append(f"estimated total: ~{total} tokens")
+            price = ""
+            if online_usd:
+                price = f", ~${chosen_usd:.4f}"
+                if chosen_usd != online_usd:
+                    price += f" (online price ~${online_usd:.4f})"
+            lines.append(f"estimated total: ~{total} tokens{price}")
             return lines
 
     def describe(

@@ -147,6 +147,7 @@ class StatementExecutor:
                 raise TableExistsError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
         else:
             self.catalog.require_schema(name.catalog, name.schema)
+        ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(query, self.namespace, ai)
         try:
             _check_unique_names(rows.schema.names, name)
@@ -220,6 +221,7 @@ class StatementExecutor:
         target = statement.this
         name = self._table_name(target)
         schema = self.catalog.schema(name)  # fails early on an unknown table
+        ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(statement.expression, self.namespace, ai)
         try:
             if isinstance(target, exp.Schema) and target.expressions:
@@ -502,6 +504,7 @@ class StatementExecutor:
         query = statement
         if isinstance(statement, (exp.Create, exp.Insert)) and statement.expression is not None:
             query = statement.expression
+            ai.accepts_latency = True
         if not isinstance(query, QUERY_TYPES):
             raise AnalysisError("EXPLAIN takes a query, CREATE TABLE ... AS or INSERT ... SELECT")
         lines = self.runner.explain(query, self.namespace, ai)

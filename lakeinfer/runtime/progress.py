@@ -50,6 +50,10 @@ class Progress:
             self._bar.set_postfix(errors=self.errors, refresh=False)
         self._bar.update(1)
 
+    def status(self, text: str) -> None:
+        """Show what the work is waiting for (a batch's status) beside the count."""
+        self._bar.set_postfix_str(text, refresh=not self._bar.disable)
+
     def grow(self, requests: int) -> None:
         """More requests to come (the next batch of a streamed statement)."""
         self._bar.total += requests

@@ -23,6 +23,9 @@ key provided: ..." error, another error status as a text body listing every head
 header URL-encoded), 200 as the answer's content. A request with a wrong token (when the
 server requires one) gets a 401 that quotes the token it received.
 
+It also serves OpenAI's Files + Batches API (``/v1/files``, ``/v1/batches``), with failures
+injected by markers in the prompts: see :mod:`lakeinfer.testing.fake_batches`.
+
 ``GET /stats`` returns request counts, the bodies received, ``faults`` (count per kind),
 ``answered`` (per prompt, the normal answers given: faults and injected statuses excluded) and
 ``arrivals`` (the ``time.monotonic()`` of each chat request's arrival), both kept only
@@ -54,6 +57,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from lakeinfer.runtime.processes import stop_process
+from lakeinfer.testing.fake_batches import batch_routes
 
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
 ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
@@ -84,13 +88,28 @@ class _State:
         self.fault_seed = fault_seed
         self.slow_s = slow_s
         self.rng = random.Random(fault_seed)
-        self.counts: dict[str, int] = {"chat": 0, "embeddings": 0, "errors": 0, "max_in_flight": 0}
+        self.counts: dict[str, int] = {
+            "chat": 0,
+            "embeddings": 0,
+            "errors": 0,
+            "max_in_flight": 0,
+            # the batch API (fake_batches): files uploaded, batches created, lines answered
+            "files": 0,
+            "batches": 0,
+            "batch_lines": 0,
+        }
         self.faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self.answered: dict[str, int] = {}
         self.arrivals: list[float] = []
         self.in_flight = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        #: per prompt, the lines answered in batches (what a batch bills)
+        self.batch_answered: dict[str, int] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        #: keep batches in_progress (a test kills its client meanwhile)
+        self.hold_batches = False
 
     def pick_fault(self) -> str | None:
         """The fault this request gets, if it is picked for one."""
@@ -107,6 +126,10 @@ class _State:
         self.arrivals.clear()
         self.bodies.clear()
         self.headers.clear()
+        self.batch_answered.clear()
+        self.files.clear()
+        self.batches.clear()
+        self.hold_batches = False
         self.rng = random.Random(self.fault_seed)
 
 
@@ -225,6 +248,46 @@ def _instance(schema: dict[str, Any], text: str, chosen: str | None = None) -> A
     return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), text)
 
 
+def chat_completion(
+    state: _State, body: dict[str, Any], picked: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body answering the chat request ``body`` (markers in its prompt
+    choose the answer or an error status); ``picked``: the answer chosen by the caller."""
+    prompt = body["messages"][-1]["content"]
+    marker = STATUS_MARKER.search(prompt)
+    if marker:
+        state.counts["errors"] += 1
+        status = int(marker.group(1))
+        return status, {"error": {"message": f"injected failure {status}"}}
+    chosen = ANSWER_MARKER.search(prompt)
+    if picked is None and chosen:
+        picked = chosen.group(1)
+    content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
+        picked if picked is not None else f"echo: {prompt}"
+    )
+    finish = "stop"
+    if NO_CONTENT_MARKER in prompt:
+        content, finish = None, "content_filter"
+    return 200, {
+        "id": f"chatcmpl-{state.counts['chat']}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": len((content or "").split()),
+            "total_tokens": len(prompt.split()) + len((content or "").split()),
+        },
+    }
+
+
 def build_app(
     latency_s: float = 0.0,
     keep_bodies: bool = True,
@@ -272,51 +335,22 @@ def build_app(
             if response is not None:
                 return response
         prompt = body["messages"][-1]["content"]
-        marker = STATUS_MARKER.search(prompt)
-        if marker:
-            state.counts["errors"] += 1
-            status = int(marker.group(1))
-            return web.json_response(
-                {"error": {"message": f"injected failure {status}"}}, status=status
-            )
-        chosen = ANSWER_MARKER.search(prompt)
-        picked = chosen.group(1) if chosen else None
-        echo = ECHO_AUTH_MARKER.search(prompt)
+        echo = None if STATUS_MARKER.search(prompt) else ECHO_AUTH_MARKER.search(prompt)
+        picked = None
         if echo:
             answer = _echo_auth(request, int(echo.group(1)))
             if isinstance(answer, web.Response):
                 return answer
             picked = answer
-        content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
-            picked if picked is not None else f"echo: {prompt}"
-        )
-        finish = "stop"
-        if NO_CONTENT_MARKER in prompt:
-            content, finish = None, "content_filter"
+        status, payload = chat_completion(state, body, picked)
+        if status != 200:
+            return web.json_response(payload, status=status)
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):
+            content = payload["choices"][0]["message"]["content"]
             return await _stream_chat(request, body, prompt, content or "")
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{state.counts['chat']}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": len(prompt.split()),
-                    "completion_tokens": len((content or "").split()),
-                    "total_tokens": len(prompt.split()) + len((content or "").split()),
-                },
-            }
-        )
+        return web.json_response(payload)
 
     async def embeddings(request: web.Request) -> web.Response:
         body = await request.json()
@@ -357,6 +391,7 @@ def build_app(
                 "arrivals": state.arrivals,
                 "bodies": state.bodies,
                 "headers": state.headers,
+                "batch_answered": state.batch_answered,
             }
         )
 
@@ -364,7 +399,9 @@ def build_app(
         state.reset()
         return web.json_response({"ok": True})
 
-    app = web.Application()
+    # batch input files are up to 200 MB
+    app = web.Application(client_max_size=256 * 1024 * 1024)
+    app.add_routes(batch_routes(state, chat_completion, authorised))
     app.add_routes(
         [
             web.post("/v1/chat/completions", chat),
@@ -463,6 +500,16 @@ class FakeOpenAIServer:
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def hold_batches(self, hold: bool = True) -> None:
+        """Keep batches ``in_progress`` (or let them go on): see :mod:`fake_batches`."""
+        request = urllib.request.Request(
+            f"{self.url}/batches-hold",
+            data=json.dumps({"hold": hold}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         urllib.request.urlopen(request, timeout=10).close()
 
     def stop(self) -> None:
