@@ -226,6 +226,7 @@ def endpoints_list(ctx: Context, fmt: str) -> None:
         # the limits each call is held to, and what a million tokens cost
         *("max_concurrency", "requests_per_minute", "timeout_s", "max_retries"),
         *("price_input_per_million", "price_output_per_million"),
+        *("batch_mode", "price_batch_input_per_million", "price_batch_output_per_million"),
     ]
     emit(pa.table({c: [r.get(c) for r in rows] for c in columns}), fmt)
 
