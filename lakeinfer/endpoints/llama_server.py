@@ -303,6 +303,8 @@ class LlamaServerProvider(OpenAIProvider):
 
     def __init__(self, name: str, *, slots: int, slot_files: Path | None = None, **options: Any):
         options.setdefault("prefix_caching", True)
+        # streamed: a slow answer whose tokens keep coming is not timed out and sent again
+        options.setdefault("stream", True)
         super().__init__(name, **options)
         self.capabilities = replace(self.capabilities, scored_completions=True)
         self._priors: dict[str, asyncio.Future[Outcome]] = {}
@@ -341,6 +343,21 @@ class LlamaServerProvider(OpenAIProvider):
             else:
                 outcomes.extend(await super().infer([request]))
         return outcomes
+
+    def repetition_controls(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """llama.cpp's repetition penalties, for the retry of a structured answer that
+        repeated itself up to ``max_tokens``.
+
+        Never on a first attempt: llama.cpp counts the prompt in the tokens it penalises, so a
+        penalty there would push an extraction or a mask away from the spans it must copy from
+        its input. The DRY sequence breakers leave out the quote (llama.cpp's default holds
+        it), so that ``"a", "a", ...`` counts as one repeated sequence."""
+        return {
+            "repeat_penalty": 1.3,
+            "repeat_last_n": 64,
+            "dry_multiplier": 0.8,
+            "dry_sequence_breakers": ["\n"],
+        }
 
     async def _chat(self, request: AIRequest) -> Outcome:
         if not is_completion(request.payload):
@@ -407,7 +424,9 @@ class LlamaServerProvider(OpenAIProvider):
 
     async def _prefill(self, request: AIRequest) -> Outcome:
         """``request`` with one output token: its slot reads (and keeps) the prompt."""
-        parameters = {**request.parameters, "max_tokens": 1}
+        # no response format: one token of JSON is an unfinished answer, not a read prompt
+        parameters = {k: v for k, v in request.parameters.items() if k != "response_format"}
+        parameters["max_tokens"] = 1
         return await self._send_one(AIRequest(request.payload, parameters))
 
     async def _copy_slot(self, source: int, targets: Sequence[int]) -> None:
