@@ -250,6 +250,9 @@ class _Caller:
                 elif outcome.retryable and attempt <= self.max_retries:
                     if outcome.retry_parameters:
                         requests[index] = _relearned(requests[index], outcome.retry_parameters)
+                    # what the failed attempt generated was spent all the same
+                    self.stats.prompt_tokens += outcome.prompt_tokens
+                    self.stats.completion_tokens += outcome.completion_tokens
                     retry.append(index)
                     if outcome.retry_after is not None:
                         wait = max(wait or 0.0, outcome.retry_after)
