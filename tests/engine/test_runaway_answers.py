@@ -105,8 +105,8 @@ def test_a_repeating_answer_is_asked_again_only_with_a_repetition_penalty(
             f"SELECT ai_query('llama', 'names [[repeat:ann]]', responseFormat => '{SCHEMA}') AS r"
         ).to_pylist()[0]["r"]
     first, second = fake_server.stats()["bodies"]
-    assert first["stream"] and "repeat_penalty" not in first
-    assert second["repeat_penalty"] > 1 and second["dry_multiplier"] > 0
+    assert first["stream"] and "dry_multiplier" not in first and "frequency_penalty" not in first
+    assert second["dry_multiplier"] > 0 and second["frequency_penalty"] > 0
     assert second["max_tokens"] == first["max_tokens"]
     assert json.loads(row) == {"items": ["names [[repeat:ann]]"]}
 
