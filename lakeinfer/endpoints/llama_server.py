@@ -39,6 +39,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from lakeinfer.endpoints.base import AIRequest, K, Outcome
 from lakeinfer.endpoints.label_similarity import LabelSimilarity
 from lakeinfer.endpoints.local_weights import (
@@ -50,6 +52,7 @@ from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.endpoints.slot_priming import SlotPrimer, attach_primers
 from lakeinfer.errors import RuntimeUnavailableError
 from lakeinfer.redaction import logger, register
+from lakeinfer.runtime.deadlines import Reporter, progress_reporter
 from lakeinfer.runtime.prefixes import pinned_order, prefix_groups
 from lakeinfer.runtime.processes import stop_process
 from lakeinfer.sql.task_scoring import TOP_LOGPROBS, is_completion
@@ -61,6 +64,8 @@ START_TIMEOUT_S = 120.0
 IN_FLIGHT_PER_SLOT = 2
 #: output tokens of a scored completion whose request names no ``max_tokens``
 SCORED_TOKENS = 64
+#: seconds between two looks at ``/slots`` while streamed requests wait for their first token
+SLOTS_POLL_S = 2.0
 
 log = logger(__name__)
 
@@ -315,6 +320,9 @@ class LlamaServerProvider(OpenAIProvider):
         #: slot caches copied from a group's first slot to its others, and copies refused
         self.slot_copies = 0
         self.failed_slot_copies = 0
+        #: the deadlines of the streamed requests in flight, told while the server works
+        self._waiting: set[Reporter] = set()
+        self._watcher: asyncio.Task[None] | None = None
 
     def arrange(self, items: list[tuple[K, AIRequest]]) -> list[tuple[K, AIRequest]]:
         texts = [str(request.payload) for _, request in items]
@@ -363,6 +371,58 @@ class LlamaServerProvider(OpenAIProvider):
             "frequency_penalty": 0.3,
             "repeat_last_n": 32,
         }
+
+    async def _post_stream(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
+        """A streamed request whose deadline also follows the server's own progress: while it
+        waits for a slot (no token of its own yet), the slots decoding other rows count as
+        progress, so a queue behind slow rows is not taken for a dead server."""
+        report = progress_reporter()
+        if report is None:
+            return await super()._post_stream(path, body)
+        self._waiting.add(report)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.ensure_future(self._watch_slots())
+        try:
+            return await super()._post_stream(path, body)
+        finally:
+            self._waiting.discard(report)
+
+    async def _watch_slots(self) -> None:
+        """While streamed requests are in flight, tell their deadlines when ``/slots`` shows a
+        slot that decoded or read tokens since the last look."""
+        last: object = None
+        while self._waiting:
+            await asyncio.sleep(min(SLOTS_POLL_S, min(r.timeout_s for r in self._waiting) / 3))
+            seen = await self._slot_activity()
+            if seen is not None and seen != last:
+                for report in list(self._waiting):
+                    report()
+            last = seen
+
+    async def _slot_activity(self) -> object:
+        """What the busy slots have done so far (task, tokens read, tokens decoded); None
+        when no slot is busy or ``/slots`` cannot be read."""
+        try:
+            async with self._client().get(self._origin + "/slots") as response:
+                if response.status != 200:
+                    return None
+                slots = await response.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return None
+        busy = []
+        for slot in slots if isinstance(slots, list) else ():
+            if not isinstance(slot, dict) or not slot.get("is_processing"):
+                continue
+            tokens = slot.get("next_token")
+            tokens = tokens[0] if isinstance(tokens, list) and tokens else tokens
+            decoded = tokens.get("n_decoded") if isinstance(tokens, dict) else None
+            busy.append((slot.get("id_task"), slot.get("n_prompt_tokens_processed"), decoded))
+        return busy or None
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await super().aclose()
 
     async def _chat(self, request: AIRequest) -> Outcome:
         if not is_completion(request.payload):

@@ -251,6 +251,10 @@ class OpenAIProvider(Provider):
                         break
                     made_progress()
                     chunk = orjson.loads(data)
+                    if chunk.get("error") is not None:  # the server failed mid-answer
+                        error = chunk["error"]
+                        text = error.get("message") if isinstance(error, dict) else error
+                        return Outcome(error=f"{url} failed mid-answer: {_snippet(str(text))}")
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or ():
                         piece = (choice.get("delta") or {}).get("content")
@@ -270,6 +274,10 @@ class OpenAIProvider(Provider):
         except (aiohttp.ClientError, OSError) as exc:
             return Outcome(
                 error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True
+            )
+        if finish is None:
+            return Outcome(
+                error=f"{url} ended its stream before the answer was done", retryable=True
             )
         message = {"role": "assistant", "content": "".join(pieces)}
         return {"choices": [{"message": message, "finish_reason": finish}], "usage": usage}

@@ -97,6 +97,32 @@ def made_progress() -> None:
         deadlines.progress(task)
 
 
+@dataclass(frozen=True, eq=False)
+class Reporter:
+    """:func:`made_progress` for one call, callable from another task (a watcher that sees
+    the server working while the call waits)."""
+
+    deadlines: Deadlines
+    task: asyncio.Task[object]
+
+    def __call__(self) -> None:
+        self.deadlines.progress(self.task)
+
+    @property
+    def timeout_s(self) -> float:
+        """The call's ``timeout_s``: a watcher looks more often than that."""
+        return self.deadlines.timeout_s
+
+
+def progress_reporter() -> Reporter | None:
+    """The :class:`Reporter` of the current call; None outside a timed call."""
+    deadlines = _CURRENT.get()
+    task = asyncio.current_task()
+    if deadlines is None or task is None:
+        return None
+    return Reporter(deadlines, task)
+
+
 def follows_progress() -> bool:
     """Whether the current call is timed by a scheduler that honours :func:`made_progress`."""
     return _CURRENT.get() is not None

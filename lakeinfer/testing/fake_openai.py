@@ -18,7 +18,9 @@ sets none; ``[[endless:TEXT]]`` loops without end whatever it sets, as a server 
 A request with a repetition penalty (``repeat_penalty`` > 1, ``frequency_penalty`` > 0) breaks
 the loop and gets the normal answer. ``[[slow-tokens:MS]]`` is a slow but working model: its
 answer takes MS milliseconds per word, streamed as each word is made (a plain request gets it
-all at the end).
+all at the end). ``[[queued:MS]]`` is a request waiting MS milliseconds for a slot of a busy
+server: nothing of its answer comes meanwhile, while ``GET /slots`` (as llama.cpp's server
+has it) shows a slot decoding, its token count growing, whenever any chat request is in flight.
 
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
@@ -70,6 +72,7 @@ ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
 NO_CONTENT_MARKER = "[[no-content]]"
 REPEAT_MARKER = re.compile(r"\[\[(repeat|endless):([^\]]*)\]\]")
 SLOW_TOKENS_MARKER = re.compile(r"\[\[slow-tokens:(\d+)\]\]")
+QUEUED_MARKER = re.compile(r"\[\[queued:(\d+)\]\]")
 #: seconds per token of a runaway answer (fast enough to run away, slow enough to be cheap)
 RUNAWAY_TOKEN_S = 0.002
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
@@ -363,6 +366,9 @@ def build_app(
                 state.answered[prompt] = state.answered.get(prompt, 0) + 1
             endless = repeat.group(1) == "endless"
             return await _runaway(request, body, repeat.group(2), endless)
+        queued = QUEUED_MARKER.search(prompt)
+        if queued:
+            await asyncio.sleep(int(queued.group(1)) / 1000.0)
         slow = SLOW_TOKENS_MARKER.search(prompt)
         delay_s = int(slow.group(1)) / 1000.0 if slow else 0.0
         chosen = ANSWER_MARKER.search(prompt)
@@ -448,6 +454,18 @@ def build_app(
             }
         )
 
+    async def slots(request: web.Request) -> web.Response:
+        busy = state.in_flight > 0
+        decoded = int(time.monotonic() * 10) if busy else 0
+        slot = {
+            "id": 0,
+            "is_processing": busy,
+            "id_task": state.counts["chat"],
+            "n_prompt_tokens_processed": 1,
+            "next_token": [{"n_decoded": decoded}],
+        }
+        return web.json_response([slot])
+
     async def reset(request: web.Request) -> web.Response:
         state.reset()
         return web.json_response({"ok": True})
@@ -461,6 +479,7 @@ def build_app(
             web.post("/serving-endpoints/chat/completions", chat),
             web.post("/serving-endpoints/embeddings", embeddings),
             web.get("/stats", stats),
+            web.get("/slots", slots),
             web.post("/reset", reset),
         ]
     )

@@ -203,3 +203,29 @@ def test_the_bound_follows_schema_and_input():
     # closed: every part bounded by the schema, whatever the input
     assert answer_bound(labels, short) == answer_bound(labels, long) < 30
     assert answer_bound({"type": "json_object"}, short, floor=256) == 256
+
+
+def test_a_request_queued_behind_a_busy_llama_server_is_not_sent_again(
+    home: Path, fake_server: FakeOpenAIServer
+):
+    """A request waits 3 s for a slot, three times its timeout, with nothing of its own
+    streamed; llama.cpp's /slots shows the server decoding meanwhile, so it is one call."""
+    configure(home, fake_server)
+    ask = "SELECT ai_query('{}', 'queued row [[queued:3000]]', failOnError => false) AS r"
+    with lakeinfer.connect(home, progress=False, notice=lambda _: None) as session:
+        session.sql("SET lakeinfer.cache = false")
+        session.sql("SET lakeinfer.timeout_s = 1")
+        session.sql("SET lakeinfer.max_retries = 0")
+        session.registry.register(
+            LlamaServerProvider("llama", slots=1, base_url=fake_server.base_url, model="m")
+        )
+        session.registry.register(
+            OpenAIProvider("plain", base_url=fake_server.base_url, model="m", stream=True)
+        )
+        queued = session.sql(ask.format("llama")).to_pylist()[0]["r"]
+        calls = session.last_stats.ai.calls
+        # the same wait at a server without /slots to look at is a timeout
+        plain = session.sql(ask.format("plain")).to_pylist()[0]["r"]
+    assert queued == {"result": "echo: queued row [[queued:3000]]", "errorMessage": None}
+    assert calls == 1
+    assert plain["errorMessage"] == "timed out after 1s (after 1 attempt)"
