@@ -47,7 +47,8 @@ class Deadlines:
     def start(self, task: asyncio.Task[object]) -> contextvars.Token[Deadlines | None]:
         """Time ``task``'s call from now; :func:`made_progress` in it pushes its deadline."""
         now = self.loop.time()
-        cap = now + self.max_request_s if self.max_request_s else float("inf")
+        # never below timeout_s: a call that reports no progress keeps its plain timeout
+        cap = now + max(self.max_request_s, self.timeout_s) if self.max_request_s else float("inf")
         self.pending[task] = _Entry(min(now + self.timeout_s, cap), cap)
         return _CURRENT.set(self)
 
@@ -70,10 +71,10 @@ class Deadlines:
             late = [task for task, entry in self.pending.items() if entry.deadline <= now]
             for task in late:
                 entry = self.pending.pop(task)
-                if entry.deadline >= entry.cap:
-                    self.expired[task] = CAPPED
+                if not entry.progressed:
+                    self.expired[task] = IDLE
                 else:
-                    self.expired[task] = STALLED if entry.progressed else IDLE
+                    self.expired[task] = CAPPED if entry.deadline >= entry.cap else STALLED
                 task.cancel()
 
     async def close(self) -> None:

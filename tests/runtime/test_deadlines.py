@@ -115,3 +115,10 @@ def test_a_retry_carries_what_the_failure_taught_and_counts_both_attempts():
     stats = run_virtual(main())
     assert provider.seen == [{"max_tokens": 9}, {"max_tokens": 9, "penalty": 1}]
     assert results[0].value == "ok" and stats.completion_tokens == 8
+
+
+def test_a_call_without_progress_keeps_a_timeout_longer_than_the_cap():
+    provider = StreamingProvider(pieces=1, every=8.0)  # answers after 8 s, reporting nothing
+    limits = EndpointLimits(timeout_s=10.0, max_retries=0, max_request_s=5.0)
+    _, results, _ = _run(provider, limits)
+    assert results[0].ok
