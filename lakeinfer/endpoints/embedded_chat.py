@@ -22,6 +22,7 @@ from lakeinfer.endpoints.llama_server import (
 
 #: the embedded model's ``timeout_s``: seconds a request may go without a new token
 EMBEDDED_IDLE_TIMEOUT_S = 300.0
+TRANSPORT_BACKSTOP_S = 3600.0
 
 
 class EmbeddedChatProvider(LlamaServerProvider):
@@ -44,6 +45,9 @@ class EmbeddedChatProvider(LlamaServerProvider):
             # seconds without a new token (answers are streamed): a queued request waits for
             # a slot, whose answer is bounded by its max_tokens
             timeout_s=EMBEDDED_IDLE_TIMEOUT_S,
+            # the scheduler's deadlines follow the server's progress; the clients' own
+            # limit is only a backstop
+            transport_timeout_s=TRANSPORT_BACKSTOP_S,
             description=EMBEDDED_MODEL_NAME,
             prefix_caching=True,
             extra_body={"cache_prompt": True},

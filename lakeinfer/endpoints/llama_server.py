@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import importlib.util
 import json
@@ -34,7 +35,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -376,14 +377,22 @@ class LlamaServerProvider(OpenAIProvider):
         """A streamed request whose deadline also follows the server's own progress: while it
         waits for a slot (no token of its own yet), the slots decoding other rows count as
         progress, so a queue behind slow rows is not taken for a dead server."""
+        async with self._following_server():
+            return await super()._post_stream(path, body)
+
+    @contextlib.asynccontextmanager
+    async def _following_server(self) -> AsyncIterator[None]:
+        """Within this block, the current call's deadline follows the server's progress
+        (:meth:`_watch_slots`)."""
         report = progress_reporter()
         if report is None:
-            return await super()._post_stream(path, body)
+            yield
+            return
         self._waiting.add(report)
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.ensure_future(self._watch_slots())
         try:
-            return await super()._post_stream(path, body)
+            yield
         finally:
             self._waiting.discard(report)
 
@@ -458,7 +467,8 @@ class LlamaServerProvider(OpenAIProvider):
         return answer
 
     async def _completion(self, body: dict[str, Any]) -> Outcome:
-        answer = await self._post("/completion", body, from_root=True)
+        async with self._following_server():  # answered whole: the server's progress counts
+            answer = await self._post("/completion", body, from_root=True)
         if isinstance(answer, Outcome):
             return answer
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), str):

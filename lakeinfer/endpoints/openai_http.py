@@ -58,9 +58,12 @@ class OpenAIProvider(Provider):
         max_batch: int | None = None,
         http1: bool = True,
         stream: bool = False,
+        transport_timeout_s: float | None = None,
     ):
         """``stream``: chat answers are streamed, so a slow answer that keeps coming is not
-        timed out (see the module docstring)."""
+        timed out (see the module docstring). ``transport_timeout_s``: the HTTP clients' own
+        limit (default ``timeout_s``); a larger one leaves the deadline to the scheduler,
+        whose deadlines follow progress."""
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -77,11 +80,14 @@ class OpenAIProvider(Provider):
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._transport_timeout_s = transport_timeout_s or timeout_s
+        self._timeout = aiohttp.ClientTimeout(total=self._transport_timeout_s)
         self.stream = stream
         # a stream has no overall limit of its own (the scheduler caps it); this one is for
         # the time between two chunks
-        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_s)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_read=self._transport_timeout_s
+        )
         self._extra_body = extra_body or {}
         self._session: aiohttp.ClientSession | None = None
         # plain-HTTP endpoints (local servers, where throughput is CPU-bound) get the lean
@@ -103,7 +109,7 @@ class OpenAIProvider(Provider):
                 str(url.hostname),
                 url.port or 80,
                 {**self._headers, "Accept": "application/json", "User-Agent": USER_AGENT},
-                self.timeout_s,
+                self._transport_timeout_s,
             )
 
     @property
@@ -263,7 +269,8 @@ class OpenAIProvider(Provider):
                         finish = choice.get("finish_reason") or finish
         except TimeoutError:
             return Outcome(
-                error=f"request to {url} timed out: no new token for {self.timeout_s:g}s",
+                error=f"request to {url} timed out: no new token for "
+                f"{self._transport_timeout_s:g}s",
                 retryable=True,
                 timed_out=True,
             )
@@ -299,7 +306,7 @@ class OpenAIProvider(Provider):
                     retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             return Outcome(
-                error=f"request to {url} timed out after {self.timeout_s:g}s",
+                error=f"request to {url} timed out after {self._transport_timeout_s:g}s",
                 retryable=True,
                 timed_out=True,
             )
