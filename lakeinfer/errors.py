@@ -6,6 +6,7 @@
     ├── SqlError
     │   ├── SqlSyntaxError     text that does not parse (line and column)
     │   ├── AnalysisError      parses, but cannot run: bad ai_query arguments, types, ...
+    │   │   └── StatementSyntaxError  a lakeinfer statement (VACUUM, SHOW, ...) malformed
     │   ├── UnknownTableError  a three-part name with no Delta table behind it
     │   └── TableExistsError   CREATE TABLE over an existing table
     ├── UnknownEndpointError   ai_query names an endpoint nobody serves
@@ -21,7 +22,10 @@ ever see these classes and their messages.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from lakeinfer.redaction import redact
 
@@ -71,6 +75,12 @@ class SqlSyntaxError(SqlError):
 
 class AnalysisError(SqlError):
     """The statement parses but is invalid (wrong arguments, types, unsupported shape)."""
+
+
+class StatementSyntaxError(SqlSyntaxError, AnalysisError):
+    """A statement lakeinfer adds (``VACUUM``, ``SHOW ...``, ``CREATE VECTOR INDEX``, ...) in a
+    form it does not take, with line and column. Also an :class:`AnalysisError`, as these
+    statements' mistakes were reported before they had a grammar."""
 
 
 class UnknownTableError(SqlError):
@@ -138,3 +148,25 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 class ConcurrentWriteError(SqlError):
     """Another writer changed the table while this statement ran; nothing was written."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: set (to anything) to see lakeinfer's own frames in tracebacks of the Python API
+DEBUG_VARIABLE = "LAKEINFER_DEBUG"
+
+
+def short_traceback(func: _F) -> _F:
+    """For the Python API's entry points: a lakeinfer error reaches the caller without the
+    frames of lakeinfer's internals, so a notebook shows the caller's line and the message,
+    not a page of engine code. ``LAKEINFER_DEBUG=1`` keeps the whole traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LakeinferError as exc:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            raise exc.with_traceback(None) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from lakeinfer.engine.extensions import EXTENSIONS, GROUP, Extensions, command_words
+from lakeinfer.engine.extensions import EXTENSIONS, GROUP, Extensions
 from lakeinfer.errors import ConfigError
+from lakeinfer.vector import syntax as vector_syntax
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from lakeinfer.engine.ai_eval import AiEvaluator
     from lakeinfer.engine.query import QueryRunner
     from lakeinfer.engine.statements import StatementExecutor, StatementResult
+    from lakeinfer.pipelines.streaming import DataStreamReader
+    from lakeinfer.session import Session
 
 _builtins_loaded = False
 #: installed extensions already registered: their entry points' name, value and location
@@ -72,12 +75,16 @@ def load_installed() -> bool:
 
 
 def register_builtins(extensions: Extensions) -> None:
-    """The table functions and statements of lakeinfer's own features."""
+    """The table functions and statements of lakeinfer's own features, and what
+    ``session.readStream`` returns."""
+    extensions.set_stream_reader(_stream_reader)
     extensions.add_table_function("vector_search", _vector_search)
     extensions.add_table_function("ai_evaluate", _ai_evaluate)
     extensions.add_table_function("ai_forecast", _ai_forecast)
     extensions.add_statement("streaming table", _is_streaming_table, _create_streaming_table)
-    extensions.add_statement("vector index", _is_vector_statement, _vector_statement)
+    extensions.add_statement(
+        "vector index", vector_syntax.NODES, _vector_statement, syntax=vector_syntax.SYNTAX
+    )
 
 
 def _vector_search(
@@ -86,6 +93,12 @@ def _vector_search(
     from lakeinfer.vector.sql import vector_search
 
     return vector_search(runner, node, namespace, ai)
+
+
+def _stream_reader(session: Session) -> DataStreamReader:
+    from lakeinfer.pipelines.streaming import DataStreamReader
+
+    return DataStreamReader(session)
 
 
 def _ai_evaluate(
@@ -105,8 +118,16 @@ def _ai_forecast(
 
 
 def _is_streaming_table(statement: exp.Expression) -> bool:
-    """``CREATE [OR REFRESH] STREAMING TABLE ... FROM STREAM(t)``."""
-    return isinstance(statement, exp.Create) and statement.find(exp.Stream) is not None
+    """``CREATE [OR REFRESH] STREAMING TABLE ... FROM STREAM(t)``: sqlglot's Databricks parser
+    reads it as a CREATE TABLE with a streaming property; a CREATE TABLE reading a STREAM(t) is
+    one too."""
+    if not isinstance(statement, exp.Create):
+        return False
+    properties = statement.args.get("properties")
+    streaming = properties is not None and any(
+        isinstance(p, exp.StreamingTableProperty) for p in properties.expressions
+    )
+    return streaming or statement.find(exp.Stream) is not None
 
 
 def _create_streaming_table(
@@ -119,25 +140,11 @@ def _create_streaming_table(
     return StatementResult(create_streaming_table(executor, statement, ai))
 
 
-def _is_vector_statement(statement: exp.Expression) -> bool:
-    """``CREATE [OR REPLACE] / DROP / REFRESH VECTOR INDEX ...``, ``SHOW VECTOR INDEXES``."""
-    if not isinstance(statement, exp.Command):
-        return False
-    upper = [w.upper() for w in command_words(statement)[:5]]
-    words = upper[3:] if upper[1:3] == ["OR", "REPLACE"] else upper[1:]
-    return upper[:1] in (["CREATE"], ["DROP"], ["REFRESH"], ["SHOW"]) and words[:2] in (
-        ["VECTOR", "INDEX"],
-        ["VECTOR", "INDEXES"],
-    )
-
-
 def _vector_statement(
     executor: StatementExecutor, statement: exp.Expression, ai: AiEvaluator
 ) -> StatementResult:
     from lakeinfer.engine.statements import StatementResult
     from lakeinfer.vector import sql as vector_sql
 
-    assert isinstance(statement, exp.Command)
-    words = command_words(statement)
-    table = vector_sql.execute(executor.catalog, executor.namespace, words, ai)
-    return StatementResult(table, is_query=words[0].upper() == "SHOW")
+    table = vector_sql.execute(executor.catalog, executor.namespace, statement, ai)
+    return StatementResult(table, is_query=isinstance(statement, vector_syntax.ShowVectorIndexes))

@@ -24,18 +24,16 @@ interval of the given width), as on Databricks.
 from __future__ import annotations
 
 import warnings
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import Namespace
 from lakeinfer.engine.ai_eval import AiEvaluator
-from lakeinfer.engine.table_functions import bind
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind, evaluate_constant
 from lakeinfer.sql.parse import position_of
 
 if TYPE_CHECKING:
@@ -43,16 +41,16 @@ if TYPE_CHECKING:
 
     from lakeinfer.engine.query import QueryRunner
 
-ARGUMENTS = (
-    "observed",
-    "horizon",
-    "time_col",
-    "value_col",
-    "group_col",
-    "prediction_interval_width",
-    "frequency",
-    "seed",
-    "parameters",
+SIGNATURE = Signature(
+    "ai_forecast",
+    (
+        Parameter("observed", required=True),
+        *(Parameter(n, Kind.CONSTANT, required=True) for n in ("horizon", "time_col", "value_col")),
+        *(
+            Parameter(n, Kind.CONSTANT)
+            for n in ("group_col", "prediction_interval_width", "frequency", "seed", "parameters")
+        ),
+    ),
 )
 #: frequency names -> pandas offsets
 FREQUENCIES = {
@@ -74,9 +72,12 @@ def ai_forecast(
 ) -> pa.Table:
     """Evaluate one ``ai_forecast(...)`` call of a FROM clause."""
     where = f"ai_forecast{position_of(node)}"
-    args = bind("ai_forecast", node, ARGUMENTS, ARGUMENTS[:4])
-    data = runner.run(_observed_query(args["observed"], where), namespace, ai)
-    const = {name: _constant(runner, value, where, name) for name, value in args.items()}
+    args = bind(node, SIGNATURE)
+    data = runner.run(_observed_query(args.pop("observed"), where), namespace, ai)
+    const = {
+        name: evaluate_constant(runner.con, value, f"{where}: {name}")
+        for name, value in args.items()
+    }
     time_col = _column(data, const["time_col"], where, "time_col")
     values = [_column(data, v, where, "value_col") for v in _names(const["value_col"])]
     groups = [_column(data, g, where, "group_col") for g in _names(const.get("group_col"))]
@@ -111,19 +112,6 @@ def _observed_query(node: exp.Expression, where: str) -> exp.Expression:
             exp.table_(*reversed(parts)) if len(parts) == 1 else ".".join(parts)
         )
     raise AnalysisError(f"{where}: observed must be TABLE(name) or TABLE(query)")
-
-
-def _constant(runner: QueryRunner, node: exp.Expression, where: str, name: str) -> Any:
-    if name == "observed":
-        return None
-    if list(node.find_all(exp.Column)):
-        raise AnalysisError(f"{where}: {name} must be a constant")
-    try:
-        rows = runner.con.sql(f"SELECT {node.sql(dialect='duckdb')}").fetchall()
-    except duckdb.Error as exc:
-        raise AnalysisError(f"{where}: {name} cannot be evaluated: {exc}") from None
-    value = rows[0][0] if rows else None
-    return float(value) if isinstance(value, Decimal) else value
 
 
 def _names(value: Any) -> list[str]:
@@ -187,6 +175,8 @@ def _forecast(
         part = part.dropna(subset=[time_col]).sort_values(time_col)
         offset = _frequency(part[time_col], frequency, where + label)
         future = _future(part[time_col].iloc[-1], offset, horizon, where)
+        if not future:  # the horizon is not after this group's last observation
+            continue
         for column, k in zip(groups, key, strict=True):
             out[column].extend([k] * len(future))
         out[time_col].extend(future)
@@ -239,10 +229,8 @@ def _future(last: pd.Timestamp, offset: pd.DateOffset, horizon: Any, where: str)
         end = pd.Timestamp(horizon).tz_localize(None)
     except (ValueError, TypeError):
         raise AnalysisError(f"{where}: horizon {horizon!r} is not a date or timestamp") from None
-    stamps = [t for t in pd.date_range(last, end, freq=offset)[1:] if t < end]
-    if not stamps:
-        raise AnalysisError(f"{where}: horizon {horizon!r} is not after the last observed time")
-    return stamps
+    # a horizon at or before the last observation leaves nothing to forecast: no rows
+    return [t for t in pd.date_range(last, end, freq=offset)[1:] if t < end]
 
 
 def _fit(

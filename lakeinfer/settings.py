@@ -290,16 +290,3 @@ def _show(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def parse_set(text: str) -> tuple[str | None, str | None]:
-    """``key = value`` / ``key`` / ``''`` of a SET statement -> (key, value)."""
-    if not text.strip():
-        return None, None
-    if "=" not in text:
-        return text.strip(), None
-    key, value = text.split("=", 1)
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        value = value[1:-1]
-    return key.strip(), value

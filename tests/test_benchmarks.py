@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,6 +50,25 @@ def test_ui_cancel_benchmark_runs_and_checks_nothing_was_written():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("cancel stopped the statement in")
+
+
+def test_serve_stack_benchmark_loads_both_stacks_and_reports_the_ratio():
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "serve_stack.py"), "--format", "json"]
+        + ["--seconds", "0.3", "--rounds", "2", "--concurrency", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["baseline"] == "aiohttp" and report["ratio_to_baseline"]["aiohttp"] == 1.0
+    for stack in ("aiohttp", "starlette"):
+        assert len(report["rps"][stack]) == 2 and min(report["rps"][stack]) > 0
+        assert report["median_cpu_us"][stack] >= 0
 
 
 def test_fail_fast_benchmark_runs_small_and_checks_its_scenarios():

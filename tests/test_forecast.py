@@ -83,5 +83,20 @@ def test_forecast_steps_several_values_and_errors(session):
             "SELECT * FROM ai_forecast(TABLE(sales), horizon => 3, time_col => 'month', "
             "value_col => 'nope')"
         ).to_arrow()
-    with pytest.raises(AnalysisError, match="missing argument 'time_col'"):
+    with pytest.raises(AnalysisError, match="missing required argument 'time_col'"):
         session.sql("SELECT * FROM ai_forecast(TABLE(sales), horizon => 3)").to_arrow()
+
+
+def test_each_group_is_forecast_from_its_own_last_observation(session):
+    _sales(session)  # both regions observed up to 2023-12
+    session.sql("DELETE FROM sales WHERE region = 'south' AND month >= '2023-07-01'")
+    query = (
+        "SELECT region, month FROM ai_forecast(observed => TABLE(sales), horizon => '{}', "
+        "time_col => 'month', value_col => 'units', group_col => 'region') ORDER BY region, month"
+    )
+    rows = session.sql(query.format("2024-01-01")).to_pylist()
+    # north ends in December: the horizon is not after it, so north has no rows
+    assert {r["region"] for r in rows} == {"south"}
+    assert [r["month"] for r in rows] == [dt.date(2023, m, 1) for m in range(7, 13)]
+    # before every group's last observation: no rows at all, not an error
+    assert session.sql(query.format("2023-03-01")).to_pylist() == []

@@ -91,3 +91,37 @@ def test_no_progress_bar_when_quiet(home):
         shell = _spawn(home, "--quiet", "sql", "SELECT ai_query('slow', 'r ' || id) FROM range(12)")
         output = shell.read()
         assert "req/s" not in output and "echo: r 11" in output
+
+
+def test_duckdb_dot_commands(home, tmp_path):
+    script = tmp_path / "load.sql"
+    script.write_text(
+        "CREATE TABLE t (id INT, name STRING) PARTITIONED BY (id);\n"
+        "INSERT INTO t VALUES (1, 'one');\n"
+    )
+    shell = _spawn(home, "sql")
+    shell.expect("lakeinfer>")
+    shell.send(f".read {script}\r")
+    shell.expect("lakeinfer>")
+    shell.send(".schema t\r")
+    shell.expect(r"CREATE TABLE t \(\r\n  id INT,\r\n  name STRING\r\n\)\r\nPARTITIONED BY \(id\);")
+    shell.expect("lakeinfer>")
+    shell.send(".mode csv\r")
+    shell.expect("lakeinfer>")
+    shell.send(".timer on\r")
+    shell.expect("lakeinfer>")
+    shell.send("SELECT name, id FROM t;\r")
+    shell.expect(r"name,id\s+one,1")
+    shell.expect(r"Run Time \(s\): real \d+\.\d{3}")
+    shell.expect("lakeinfer>")
+    shell.send(".tables\r")
+    shell.expect(r"default,t,")
+    shell.expect("lakeinfer>")
+    shell.send(".open other.db\r")
+    shell.expect(r"\.open is not a lakeinfer command: start lakeinfer with --home DIRECTORY")
+    shell.expect("lakeinfer>")
+    shell.send(".mode line\r")
+    shell.expect(r"usage: \.mode table \| box \| duckbox \| json \| csv")
+    shell.expect("lakeinfer>")
+    shell.send(".quit\r")
+    shell.expect(pexpect.EOF)

@@ -148,13 +148,13 @@ class DeltaCatalog:
     def inside(self, path: Path) -> Path:
         """``path`` itself, after checking that it lies inside the home (strictly below it)
         once every link is followed; :class:`SqlError` otherwise."""
-        home = self.home.resolve()
-        resolved = path.resolve()
-        if resolved == home or not resolved.is_relative_to(home):
+        try:
+            files.contained(self.home, path)
+        except files.OutsideError as error:
             raise SqlError(
-                f"{path} resolves to {resolved}, outside the lakehouse {home}: lakeinfer "
-                "reads, writes and deletes only inside its home"
-            )
+                f"{path} resolves to {error.resolved}, outside the lakehouse {error.root}: "
+                "lakeinfer reads, writes and deletes only inside its home"
+            ) from None
         return path
 
     def catalog_path(self, catalog: str) -> Path:

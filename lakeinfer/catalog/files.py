@@ -38,6 +38,27 @@ _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
 
+class OutsideError(ValueError):
+    """A path that, once every link is followed, is not strictly inside the directory it
+    must stay in."""
+
+    def __init__(self, path: Path | str, resolved: Path, root: Path):
+        super().__init__(f"{path} resolves to {resolved}, outside {root}")
+        self.path, self.resolved, self.root = path, resolved, root
+
+
+def contained(root: Path, path: Path | str) -> Path:
+    """``root / path`` after checking that it lies strictly below ``root`` once every link
+    (and any ``..``) is resolved; :class:`OutsideError` otherwise. ``path`` may be relative
+    to ``root`` or absolute: an absolute one is checked the same way."""
+    candidate = root / path
+    top = root.resolve()
+    resolved = candidate.resolve()
+    if resolved == top or not resolved.is_relative_to(top):
+        raise OutsideError(path, resolved, top)
+    return candidate
+
+
 def _load_renameat2():  # type: ignore[no-untyped-def]
     if not sys.platform.startswith("linux"):
         return None

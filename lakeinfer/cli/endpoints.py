@@ -185,7 +185,9 @@ def endpoints_update(ctx: Context, name: str, **fields: Any) -> None:
 @click.pass_obj
 @friendly_errors
 def endpoints_list(ctx: Context, fmt: str) -> None:
-    """List configured endpoints."""
+    """List configured endpoints with their limits (concurrency, requests per minute, timeout,
+    retries) and prices per million input and output tokens; ``--format json`` gives every
+    field."""
     import pyarrow as pa
 
     from lakeinfer.config import load_config, resolve_home
@@ -199,7 +201,12 @@ def endpoints_list(ctx: Context, fmt: str) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    columns = ["name", "provider", "task", "model", "base_url", "api_key_env", "max_concurrency"]
+    columns = [
+        *("name", "provider", "task", "model", "base_url", "api_key_env"),
+        # the limits each call is held to, and what a million tokens cost
+        *("max_concurrency", "requests_per_minute", "timeout_s", "max_retries"),
+        *("price_input_per_million", "price_output_per_million"),
+    ]
     emit(pa.table({c: [r.get(c) for r in rows] for c in columns}), fmt)
 
 

@@ -29,11 +29,12 @@ class LabelSimilarity:
     def _load(self) -> Any:
         if self._model is None and not self._missing:
             try:
-                from sentence_transformers import SentenceTransformer
+                from lakeinfer.endpoints.sentence_transformers import (
+                    embedded_model_path,
+                    load_model,
+                )
 
-                from lakeinfer.endpoints.sentence_transformers import embedded_model_path
-
-                self._model = SentenceTransformer(str(embedded_model_path()), device="cpu")
+                self._model = load_model(str(embedded_model_path()))
             except Exception:  # not installed (the demo's install) or unusable: chat only
                 self._missing = True
         return self._model

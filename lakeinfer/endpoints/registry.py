@@ -60,13 +60,26 @@ _KIND = {
 class EndpointRegistry:
     """Resolves and caches providers for one session; :meth:`close` releases them."""
 
-    def __init__(self, config: LakeinferConfig, notice: Callable[[str], None]):
-        self.config = config
+    def __init__(
+        self,
+        config: LakeinferConfig | Callable[[], LakeinferConfig],
+        notice: Callable[[str], None],
+    ):
+        """``config``: the configuration, or what returns it when an endpoint is first
+        looked up."""
+        self._config = config
         self._notice = notice
         self._providers: dict[str, Provider] = {}
         #: providers registered from the Python API (functions), by name
         self._registered: dict[str, Provider] = {}
         self._retired: list[Provider] = []
+
+    @property
+    def config(self) -> LakeinferConfig:
+        """The configuration the endpoints are looked up in."""
+        if callable(self._config):
+            self._config = self._config()
+        return self._config
 
     def names(self) -> list[str]:
         return sorted(
@@ -261,6 +274,11 @@ class EndpointRegistry:
             f"(configure an endpoint of that name to use another model)"
         )
         return provider
+
+    @property
+    def holds_providers(self) -> bool:
+        """Whether a provider was built that :meth:`aclose` must release."""
+        return bool(self._providers or self._retired)
 
     async def aclose(self) -> None:
         providers, self._providers = list(self._providers.values()), {}

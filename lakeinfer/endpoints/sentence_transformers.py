@@ -49,7 +49,16 @@ def load_model(path: str) -> Any:
     if not Path(path).is_dir():
         raise RuntimeUnavailableError(f"sentence-transformers model directory not found: {path}")
     with _load_lock:
+        _quiet_loading()
         return SentenceTransformer(path, device="cpu", local_files_only=True)
+
+
+def _quiet_loading() -> None:
+    """No progress bars of the libraries' own ("Loading weights") in lakeinfer's output: it
+    shows its own progress."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 class SentenceTransformerProvider(InProcessProvider):

@@ -23,11 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
@@ -41,20 +40,29 @@ from lakeinfer.runtime.cache import ResponseCache, cache_keys
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.progress import Progress, ProgressObserver
-from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
 from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
+if TYPE_CHECKING:
+    from lakeinfer.runtime.scheduler import CallStats
+
 CHARS_PER_TOKEN = 4
+
+
+def _new_stats() -> CallStats:
+    # the scheduler (and asyncio with it) loads when a statement first counts model calls
+    from lakeinfer.runtime.scheduler import CallStats
+
+    return CallStats()
 
 
 @dataclass
 class EndpointUsage:
     """What one statement cost at one endpoint."""
 
-    stats: CallStats = field(default_factory=CallStats)
+    stats: CallStats = field(default_factory=_new_stats)
     cache_hits: int = 0
 
 
@@ -91,7 +99,7 @@ class AiEvaluator:
     @property
     def stats(self) -> CallStats:
         """All endpoints together."""
-        total = CallStats()
+        total = _new_stats()
         for usage in self.usage.values():
             total.add(usage.stats)
         return total
@@ -219,6 +227,8 @@ class AiEvaluator:
     ) -> Callable[[Hashable, Outcome], None]:
         """What raises, as soon as it arrives, the first answer that would fail the statement
         (an error, or a value that does not fit the result type), naming its first row."""
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         result_type = self.result_type(call)
 
         def check(key: Hashable, outcome: Outcome) -> None:
@@ -288,6 +298,8 @@ class AiEvaluator:
         # the usage is counted into as calls are made, so a statement that is stopped,
         # cancelled or interrupted (Ctrl-C) still records what it cost
         def call_endpoint() -> None:
+            from lakeinfer.runtime.scheduler import run_requests
+
             self.loop.run(
                 run_requests(
                     provider, feed(), record, limits=limits, cancel=self.cancel, stats=usage.stats
@@ -432,6 +444,8 @@ class AiEvaluator:
         requests: list[Any] | None = None,
     ) -> pa.Array:
         """Answers of the distinct requests, ``take``n into row order (NULL rows stay NULL)."""
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         result_type = self.result_type(call)
         results: list[Any] = []
         errors: list[str | None] = []
@@ -607,6 +621,8 @@ def _request_key(value: Any) -> Hashable:
 def _distinct(requests: pa.Array) -> tuple[list[Any], pa.Array]:
     """The distinct values of ``requests`` and, per row, the index of its value (NULL rows get
     a NULL index). Dictionary encoding where Arrow has it; structs and lists by their JSON."""
+    import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     try:
         encoded = pc.dictionary_encode(requests)
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):

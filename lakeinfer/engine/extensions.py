@@ -2,7 +2,8 @@
 
 The engine knows its own statements (DDL, DML, queries, catalog commands); everything else
 (``vector_search``, ``ai_forecast``, ``CREATE VECTOR INDEX``, ``CREATE STREAMING TABLE``, ...)
-is registered here by the feature that implements it, so the engine never imports a feature.
+is registered here by the feature that implements it, so the engine never imports a feature;
+so is what ``session.readStream`` returns.
 :mod:`lakeinfer.features` registers the built-in ones; a package can add its own under the
 ``lakeinfer.extensions`` entry point group (a callable taking this module's
 :class:`Extensions`), loaded the first time the engine meets a table function or a statement
@@ -13,19 +14,23 @@ it does not know::
 
 A table function is called in a FROM clause (``SELECT * FROM my_fn(TABLE(t), 3)``); its handler
 gets the query runner, the call's node, the current namespace and the AI evaluator, and returns
-an Arrow table the query then reads like any table. A statement kind has a matcher (is this
-parsed statement mine?) and a handler returning the statement's result.
+an Arrow table the query then reads like any table. A statement kind has its grammar (functions
+that parse the statement into its own node in the ``lakeinfer`` SQL dialect, see
+:mod:`lakeinfer.sql.dialect`), the node classes it runs (or a matcher: is this parsed statement
+mine?) and a handler returning the statement's result. A statement without a grammar reaches
+its matcher as a :class:`sqlglot.exp.Command`, whose words :func:`command_words` gives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from lakeinfer.sql import dialect
 from lakeinfer.sql.parse import tokenize
 
 if TYPE_CHECKING:
@@ -43,6 +48,10 @@ TableFunctionHandler = Callable[
     ["QueryRunner", exp.Expression, "Namespace", "AiEvaluator"], "pa.Table"
 ]
 StatementHandler = Callable[["StatementExecutor", exp.Expression, "AiEvaluator"], "StatementResult"]
+#: What a statement kind runs: statements of these node classes, or those a function accepts.
+StatementMatch = (
+    type[exp.Expression] | tuple[type[exp.Expression], ...] | Callable[[exp.Expression], bool]
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class Extensions:
         self._functions: dict[str, TableFunction] = {}
         self._statements: dict[str, StatementKind] = {}
         self._loaders: list[Callable[[], bool]] = []
+        self._stream_reader: Callable[..., object] | None = None
 
     def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
         """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
@@ -77,25 +87,44 @@ class Extensions:
         self._functions[key] = TableFunction(key, evaluate)
 
     def add_statement(
-        self, name: str, matches: Callable[[exp.Expression], bool], execute: StatementHandler
+        self,
+        name: str,
+        matches: StatementMatch,
+        execute: StatementHandler,
+        syntax: Iterable[tuple[str, dialect.Grammar]] = (),
     ) -> None:
         """Run statements ``matches`` accepts with ``execute``; checked in registration order,
-        before the engine's own statements."""
-        self._statements[name] = StatementKind(name, matches, execute)
+        before the engine's own statements.
+
+        ``matches`` is a node class (or a tuple of them) or a function of the parsed
+        statement. ``syntax`` gives the statement's grammar: pairs of a first word and a
+        function parsing what follows it into the statement's node (see
+        :func:`lakeinfer.sql.dialect.add_statement_syntax`)."""
+        if isinstance(matches, (type, tuple)):
+            classes = matches
+            test: Callable[[exp.Expression], bool] = lambda s: isinstance(s, classes)  # noqa: E731
+        else:
+            test = matches
+        for word, grammar in syntax:
+            dialect.add_statement_syntax(word, grammar, owner=name)
+        self._statements[name] = StatementKind(name, test, execute)
 
     def add_loader(self, loader: Callable[[], bool]) -> None:
         """Call ``loader`` when a table function or a statement is not known: it registers
-        more extensions (those of installed packages) and says whether it found any new."""
+        more extensions (those of installed packages) and says whether it found any new.
+        The parser calls it too, for a statement no grammar reads."""
         self._loaders.append(loader)
+        dialect.add_syntax_loader(loader)
 
     def load_more(self) -> bool:
         """Run the loaders; whether any registered something new."""
         return any([loader() for loader in self._loaders])
 
     def remove(self, name: str) -> None:
-        """Forget the table function or statement kind called ``name``."""
+        """Forget the table function or statement kind called ``name`` (and its grammar)."""
         self._functions.pop(name.lower(), None)
-        self._statements.pop(name, None)
+        if self._statements.pop(name, None) is not None:
+            dialect.remove_statement_syntax(name)
 
     def table_function(self, name: str) -> TableFunction | None:
         """The table function called ``name``, looking in installed packages once more when
@@ -117,6 +146,14 @@ class Extensions:
             return self.statement_kind(statement)
         return None
 
+    def set_stream_reader(self, factory: Callable[..., object]) -> None:
+        """Make ``session.readStream`` return ``factory(session)``."""
+        self._stream_reader = factory
+
+    def stream_reader(self) -> Callable[..., object] | None:
+        """What builds ``session.readStream`` (None: no streaming feature registered)."""
+        return self._stream_reader
+
 
 #: The engine's extensions (one per process, as the features are).
 EXTENSIONS = Extensions()
@@ -133,8 +170,8 @@ def load_builtins() -> Extensions:
 
 
 def command_words(statement: exp.Command) -> list[str]:
-    """The words of a statement sqlglot keeps as a command, as tokenised (``CREATE``,
-    ``VECTOR``, ``INDEX``, ...)."""
+    """The words of a statement no grammar reads, kept as a command, as tokenised
+    (``REFRESH``, ``WORD``, ``COUNTS``, ...)."""
     rest = statement.expression
     if isinstance(rest, exp.Expression):
         rest = rest.name

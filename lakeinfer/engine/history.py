@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -18,7 +19,9 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.redaction import redact
-from lakeinfer.runtime.scheduler import CallStats
+
+if TYPE_CHECKING:
+    from lakeinfer.runtime.scheduler import CallStats
 
 HISTORY_TABLE = TableName("system", "ai", "query_history")
 LOG_TABLE = TableName("system", "ai", "inference_log")

@@ -19,9 +19,14 @@ from lakeinfer.engine.ai_agg import AiAggregate
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.errors import AnalysisError, LakeinferError
 from lakeinfer.sql import semantic
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind
 from lakeinfer.sql.parse import position_of
 
 _ids = itertools.count()
+AGGREGATE = Signature(
+    "ai_agg",
+    (semantic.CONTENT, Parameter("instruction", Kind.STRING, required=True), semantic.ENDPOINT),
+)
 
 
 class OperatorEndpoints:
@@ -110,17 +115,11 @@ def _bind_aggregate(
     """Register the reduction of one ``ai_agg`` call as ``name``; returns its content
     expression (as text)."""
     where = position_of(node)
-    args = semantic.arguments(node, ("content", "instruction", "endpoint"), required=2)
-    instruction = args["instruction"]
-    if not (isinstance(instruction, exp.Literal) and instruction.is_string):
-        raise AnalysisError(
-            f"ai_agg{where}: instruction must be a string literal, got "
-            f"{instruction.sql(dialect='databricks')}"
-        )
-    endpoint = semantic.endpoint_argument(node, args.get("endpoint"), endpoints.task_endpoint())
+    args = bind(node, AGGREGATE)
+    endpoint = args["endpoint"] if "endpoint" in args else endpoints.task_endpoint()
     if endpoints.task_of(endpoint) not in ("chat", None):
         raise AnalysisError(f"ai_agg{where}: endpoint {endpoint!r} is not a chat endpoint")
-    aggregate = AiAggregate(ai, node, endpoint, instruction.this) if ai is not None else None
+    aggregate = AiAggregate(ai, node, endpoint, args["instruction"]) if ai is not None else None
 
     def reduce(lists: pa.Array) -> pa.Array:
         if aggregate is None:  # describing a query: no model is called

@@ -28,6 +28,7 @@ from lakeinfer.engine.sandbox import SqlSandbox, refusal_message
 from lakeinfer.engine.table_functions import table_functions
 from lakeinfer.errors import LakeinferError, SqlError, did_you_mean
 from lakeinfer.sql import json_functions, semantic
+from lakeinfer.sql.ddl import to_duckdb
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
     StagedCall,
@@ -37,7 +38,7 @@ from lakeinfer.sql.plan import (
     rewrite_tables,
     stage_select,
 )
-from lakeinfer.sql.translate import translate
+from lakeinfer.sql.translate import DIVIDE_BY_ZERO, translate
 from lakeinfer.sql.types import arrow_to_ddl
 
 STAGE = "__li_stage"
@@ -87,7 +88,7 @@ class QueryRunner:
         try:
             query = registered.enter_context(table_functions(self, query, namespace, ai))
             tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
-            tree = translate(tree)
+            tree = translate(tree, (namespace.catalog, namespace.schema))
             registered.enter_context(self._registered(relations))
             tree = registered.enter_context(bound_operators(self.con, tree, ai))
             if not ai_calls(tree):
@@ -112,7 +113,9 @@ class QueryRunner:
         other AI answers (nested calls) cannot be known and are reported as such.
         """
         tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
-        tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
+        tree = semantic.rewrite(
+            translate(tree, (namespace.catalog, namespace.schema)), OperatorEndpoints(ai)
+        )
         nodes = ai_calls(tree)
         aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
         if aggregates:
@@ -177,7 +180,7 @@ class QueryRunner:
     ) -> pa.Schema:
         tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
         endpoints = OperatorEndpoints(ai, start_providers=False)
-        tree = semantic.rewrite(translate(tree), endpoints)
+        tree = semantic.rewrite(translate(tree, (namespace.catalog, namespace.schema)), endpoints)
         for node in reversed(ai_calls(tree)):
             call = bind_ai_query(node)
             task = ai.task_of(call) if ai is not None else "chat"
@@ -338,7 +341,7 @@ class QueryRunner:
                 # custom models take any value: it travels through DuckDB as JSON text
                 as_json = ai.task_of(call) == "custom"
                 name = f"__li_ai_{next(_ids)}"
-                return_type = _duckdb_type(ai.output_type(call))
+                return_type = to_duckdb(ai.output_type(call))
 
                 udf = _ai_function(ai, call, failures, as_json)
                 self.con.create_function(
@@ -409,10 +412,6 @@ def _with_bigint_sums(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     return relation.to_arrow_table().rename_columns(names)
 
 
-def _duckdb_type(dtype: pa.DataType) -> str:
-    return exp.DataType.build(arrow_to_ddl(dtype), dialect="databricks").sql(dialect="duckdb")
-
-
 _MISSING_COLUMN = re.compile(
     r'Referenced column "(?P<name>[^"]+)" not found in FROM clause!(?:\s*Candidate bindings: '
     r"(?P<candidates>.*))?",
@@ -425,12 +424,51 @@ _MISSING_QUALIFIED = re.compile(
 )
 
 
+_CAST_FAILED = re.compile(r"Could not convert string '(?P<value>.*?)' to (?P<type>[A-Z0-9_()., ]+)")
+_UNKNOWN_FUNCTION = re.compile(
+    r"(?:Scalar|Table|Aggregate) Function with name (?P<name>\S+) does not"
+)
+#: DuckDB's internal type names in messages, as Databricks spells them
+_TYPE_NAMES = {
+    "INT8": "TINYINT",
+    "INT16": "SMALLINT",
+    "INT32": "INT",
+    "INT64": "BIGINT",
+    "BOOL": "BOOLEAN",
+    "VARCHAR": "STRING",
+}
+#: what follows DuckDB's first lines: its candidate list, or the query it ran (lakeinfer's
+#: rewrite of the user's statement, not what the user wrote)
+_DUCKDB_CONTEXT = re.compile(r"\n\s*(?:\n\s*LINE \d+:|Candidate functions:).*", re.DOTALL)
+
+
 def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = None) -> str:
     """DuckDB's message without the internal relation names lakeinfer invented; an unknown
     column is named with its position in the statement and the closest existing columns."""
     if isinstance(exc, duckdb.PermissionException):  # a sandboxed session's refusal
         return refusal_message(str(exc))
     message = str(exc)
+    if DIVIDE_BY_ZERO in message or "Division by zero in expression" in message:
+        return DIVIDE_BY_ZERO
+    cast = _CAST_FAILED.search(message)
+    if cast is not None:
+        target = _TYPE_NAMES.get(cast.group("type").strip(), cast.group("type").strip())
+        return (
+            f"[CAST_INVALID_INPUT] The value '{cast.group('value')}' of the type \"STRING\" "
+            f'cannot be cast to "{target}" because it is malformed. Correct the value as per '
+            "the syntax, or change its target type. Use `try_cast` to tolerate malformed input "
+            "and return NULL instead."
+        )
+    unknown = _UNKNOWN_FUNCTION.search(message)
+    if unknown is not None:
+        from lakeinfer.sql.function_list import names
+
+        name = unknown.group("name")
+        return (
+            f"[UNRESOLVED_ROUTINE] Cannot resolve routine `{name}` on search path"
+            f"{did_you_mean(name, names())}"
+        )
+    message = _DUCKDB_CONTEXT.sub("", message)
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:
         name = missing.group("name")

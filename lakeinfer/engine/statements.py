@@ -12,9 +12,7 @@ import json
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
-from sqlglot.tokens import Token
 
 from lakeinfer.catalog.delta_catalog import (
     OPERATION_KEY,
@@ -27,14 +25,14 @@ from lakeinfer.catalog.delta_catalog import (
 from lakeinfer.engine import dml
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
-from lakeinfer.engine.extensions import EXTENSIONS, command_words
+from lakeinfer.engine.extensions import EXTENSIONS
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.vacuum import vacuum
 from lakeinfer.errors import AnalysisError, SqlError, TableExistsError
-from lakeinfer.settings import Settings, parse_set
-from lakeinfer.sql.dotted_names import dotted_name
-from lakeinfer.sql.function_list import show_functions
-from lakeinfer.sql.parse import parse_statements, position_of, tokenize
+from lakeinfer.settings import Settings
+from lakeinfer.sql import dialect
+from lakeinfer.sql.function_list import matching, show_functions
+from lakeinfer.sql.parse import parse_statements, position_of
 from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, ddl_to_arrow
 
 QUERY_TYPES = (exp.Query, exp.Values)
@@ -99,9 +97,9 @@ class StatementExecutor:
             return self._use(statement)
         if isinstance(statement, exp.Describe):
             return self._describe(statement)
-        if isinstance(statement, exp.Command):
-            return self._command(statement, ai)
-        return self._from_packages(statement, ai, statement.sql(dialect="databricks"))
+        if isinstance(statement, dialect.LakeStatement):
+            return self._lake_statement(statement, ai)
+        return self._from_packages(statement, ai)
 
     # -- names ---------------------------------------------------------------------------
     def _table_name(self, table: exp.Expression) -> TableName:
@@ -279,6 +277,8 @@ class StatementExecutor:
         return _counts(num_affected_rows=changed.num_rows)
 
     def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         name = self._table_name(statement.this)
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
@@ -469,12 +469,36 @@ class StatementExecutor:
             is_query=True,
         )
 
-    # -- commands sqlglot keeps as text: CREATE CATALOG, SHOW ..., DROP CATALOG ------------
-    def _explain(self, text: str, ai: AiEvaluator) -> StatementResult:
-        statements = parse_statements(text)
-        if len(statements) != 1:
-            raise AnalysisError("EXPLAIN takes one statement")
-        (statement,) = statements
+    # -- the statements lakeinfer adds: CREATE CATALOG, VACUUM, SHOW ..., EXPLAIN, SET ----------
+    def _lake_statement(self, statement: dialect.LakeStatement, ai: AiEvaluator) -> StatementResult:
+        if isinstance(statement, dialect.CreateCatalog):
+            self.catalog.create_catalog(
+                statement.name.lower(), if_not_exists=bool(statement.args.get("exists"))
+            )
+            return _empty()
+        if isinstance(statement, dialect.DropCatalog):
+            self.catalog.drop_catalog(
+                statement.name.lower(),
+                if_exists=bool(statement.args.get("exists")),
+                cascade=bool(statement.args.get("cascade")),
+            )
+            return _empty()
+        if isinstance(statement, dialect.Vacuum):
+            table = vacuum(self.catalog, self._table_name(statement.this), self.settings, statement)
+            return StatementResult(table, is_query=True)
+        if isinstance(statement, dialect.Explain):
+            return self._explain(statement.this, ai)
+        if isinstance(statement, dialect.SetConfig):
+            return self._set(statement)
+        if isinstance(statement, dialect.ResetConfig):
+            self.settings.reset(statement.setting)
+            return _empty()
+        show = self._show(statement)
+        if show is not None:
+            return StatementResult(show, is_query=True)
+        return self._from_packages(statement, ai)
+
+    def _explain(self, statement: exp.Expression, ai: AiEvaluator) -> StatementResult:
         query = statement
         if isinstance(statement, (exp.Create, exp.Insert)) and statement.expression is not None:
             query = statement.expression
@@ -483,53 +507,16 @@ class StatementExecutor:
         lines = self.runner.explain(query, self.namespace, ai)
         return StatementResult(pa.table({"plan": lines}), is_query=True)
 
-    def _command(self, statement: exp.Command, ai: AiEvaluator) -> StatementResult:
-        rest = statement.expression
-        if isinstance(rest, exp.Expression):
-            rest = rest.name
-        text = f"{statement.this} {rest or ''}"
-        words = command_words(statement)
-        upper = [w.upper() for w in words]
-        if upper[:2] == ["CREATE", "CATALOG"]:
-            if_not_exists = upper[2:5] == ["IF", "NOT", "EXISTS"]
-            rest = words[5:] if if_not_exists else words[2:]
-            self.catalog.create_catalog(
-                _one_name(rest, "CREATE CATALOG"), if_not_exists=if_not_exists
-            )
-            return _empty()
-        if upper[:2] == ["DROP", "CATALOG"]:
-            if_exists = upper[2:4] == ["IF", "EXISTS"]
-            rest = [w for w in (words[4:] if if_exists else words[2:]) if w.upper() != "CASCADE"]
-            self.catalog.drop_catalog(
-                _one_name(rest, "DROP CATALOG"), if_exists=if_exists, cascade="CASCADE" in upper
-            )
-            return _empty()
-        if upper[:1] == ["VACUUM"]:
-            table = vacuum(self.catalog, self.namespace, self.settings, rest or "")
-            return StatementResult(table, is_query=True)
-        if upper[:1] == ["SHOW"]:
-            return self._show(upper[1:], words[1:], tokenize(rest or ""))
-        if upper[:1] == ["EXPLAIN"]:
-            return self._explain(rest or "", ai)
-        if upper[:1] == ["SET"]:
-            return self._set(rest or "")
-        if upper[:1] == ["RESET"]:
-            self.settings.reset((rest or "").strip() or None)
-            return _empty()
-        return self._from_packages(statement, ai, text.strip())
-
-    def _from_packages(
-        self, statement: exp.Expression, ai: AiEvaluator, text: str
-    ) -> StatementResult:
+    def _from_packages(self, statement: exp.Expression, ai: AiEvaluator) -> StatementResult:
         """A statement of an installed package's extension not loaded yet, else an error."""
         extension = EXTENSIONS.statement_kind(statement, look_further=True)
         if extension is None:
-            raise AnalysisError(f"unsupported statement: {text[:80]}")
+            raise AnalysisError(f"unsupported statement: {_text(statement)[:80]}")
         return extension.execute(self, statement, ai)
 
-    def _set(self, text: str) -> StatementResult:
+    def _set(self, statement: dialect.SetConfig) -> StatementResult:
         """``SET`` (list), ``SET key`` (show one), ``SET key = value`` (change one)."""
-        key, value = parse_set(text)
+        key, value = statement.setting, statement.value
         if key is not None and value is not None:
             self.settings.set(key, value)
             return _empty()
@@ -544,59 +531,54 @@ class StatementExecutor:
             is_query=True,
         )
 
-    def _show(self, upper: list[str], words: list[str], tokens: list[Token]) -> StatementResult:
-        if upper[:1] == ["CATALOGS"]:
-            return StatementResult(pa.table({"catalog": self.catalog.list_catalogs()}), True)
-        if upper[:1] in (["SCHEMAS"], ["DATABASES"]):
+    def _show(self, statement: exp.Expression) -> pa.Table | None:
+        """The rows of a ``SHOW`` statement; None for another statement."""
+        pattern = statement.args.get("like")
+        pattern = pattern.name if pattern is not None else None
+        if isinstance(statement, dialect.ShowCatalogs):
+            return pa.table({"catalog": matching(self.catalog.list_catalogs(), pattern)})
+        if isinstance(statement, dialect.ShowSchemas):
             catalog = self.namespace.catalog
-            if len(upper) >= 3 and upper[1] in ("IN", "FROM"):
-                catalog = words[2].lower()
-            return StatementResult(
-                pa.table({"databaseName": self.catalog.list_schemas(catalog)}), True
-            )
-        if upper[:1] == ["TABLES"]:
+            if statement.this is not None:
+                catalog = statement.this.name.lower()
+            schemas = matching(self.catalog.list_schemas(catalog), pattern)
+            return pa.table({"databaseName": schemas})
+        if isinstance(statement, dialect.ShowTables):
             catalog, schema = self.namespace.catalog, self.namespace.schema
-            if len(upper) >= 3 and upper[1] in ("IN", "FROM"):
-                parts = [p.lower() for p in dotted_name(tokens[2:], "SHOW TABLES")[0]]
-                catalog, schema = (catalog, parts[0]) if len(parts) == 1 else parts[:2]
+            if statement.this is not None:
+                catalog, schema = self._schema_name(statement.this)
             tables = sorted(
                 self.catalog.list_tables(catalog, schema) + self.catalog.list_views(catalog, schema)
             )
-            return StatementResult(
-                pa.table(
-                    {
-                        "database": [schema] * len(tables),
-                        "tableName": tables,
-                        "isTemporary": [False] * len(tables),
-                    }
-                ),
-                True,
+            tables = matching(tables, pattern)
+            return pa.table(
+                {
+                    "database": [schema] * len(tables),
+                    "tableName": tables,
+                    "isTemporary": [False] * len(tables),
+                }
             )
-        if upper[:1] == ["TBLPROPERTIES"]:
-            parts = dotted_name(tokens[1:], "SHOW TBLPROPERTIES")[0] if tokens[1:] else []
-            if not parts or len(parts) > 3:
-                raise AnalysisError("SHOW TBLPROPERTIES takes a table name")
-            properties = self.catalog.details(DeltaCatalog.qualify(parts, self.namespace))[
-                "properties"
-            ]
-            return StatementResult(
-                pa.table(
-                    {
-                        "key": pa.array(sorted(properties), pa.string()),
-                        "value": pa.array([properties[k] for k in sorted(properties)], pa.string()),
-                    }
-                ),
-                True,
+        if isinstance(statement, dialect.ShowTblProperties):
+            properties = self.catalog.details(self._table_name(statement.this))["properties"]
+            return pa.table(
+                {
+                    "key": pa.array(sorted(properties), pa.string()),
+                    "value": pa.array([properties[k] for k in sorted(properties)], pa.string()),
+                }
             )
-        if "FUNCTIONS" in upper[:2]:
-            return StatementResult(show_functions(words), True)
-        raise AnalysisError(f"unsupported statement: SHOW {' '.join(words)}")
+        if isinstance(statement, dialect.ShowFunctions):
+            return show_functions(statement.args.get("scope") or "ALL", pattern)
+        return None
 
 
-def _one_name(words: list[str], what: str) -> str:
-    if len(words) != 1:
-        raise AnalysisError(f"{what} takes one name, got {' '.join(words) or 'none'}")
-    return words[0].lower()
+def _text(statement: exp.Expression) -> str:
+    """A statement's text, for an error naming it."""
+    if isinstance(statement, exp.Command):
+        rest = statement.expression
+        if isinstance(rest, exp.Expression):
+            rest = rest.name
+        return " ".join(f"{statement.this} {rest or ''}".split())
+    return statement.sql(dialect=dialect.NAME)
 
 
 def _schema_from_columns(schema: exp.Expression) -> pa.Schema:

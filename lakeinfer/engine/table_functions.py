@@ -17,7 +17,7 @@ from lakeinfer.catalog.delta_catalog import Namespace
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.extensions import EXTENSIONS
 from lakeinfer.errors import AnalysisError
-from lakeinfer.sql.semantic import bind_call
+from lakeinfer.sql import arguments
 
 if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
@@ -36,14 +36,6 @@ def function_name(node: exp.Expression | None) -> str | None:
     return name if EXTENSIONS.table_function(name) is not None else None
 
 
-def call_arguments(node: exp.Expression) -> list[exp.Expression]:
-    """The arguments of a table function call, in order (sqlglot parses ``vector_search``
-    as BigQuery's VECTOR_SEARCH, which keeps them under its own names)."""
-    if isinstance(node, exp.Anonymous):
-        return list(node.expressions)
-    return [v for v in node.args.values() if isinstance(v, exp.Expression)]
-
-
 def bind(
     function: str,
     node: exp.Expression,
@@ -51,9 +43,11 @@ def bind(
     required: tuple[str, ...],
 ) -> dict[str, exp.Expression]:
     """Positional (in ``names`` order) and named (``name => value``) arguments of a call;
-    ``required`` are the first names, which must be given."""
+    ``required`` are the first names, which must be given. Errors name ``function``, the
+    argument and the call's position (see :mod:`lakeinfer.sql.arguments`, whose
+    :class:`~lakeinfer.sql.arguments.Signature` also says which arguments must be literals)."""
     assert names[: len(required)] == required, "required arguments come first"
-    return bind_call(function, node, call_arguments(node), names, len(required))
+    return arguments.bind(node, arguments.Signature.of(function, names, len(required)))
 
 
 @contextmanager

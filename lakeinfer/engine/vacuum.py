@@ -14,48 +14,24 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
-from lakeinfer.errors import AnalysisError
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.settings import Settings
-from lakeinfer.sql.dotted_names import dotted_name
-from lakeinfer.sql.parse import tokenize
+from lakeinfer.sql.dialect import Vacuum
 
 #: The Databricks setting that guards against a RETAIN shorter than the table's retention.
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
-_USAGE = "VACUUM takes a table name, then optionally FULL or LITE, RETAIN <hours> HOURS and DRY RUN"
 
 
-def vacuum(catalog: DeltaCatalog, namespace: Namespace, settings: Settings, text: str) -> pa.Table:
-    """Run ``VACUUM <text>`` (``text``: what follows the keyword) and return its rows."""
-    tokens = tokenize(text)
-    if not tokens:
-        raise AnalysisError(_USAGE)
-    parts, index = dotted_name(tokens, "VACUUM")
-    name = DeltaCatalog.qualify(parts, namespace)
-    rest = [t.text.upper() for t in tokens[index:]]
-    lite = rest[:1] == ["LITE"]
-    if rest[:1] in (["LITE"], ["FULL"]):
-        rest = rest[1:]
-        index += 1
-    retain: float | None = None
-    if rest[:1] == ["RETAIN"]:
-        if len(rest) < 3 or rest[2] != "HOURS":
-            raise AnalysisError(f"{_USAGE}; got RETAIN {' '.join(rest[1:3])}")
-        try:
-            retain = float(rest[1])
-        except ValueError:
-            raise AnalysisError(
-                f"VACUUM {name}: RETAIN takes a number of hours, got {tokens[index + 1].text!r}"
-            ) from None
-        rest = rest[3:]
-    dry_run = rest == ["DRY", "RUN"]
-    if rest and not dry_run:
-        raise AnalysisError(f"{_USAGE}; unexpected {' '.join(rest)!r}")
+def vacuum(
+    catalog: DeltaCatalog, name: TableName, settings: Settings, statement: Vacuum
+) -> pa.Table:
+    """Run a parsed ``VACUUM`` statement on the table ``name`` and return its rows."""
+    retain = statement.args.get("retain")
     paths = catalog.vacuum(
         name,
-        retain,
-        dry_run=dry_run,
+        float(retain.name) if retain is not None else None,
+        dry_run=bool(statement.args.get("dry_run")),
         check_retention=bool(settings.get(RETENTION_CHECK)),
-        lite=lite,
+        lite=statement.args.get("mode") == "LITE",
     )
     return pa.table({"path": pa.array(paths, pa.string())})

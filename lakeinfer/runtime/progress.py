@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Protocol
 
-from tqdm import tqdm
-
 from lakeinfer.endpoints.base import Outcome
 
 #: seconds of work before the bar appears
@@ -29,6 +27,8 @@ class Progress:
     def __init__(
         self, total: int, label: str, enabled: bool | None = None, file: IO[str] | None = None
     ):
+        from tqdm import tqdm  # on first use: most statements call no model
+
         file = file or sys.stderr
         show = enabled if enabled is not None else file.isatty()
         self.errors = 0

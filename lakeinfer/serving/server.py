@@ -16,6 +16,7 @@ from lakeinfer.redaction import register
 from lakeinfer.serving.app import ServedEndpoints, build_app
 from lakeinfer.serving.defaults import DEFAULT_HOST, DEFAULT_PORT
 from lakeinfer.serving.guard import Guard, is_loopback, required_token
+from lakeinfer.serving.listen import listen
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "InferenceServer", "is_loopback", "server_token"]
 
@@ -66,14 +67,7 @@ class InferenceServer:
         return self
 
     async def _start(self) -> None:
-        runner = web.AppRunner(self._app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._runner, self.port = await listen(self._app, self.host, self.port)
 
     def stop(self) -> None:
         runner, self._runner = self._runner, None

@@ -21,6 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lakeinfer.catalog.files import OutsideError, contained
+from lakeinfer.errors import AnalysisError
+
 #: the directory name Hive (and Delta) give a NULL partition value
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
@@ -66,7 +69,7 @@ def read_files(plan: ReadPlan, files: Iterable[DataFile]) -> Iterator[pa.RecordB
     stored = {f.name.lower(): f for f in plan.table_schema}
     data_columns = [n for n in wanted if n.lower() not in _lowered(plan.partition_columns)]
     for file in files:
-        parquet = pq.ParquetFile(Path(plan.table_path) / unquote(file.path))
+        parquet = pq.ParquetFile(data_file_path(plan.table_path, file.path))
         in_file = {name.lower(): name for name in parquet.schema_arrow.names}
         read = [in_file[n.lower()] for n in data_columns if n.lower() in in_file]
         values = {k.lower(): v for k, v in file.partition_values}
@@ -83,6 +86,17 @@ def read_files(plan: ReadPlan, files: Iterable[DataFile]) -> Iterator[pa.RecordB
                     column = pa.nulls(batch.num_rows, target.type)
                 arrays.append(column.cast(target.type))
             yield pa.RecordBatch.from_arrays(arrays, schema=plan.output)
+
+
+def data_file_path(table_path: str, path: str) -> Path:
+    """Where the data file a Delta action names as ``path`` lies: below the table's
+    directory, or an error naming the file (a log that points elsewhere is not followed)."""
+    try:
+        return contained(Path(table_path), unquote(path))
+    except OutsideError:
+        raise AnalysisError(
+            f"the Delta log of {table_path} names a data file outside the table: {path}"
+        ) from None
 
 
 def _lowered(names: Iterable[str]) -> set[str]:

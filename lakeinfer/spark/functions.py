@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +24,7 @@ from lakeinfer.errors import AnalysisError
 from lakeinfer.spark.shipping import ShippedConfig
 from lakeinfer.spark.tasks import ai_filter_body, task_body
 from lakeinfer.spark.worker import runtime
+from lakeinfer.sql.arguments import plain
 from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
 from lakeinfer.sql.model_parameters import check_model_parameters
 from lakeinfer.sql.response_format import response_format
@@ -163,7 +163,7 @@ def bind_arrays(
     if struct is not None:
         if not isinstance(struct, dict):
             raise AnalysisError(f"{name}: modelParameters must be a named_struct(...)")
-        parameters = {k: _plain(v) for k, v in struct.items() if v is not None}
+        parameters = {k: plain(v) for k, v in struct.items() if v is not None}
         parameters = check_model_parameters(parameters, f"{name}: modelParameters")
     text = _constant(response_format_text, name, "responseFormat")
     if text is not None:
@@ -197,17 +197,6 @@ def _mismatch(name: str, signature: Signature, given: str) -> AnalysisError:
         f"this one up front: lakeinfer.spark.register(spark, signatures={{'my_name': "
         f"{{...}}}}) and call my_name(...)"
     )
-
-
-def _plain(value: Any) -> Any:
-    """Decimal -> float (SQL ``0.5`` arrives as DECIMAL), recursively."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 #: Every function ``register`` installs, by SQL name, with the signature it gets up front.

@@ -33,6 +33,7 @@ from lakeinfer.errors import AnalysisError, TableExistsError
 from lakeinfer.spark import usage as usage_counters
 from lakeinfer.spark.rewrite import rewrite_ai_calls
 from lakeinfer.spark.tables import ROWS_KEY
+from lakeinfer.sql.dialect import LakeStatement
 from lakeinfer.sql.plan import rewrite_tables
 
 if TYPE_CHECKING:
@@ -42,7 +43,16 @@ if TYPE_CHECKING:
     from lakeinfer.spark.api import SparkAI
 
 #: statements that read or write no rows: they run on the driver, on the embedded engine
-LOCAL = (exp.Drop, exp.Use, exp.Describe, exp.Show, exp.Command, exp.Comment, exp.Alter)
+LOCAL = (
+    exp.Drop,
+    exp.Use,
+    exp.Describe,
+    exp.Show,
+    exp.Command,
+    exp.Comment,
+    exp.Alter,
+    LakeStatement,
+)
 SUPPORTED = (
     "queries, CREATE [OR REPLACE] TABLE ... AS SELECT and INSERT INTO / INSERT OVERWRITE ... SELECT"
 )

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Schema, Transaction
@@ -41,7 +40,7 @@ from lakeinfer.errors import (
     SqlError,
     TableExistsError,
 )
-from lakeinfer.spark.files import AddFile, DataFile
+from lakeinfer.spark.files import AddFile, DataFile, data_file_path
 from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, storable_schema
 
 #: reader features whose files cannot be read as plain Parquet
@@ -436,4 +435,4 @@ def discard(target: WriteTarget, files: Sequence[AddFile]) -> None:
 
 def discard_files(directory: str, paths: Sequence[str]) -> None:
     for path in paths:
-        (Path(directory) / unquote(path)).unlink(missing_ok=True)
+        data_file_path(directory, path).unlink(missing_ok=True)

@@ -23,9 +23,9 @@ from lakeinfer.errors import AnalysisError
 from lakeinfer.spark.shipping import ShippedConfig
 from lakeinfer.spark.worker import ExecutorRuntime, runtime
 from lakeinfer.sql import semantic
+from lakeinfer.sql.ddl import to_ddl
 from lakeinfer.sql.functions import bind_ai_query
 from lakeinfer.sql.task_functions import PARAMETERS
-from lakeinfer.sql.types import arrow_to_ddl
 
 #: arguments that carry row data; every other argument must be the same on every row
 DATA = {"content", "prompt", "expr1", "expr2", "to_lang"}
@@ -43,10 +43,7 @@ class TaskSignature(Protocol):
 
 def task_ddl(dtype: pa.DataType) -> str:
     """The Spark DDL of a task function's result (struct fields quoted: they are labels)."""
-    if pa.types.is_struct(dtype):
-        inner = ", ".join(f"`{f.name.replace('`', '``')}`: {arrow_to_ddl(f.type)}" for f in dtype)
-        return f"STRUCT<{inner}>"
-    return arrow_to_ddl(dtype)
+    return to_ddl(dtype, quote_all=True)
 
 
 def task_body(function: str) -> Callable[[ShippedConfig, TaskSignature, str], UdfBody]:

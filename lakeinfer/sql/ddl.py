@@ -250,28 +250,41 @@ def quote_field(name: str) -> str:
     """A field name as Spark writes it in DDL: bare if it is a plain word, else backquoted."""
     if re.fullmatch(r"[A-Za-z0-9_]+", name) and not name.isdigit():
         return name
+    return _backquote(name)
+
+
+def _backquote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def to_ddl(dtype: pa.DataType, map_separator: str = ",") -> str:
-    """Name an Arrow type in the grammar :func:`parse_type` reads, the way Databricks'
-    DESCRIBE does (``ARRAY<FLOAT>``, ``STRUCT<a: INT, `b c`: STRING>``, ``MAP<STRING,INT>``).
-
-    Arrow types with no Databricks equivalent are named by the type they are stored as
-    (unsigned integers widen, large and view strings are STRING).
-    """
-    if pa.types.is_struct(dtype):
-        inner = ", ".join(f"{quote_field(f.name)}: {to_ddl(f.type, map_separator)}" for f in dtype)
-        return f"STRUCT<{inner}>"
-    if (
+def _is_list(dtype: pa.DataType) -> bool:
+    return (
         pa.types.is_list(dtype)
         or pa.types.is_large_list(dtype)
         or pa.types.is_fixed_size_list(dtype)
         or pa.types.is_list_view(dtype)
-    ):
-        return f"ARRAY<{to_ddl(dtype.value_type, map_separator)}>"
+    )
+
+
+def to_ddl(dtype: pa.DataType, map_separator: str = ",", quote_all: bool = False) -> str:
+    """Name an Arrow type in the grammar :func:`parse_type` reads, the way Databricks'
+    DESCRIBE does (``ARRAY<FLOAT>``, ``STRUCT<a: INT, `b c`: STRING>``, ``MAP<STRING,INT>``).
+
+    Arrow types with no Databricks equivalent are named by the type they are stored as
+    (unsigned integers widen, large and view strings are STRING). ``quote_all`` backquotes
+    every field name, not only those that need it (names that are data, such as labels).
+    """
+    if pa.types.is_struct(dtype):
+        quote = _backquote if quote_all else quote_field
+        inner = ", ".join(
+            f"{quote(f.name)}: {to_ddl(f.type, map_separator, quote_all)}" for f in dtype
+        )
+        return f"STRUCT<{inner}>"
+    if _is_list(dtype):
+        return f"ARRAY<{to_ddl(dtype.value_type, map_separator, quote_all)}>"
     if pa.types.is_map(dtype):
-        key, item = to_ddl(dtype.key_type, map_separator), to_ddl(dtype.item_type, map_separator)
+        key = to_ddl(dtype.key_type, map_separator, quote_all)
+        item = to_ddl(dtype.item_type, map_separator, quote_all)
         return f"MAP<{key}{map_separator}{item}>"
     if pa.types.is_decimal(dtype):
         return f"DECIMAL({dtype.precision},{dtype.scale})"
@@ -307,12 +320,33 @@ def to_spark_ddl(dtype: pa.DataType) -> str:
     return to_ddl(dtype, map_separator=", ")
 
 
+#: DuckDB's names of the Arrow types that have one (others are named by what they are stored
+#: as, through their DDL name: large and view strings are VARCHAR, ...)
+_DUCKDB = {
+    pa.string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.uint8(): "UTINYINT",
+    pa.uint16(): "USMALLINT",
+    pa.uint32(): "UINTEGER",
+    pa.uint64(): "UBIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.date32(): "DATE",
+    pa.binary(): "BLOB",
+}
+
+
 def to_duckdb(dtype: pa.DataType) -> str:
-    """The DuckDB type text for ``dtype``, field names quoted."""
+    """The DuckDB type text for ``dtype``, field names quoted (the Arrow -> DuckDB counterpart
+    of :func:`to_ddl`, which it follows for types DuckDB names no differently)."""
     if pa.types.is_struct(dtype):
         inner = ", ".join('"' + f.name.replace('"', '""') + '" ' + to_duckdb(f.type) for f in dtype)
         return f"STRUCT({inner})"
-    if pa.types.is_list(dtype):
+    if _is_list(dtype):
         return f"{to_duckdb(dtype.value_type)}[]"
     if pa.types.is_map(dtype):
         return f"MAP({to_duckdb(dtype.key_type)}, {to_duckdb(dtype.item_type)})"
@@ -320,19 +354,15 @@ def to_duckdb(dtype: pa.DataType) -> str:
         return f"DECIMAL({dtype.precision},{dtype.scale})"
     if pa.types.is_timestamp(dtype):
         return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
-    simple = {
-        pa.string(): "VARCHAR",
-        pa.bool_(): "BOOLEAN",
-        pa.int8(): "TINYINT",
-        pa.int16(): "SMALLINT",
-        pa.int32(): "INTEGER",
-        pa.int64(): "BIGINT",
-        pa.float32(): "FLOAT",
-        pa.float64(): "DOUBLE",
-        pa.date32(): "DATE",
-        pa.binary(): "BLOB",
-    }
-    return simple[dtype]
+    if dtype in _DUCKDB:
+        return _DUCKDB[dtype]
+    try:
+        stored = parse_type(to_ddl(dtype), "type")
+    except AnalysisError:
+        stored = dtype
+    if stored == dtype:
+        raise AnalysisError(f"the type {to_ddl(dtype)} has no DuckDB equivalent")
+    return to_duckdb(stored)
 
 
 def to_json_schema(dtype: pa.DataType) -> dict[str, Any]:

@@ -12,8 +12,6 @@ import fnmatch
 
 import pyarrow as pa
 
-from lakeinfer.errors import AnalysisError
-
 #: Every supported name, sorted as ``SHOW FUNCTIONS`` lists them.
 NAMES: tuple[str, ...] = (
     "%",
@@ -185,29 +183,18 @@ def names() -> list[str]:
     return list(NAMES)
 
 
-def show_functions(words: list[str]) -> pa.Table:
-    """``SHOW [USER | SYSTEM | ALL] FUNCTIONS [[LIKE] 'pattern']``; ``words`` are the tokens
-    after SHOW (a string token without its quotes).
+def show_functions(scope: str = "ALL", pattern: str | None = None) -> pa.Table:
+    """``SHOW [USER | SYSTEM | ALL] FUNCTIONS [[LIKE] 'pattern']``. There are no user
+    functions, so ``SHOW USER FUNCTIONS`` is empty."""
+    listed = [] if scope.upper() == "USER" else names()
+    return pa.table({"function": pa.array(matching(listed, pattern), pa.string())})
 
-    The pattern is Databricks': ``*`` matches any characters, ``|`` separates alternatives,
-    case is ignored. There are no user functions, so ``SHOW USER FUNCTIONS`` is empty.
-    """
-    upper = [w.upper() for w in words]
-    scope = "ALL"
-    if upper and upper[0] in ("USER", "SYSTEM", "ALL"):
-        scope, words, upper = upper[0], words[1:], upper[1:]
-    if not upper or upper[0] != "FUNCTIONS":
-        raise AnalysisError(f"unsupported statement: SHOW {' '.join(words)}")
-    rest = words[1:]
-    if rest and rest[0].upper() == "LIKE":
-        rest = rest[1:]
-    if len(rest) > 1:
-        raise AnalysisError(
-            f"SHOW FUNCTIONS takes one quoted pattern, e.g. SHOW FUNCTIONS LIKE 'ai*'; "
-            f"got {' '.join(rest)}"
-        )
-    listed = [] if scope == "USER" else names()
-    if rest:
-        alternatives = [p.strip().lower() for p in rest[0].strip("'\"").split("|")]
-        listed = [n for n in listed if any(fnmatch.fnmatchcase(n, p) for p in alternatives)]
-    return pa.table({"function": pa.array(listed, pa.string())})
+
+def matching(listed: list[str], pattern: str | None) -> list[str]:
+    """The names of ``listed`` that a ``SHOW ... LIKE`` pattern selects (all when None), as
+    Databricks matches them: ``*`` stands for any characters, ``|`` separates alternatives,
+    case is ignored."""
+    if pattern is None:
+        return listed
+    alternatives = [p.strip().lower() for p in pattern.split("|")]
+    return [n for n in listed if any(fnmatch.fnmatchcase(n.lower(), p) for p in alternatives)]

@@ -7,8 +7,9 @@ Databricks signature::
 
 The first four may be positional; every argument may be named (``request => x``); a positional
 argument after a named one is an error, as in Spark. ``endpoint``, ``returnType`` and
-``failOnError`` must be literals, ``modelParameters`` a constant struct: all are checked here,
-before any model is called.
+``failOnError`` must be literals, ``modelParameters`` a constant struct: all are checked here
+(the arguments by :mod:`lakeinfer.sql.arguments`, from :data:`SIGNATURE`), before any model is
+called.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind, plain
 from lakeinfer.sql.model_parameters import check_model_parameters
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.response_format import response_format
@@ -31,9 +33,18 @@ if TYPE_CHECKING:
     from lakeinfer.sql.task_specs import TaskSpec
 
 AI_QUERY = "ai_query"
-POSITIONAL = ("endpoint", "request", "returnType", "failOnError")
-NAMED = POSITIONAL + ("modelParameters", "responseFormat")
-ALIASES = {"endpointname": "endpoint"}
+SIGNATURE = Signature(
+    AI_QUERY,
+    (
+        Parameter("endpoint", Kind.STRING, required=True, aliases=("endpointName",)),
+        Parameter("request", required=True),
+        Parameter("returnType", Kind.STRING),
+        Parameter("failOnError", Kind.BOOLEAN),
+        Parameter("modelParameters", Kind.CONSTANT, positional=False),
+        Parameter("responseFormat", Kind.STRING, positional=False),
+    ),
+    unknown_hint=" (a system prompt goes into the request text)",
+)
 DEFAULT_TEMPERATURE = 0.0
 
 
@@ -98,76 +109,24 @@ def bind_ai_query(node: exp.Expression) -> AiQueryCall:
             params["response_format"] = spec.response_format
         return AiQueryCall(node=node, endpoint="", request=request, parameters=params, task=spec)
     where = position_of(node)
-    args: dict[str, exp.Expression] = {}
-    seen_named = False
-    for index, arg in enumerate(node.expressions):
-        if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
-            seen_named = True
-            raw = arg.this.name
-            name = ALIASES.get(raw.lower(), raw)
-            canonical = next((n for n in NAMED if n.lower() == name.lower()), None)
-            if canonical is None:
-                raise AnalysisError(
-                    f"ai_query{where}: unknown argument {raw!r}; expected one of {', '.join(NAMED)}"
-                    " (a system prompt goes into the request text)"
-                )
-            value = arg.expression
-        else:
-            if seen_named:
-                raise AnalysisError(
-                    f"ai_query{where}: positional argument {index + 1} follows a named argument"
-                )
-            if index >= len(POSITIONAL):
-                raise AnalysisError(
-                    f"ai_query{where}: at most {len(POSITIONAL)} positional arguments "
-                    f"({', '.join(POSITIONAL)}); name the others, e.g. modelParameters => ..."
-                )
-            canonical, value = POSITIONAL[index], arg
-        if canonical in args:
-            raise AnalysisError(f"ai_query{where}: argument {canonical!r} is given twice")
-        args[canonical] = value
-
-    for required in ("endpoint", "request"):
-        if required not in args:
-            raise AnalysisError(f"ai_query{where}: missing required argument {required!r}")
-
-    call = AiQueryCall(
-        node=node,
-        endpoint=_string_literal(args["endpoint"], "endpoint", where),
-        request=args["request"],
-    )
+    args = bind(node, SIGNATURE)
+    call = AiQueryCall(node=node, endpoint=args["endpoint"], request=args["request"])
     if "returnType" in args:
-        call.return_ddl = _string_literal(args["returnType"], "returnType", where)
+        call.return_ddl = args["returnType"]
         try:
             ddl_to_arrow(call.return_ddl)  # validate now, before any call
         except AnalysisError as exc:
             raise AnalysisError(f"ai_query{where}: returnType: {exc}") from None
     if "failOnError" in args:
-        call.fail_on_error = _boolean_literal(args["failOnError"], where)
+        call.fail_on_error = args["failOnError"]
     parameters: dict[str, Any] = {}
     if "modelParameters" in args:
         what = f"ai_query{where}: modelParameters"
         parameters = check_model_parameters(constant_struct(args["modelParameters"], what), what)
     if "responseFormat" in args:
-        parameters["response_format"] = _response_format(args["responseFormat"], where)
+        parameters["response_format"] = response_format(args["responseFormat"], where)
     call.parameters = {"temperature": DEFAULT_TEMPERATURE, **parameters}
     return call
-
-
-def _string_literal(node: exp.Expression, name: str, where: str) -> str:
-    if isinstance(node, exp.Literal) and node.is_string:
-        return node.this
-    raise AnalysisError(
-        f"ai_query{where}: {name} must be a string literal, got {node.sql(dialect='databricks')}"
-    )
-
-
-def _boolean_literal(node: exp.Expression, where: str) -> bool:
-    if isinstance(node, exp.Boolean):
-        return bool(node.this)
-    raise AnalysisError(
-        f"ai_query{where}: failOnError must be TRUE or FALSE, got {node.sql(dialect='databricks')}"
-    )
 
 
 #: a constant needs no file, extension or network
@@ -179,12 +138,8 @@ _CONSTANTS_ONLY = {
 
 
 def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
-    """Evaluate a constant ``named_struct(...)`` to a dict; any column reference is an error."""
-    if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
-        raise AnalysisError(
-            f"{what} must be constant (it refers to a column or subquery): "
-            f"{node.sql(dialect='databricks')}"
-        )
+    """Evaluate a ``named_struct(...)`` bound as a constant (see
+    :class:`~lakeinfer.sql.arguments.Kind`) to a dict, without files, extensions or network."""
     if not isinstance(node, exp.Struct):
         raise AnalysisError(
             f"{what} must be a named_struct(...), got {node.sql(dialect='databricks')}"
@@ -197,21 +152,4 @@ def constant_struct(node: exp.Expression, what: str) -> dict[str, Any]:
     result = value[0] if value else None
     if not isinstance(result, dict):
         raise AnalysisError(f"{what} must be a named_struct(...)")
-    return {k: _plain(v) for k, v in result.items() if v is not None}
-
-
-def _plain(value: Any) -> Any:
-    """Decimal -> float, tuples -> lists: what JSON request bodies need."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _response_format(node: exp.Expression, where: str) -> dict[str, Any]:
-    return response_format(_string_literal(node, "responseFormat", where), where)
+    return {k: plain(v) for k, v in result.items() if v is not None}

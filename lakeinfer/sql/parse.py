@@ -1,9 +1,10 @@
 """Parse Databricks SQL text into sqlglot statements, with errors that name line and column.
 
 Databricks semantics come from sqlglot's ``databricks`` dialect: double-quoted strings are string
-literals, backslash escapes in literals are decoded, ``name => value`` is a named argument.
-Statements sqlglot only knows as opaque commands (``CREATE CATALOG``, ``SHOW ...``) are returned
-as :class:`sqlglot.exp.Command` and interpreted by the executor from their tokens.
+literals, backslash escapes in literals are decoded, ``name => value`` is a named argument. The
+statements lakeinfer adds (``CREATE CATALOG``, ``VACUUM``, ``SHOW ...``, those features register)
+are parsed by the ``lakeinfer`` dialect that extends it (:mod:`lakeinfer.sql.dialect`); a
+statement nothing models is a :class:`sqlglot.exp.Command`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from lakeinfer.errors import SqlSyntaxError
-from lakeinfer.sql import syntax
+from lakeinfer.sql import dialect, syntax
 from lakeinfer.sql.ddl import TYPE_NAMES
 
 DIALECT = "databricks"
@@ -36,14 +37,16 @@ _PARSER.FUNCTIONS = {
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 
-class _Parser(_PARSER):  # type: ignore[misc,valid-type]
-    """The Databricks parser, remembering the token it stopped at when it fails."""
+class _Parser(dialect.Parser):
+    """The lakeinfer parser, remembering the token it stopped at when it fails."""
 
     failure: syntax.Failure | None = None
 
     def raise_error(self, message: str, token: Token | None = None) -> None:
         at = token or self._curr
-        self.failure = syntax.Failure(message, at or None, self._prev or None)
+        self.failure = syntax.Failure(
+            message, at or None, self._prev or None, exact=self.exact_failure
+        )
         if token is None:
             super().raise_error(message)
         else:
@@ -53,7 +56,7 @@ class _Parser(_PARSER):  # type: ignore[misc,valid-type]
 #: First tokens a statement may start with (anything else is an unknown statement).
 _STATEMENT_STARTS = (
     set(_PARSER.STATEMENT_PARSERS)
-    | set(sqlglot.Dialect.get_or_raise(DIALECT).tokenizer_class.COMMANDS)
+    | set(dialect.Tokenizer.COMMANDS)
     | {TokenType.SELECT, TokenType.WITH, TokenType.FROM, TokenType.VALUES, TokenType.TABLE}
     | {TokenType.L_PAREN}
 )
@@ -63,8 +66,7 @@ def parse_statements(text: str) -> list[exp.Expression]:
     """Split ``text`` into statements; empty statements (stray ``;``) are dropped.
 
     Each statement keeps its own source text in ``statement.meta["source"]`` (for the query
-    history). ``SET`` and ``RESET`` are kept as commands with their raw text, because Spark
-    treats everything before ``=`` as the key (``SET lakeinfer.endpoints.my-llm.timeout_s = 5``).
+    history).
     """
     try:
         tokens = tokenize(text)
@@ -73,17 +75,9 @@ def parse_statements(text: str) -> list[exp.Expression]:
     statements = []
     for start, end in _statement_spans(text, tokens):
         chunk = text[start:end]
-        first = next((t for t in tokens if start <= t.start < end), None)
-        if first is None:
+        if not any(start <= t.start < end for t in tokens):
             continue  # only whitespace or comments
-        keyword = first.text.upper()
-        if keyword in ("SET", "RESET"):
-            rest = text[first.end + 1 : end].strip()
-            statement: exp.Expression | None = exp.Command(
-                this=keyword, expression=exp.Literal.string(rest)
-            )
-        else:
-            statement = _parse_one(chunk, text, start)
+        statement = _parse_one(chunk, text, start)
         if statement is not None:
             statement.meta["source"] = chunk.strip()
             statements.append(statement)
@@ -105,18 +99,23 @@ def _parse_one(chunk: str, text: str, offset: int) -> exp.Expression | None:
         tokens = tokenize(chunk)
     except TokenError:
         raise syntax.tokenize_failure(text) from None
-    if tokens and tokens[0].token_type not in _STATEMENT_STARTS:
-        raise syntax.unknown_statement(text, tokens[0], offset)
+    first = tokens[0] if tokens else None
+    if first is not None and first.token_type not in _STATEMENT_STARTS:
+        if not dialect.starts_statement(first):
+            raise syntax.unknown_statement(text, first, offset)
     parsed = _parse_tokens(tokens, chunk, text, offset)
     if parsed:
-        syntax.check_complete(text, offset, parsed[0], tokens)
+        statement, inner = parsed[0], tokens
+        while isinstance(statement, dialect.Explain):
+            statement, inner = statement.this, inner[1:]
+        syntax.check_complete(text, offset, statement, inner)
     return parsed[0] if parsed else None
 
 
 def _parse_tokens(tokens: list[Token], chunk: str, text: str, offset: int) -> list[exp.Expression]:
     """Parse the tokens of ``chunk``, which starts at ``offset`` in ``text`` (errors point into
     ``text``)."""
-    parser = _Parser(dialect=sqlglot.Dialect.get_or_raise(DIALECT))
+    parser = _Parser(dialect=sqlglot.Dialect.get_or_raise(dialect.NAME))
     try:
         parsed = [s for s in parser.parse(tokens, chunk) if s is not None]
     except ParseError:
@@ -158,8 +157,8 @@ def parse_expression(text: str, start: int = 0, end: int | None = None) -> exp.E
 
 
 def tokenize(text: str) -> list[Token]:
-    """Tokens of one statement, for commands sqlglot does not model (``SHOW TABLES IN c.s``)."""
-    return sqlglot.Dialect.get_or_raise(DIALECT).tokenize(text)
+    """The tokens of ``text``, as the parser reads them."""
+    return sqlglot.Dialect.get_or_raise(dialect.NAME).tokenize(text)
 
 
 def position_of(node: exp.Expression) -> str:

@@ -25,6 +25,7 @@ import duckdb
 from sqlglot import exp, parse_one
 
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind
 from lakeinfer.sql.parse import position_of
 
 #: chat endpoint of the operators when none is named (the embedded SmolLM2 without a workspace)
@@ -110,68 +111,16 @@ def rewrite(tree: exp.Expression, endpoints: EndpointInfo) -> exp.Expression:
     return tree
 
 
-def arguments(
-    node: exp.Anonymous, names: tuple[str, ...], required: int
-) -> dict[str, exp.Expression]:
-    """Bind positional and named (``name => value``) arguments of an operator call."""
-    return bind_call(str(node.this).lower(), node, node.expressions, names, required)
-
-
-def bind_call(
-    function: str,
-    node: exp.Expression,
-    given: list[exp.Expression],
-    names: tuple[str, ...],
-    required: int,
-) -> dict[str, exp.Expression]:
-    """``given`` (the call's arguments) bound to ``names``: positional in that order, or named
-    (``name => value``); the first ``required`` names must be there. Errors name ``function``
-    and the call's position."""
-    where = position_of(node)
-    bound: dict[str, exp.Expression] = {}
-    for index, arg in enumerate(given):
-        if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
-            name = arg.this.name.lower()
-            if name not in names:
-                raise AnalysisError(
-                    f"{function}{where}: unknown argument {arg.this.name!r}; expected one of "
-                    f"{', '.join(names)}"
-                )
-            value = arg.expression
-        else:
-            if index >= len(names):
-                raise AnalysisError(
-                    f"{function}{where}: at most {len(names)} arguments ({', '.join(names)})"
-                )
-            name, value = names[index], arg
-        if name in bound:
-            raise AnalysisError(f"{function}{where}: argument {name!r} is given twice")
-        bound[name] = value
-    missing = [n for n in names[:required] if n not in bound]
-    if missing:
-        raise AnalysisError(
-            f"{function}{where}: missing argument {missing[0]!r}; call it as "
-            f"{function}({', '.join(names[:required])}"
-            f"{''.join(f' [, {n}]' for n in names[required:])})"
-        )
-    return bound
-
-
-def endpoint_argument(node: exp.Anonymous, value: exp.Expression | None, default: str) -> str:
-    """The endpoint named by a string literal argument, else ``default``."""
-    if value is None:
-        return default
-    if isinstance(value, exp.Literal) and value.is_string:
-        return value.this
-    raise AnalysisError(
-        f"{str(node.this).lower()}{position_of(node)}: endpoint must be a string literal, got "
-        f"{value.sql(dialect='databricks')}"
-    )
+#: the optional last parameter of the operators (a string literal; default: see above)
+ENDPOINT = Parameter("endpoint", Kind.STRING)
+CONTENT = Parameter("content", required=True)
+FILTER = Signature("ai_filter", (CONTENT, Parameter("condition", required=True), ENDPOINT))
+EMBED = Signature("ai_embed", (CONTENT, ENDPOINT))
 
 
 def _filter(node: exp.Anonymous, endpoints: EndpointInfo) -> exp.Expression:
-    args = arguments(node, ("content", "condition", "endpoint"), required=2)
-    endpoint = endpoint_argument(node, args.get("endpoint"), endpoints.task_endpoint())
+    args = bind(node, FILTER)
+    endpoint = args["endpoint"] if "endpoint" in args else endpoints.task_endpoint()
     if endpoints.task_of(endpoint) not in ("chat", None):
         raise AnalysisError(
             f"ai_filter{position_of(node)}: endpoint {endpoint!r} is not a chat endpoint"
@@ -200,8 +149,8 @@ def _filter(node: exp.Anonymous, endpoints: EndpointInfo) -> exp.Expression:
 
 
 def _embed(node: exp.Anonymous, endpoints: EndpointInfo) -> exp.Expression:
-    args = arguments(node, ("content", "endpoint"), required=1)
-    endpoint = endpoint_argument(node, args.get("endpoint"), DEFAULT_EMBED_ENDPOINT)
+    args = bind(node, EMBED)
+    endpoint = args.get("endpoint", DEFAULT_EMBED_ENDPOINT)
     if endpoints.task_of(endpoint) not in ("embeddings", None):
         raise AnalysisError(
             f"ai_embed{position_of(node)}: endpoint {endpoint!r} does not serve embeddings "

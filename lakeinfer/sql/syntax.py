@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.tokens import Token, TokenType
 
-from lakeinfer.errors import SqlSyntaxError
+from lakeinfer.errors import SqlSyntaxError, StatementSyntaxError
 
 #: Words a Databricks statement starts with (suggested when the first word is unknown).
 STATEMENT_KEYWORDS = (
@@ -76,6 +76,8 @@ class Failure:
     message: str  #: the parser's own description
     token: Token | None  #: the token it stopped at; None when the statement ended first
     previous: Token | None  #: the last token it had read
+    #: ``message`` is already in SQL words (a lakeinfer statement's grammar said it)
+    exact: bool = False
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
@@ -116,10 +118,12 @@ def snippet(text: str, start: int, end: int) -> str:
     return f"  {line.rstrip()}\n  {' ' * column}{'^' * width}"
 
 
-def error_at(text: str, start: int, end: int, message: str) -> SqlSyntaxError:
+def error_at(
+    text: str, start: int, end: int, message: str, kind: type[SqlSyntaxError] = SqlSyntaxError
+) -> SqlSyntaxError:
     """A syntax error for ``text[start:end]`` (``end`` exclusive)."""
     line, column = position(text, start)
-    return SqlSyntaxError(message, line, column, snippet(text, start, end))
+    return kind(message, line, column, snippet(text, start, end))
 
 
 def _token_span(token: Token, offset: int) -> tuple[int, int]:
@@ -161,20 +165,24 @@ def parse_failure(
     ``tokens`` are the statement's tokens (positions relative to ``offset``); ``type_names``
     the type names a misspelt one is compared with.
     """
-    typo = _misspelt_type(tokens, type_names) or _misspelt_keyword(failure)
+    typo = None if failure.exact else _misspelt_type(tokens, type_names)
+    typo = typo or _misspelt_keyword(failure)
     if typo is not None:
         token, message = typo
         return error_at(text, *_token_span(token, offset), message)
     message = _problem(failure)
+    kind = StatementSyntaxError if failure.exact else SqlSyntaxError
     if failure.token is None:
         last = failure.previous or (tokens[-1] if tokens else None)
         at = last.end + 1 + offset if last is not None else offset
-        return error_at(text, at, at + 1, f"{message}, but the statement ends here")
-    return error_at(text, *_token_span(failure.token, offset), message)
+        return error_at(text, at, at + 1, f"{message}, but the statement ends here", kind)
+    return error_at(text, *_token_span(failure.token, offset), message, kind)
 
 
 def _problem(failure: Failure) -> str:
     description = failure.message
+    if failure.exact:
+        return description
     token, previous = failure.token, failure.previous
     found = f", found {_quoted(token)}" if token is not None else ""
     required = _REQUIRED.search(description)
@@ -248,7 +256,8 @@ def _type_positions(tokens: Sequence[Token]) -> list[Token]:
     cast_depths: list[int] = []  # paren depths of the open CAST( calls
     paren = 0
     column_list = -1  # paren depth of CREATE TABLE's column list, once open
-    creating = bool(tokens) and tokens[0].token_type == TokenType.CREATE
+    # CREATE TABLE ..., or EXPLAIN CREATE TABLE ...
+    creating = any(t.token_type == TokenType.CREATE for t in tokens[:2])
     kinds = [t.token_type for t in tokens]
     for index, token in enumerate(tokens):
         kind = token.token_type

@@ -38,6 +38,7 @@ from sqlglot import exp
 
 from lakeinfer.errors import AnalysisError
 from lakeinfer.sql import task_scoring as scoring
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.task_specs import (
     LANGUAGES,
@@ -54,23 +55,39 @@ from lakeinfer.sql.task_specs import (
     pick_label,
 )
 
-PARAMETERS: dict[str, tuple[str, ...]] = {
-    "ai_analyze_sentiment": ("content",),
-    "ai_classify": ("content", "labels", "options"),
-    "ai_extract": ("content", "labels", "options"),
-    "ai_fix_grammar": ("content",),
-    "ai_gen": ("prompt",),
-    "ai_mask": ("content", "labels"),
-    "ai_similarity": ("expr1", "expr2"),
-    "ai_summarize": ("content", "max_words"),
-    "ai_translate": ("content", "to_lang"),
+DEFAULT_MAX_WORDS = 50
+
+
+def _signature(function: str, *parameters: Parameter) -> Signature:
+    return Signature(function, parameters)
+
+
+_CONTENT = Parameter("content", required=True)
+_LABELS = Parameter("labels", required=True)
+SIGNATURES: dict[str, Signature] = {
+    s.function: s
+    for s in (
+        _signature("ai_analyze_sentiment", _CONTENT),
+        _signature("ai_classify", _CONTENT, _LABELS, Parameter("options")),
+        _signature("ai_extract", _CONTENT, _LABELS, Parameter("options")),
+        _signature("ai_fix_grammar", _CONTENT),
+        _signature("ai_gen", Parameter("prompt", required=True)),
+        _signature("ai_mask", _CONTENT, _LABELS),
+        _signature(
+            "ai_similarity", Parameter("expr1", required=True), Parameter("expr2", required=True)
+        ),
+        _signature(
+            "ai_summarize", _CONTENT, Parameter("max_words", Kind.COUNT, note="0: no limit")
+        ),
+        _signature("ai_translate", _CONTENT, Parameter("to_lang", required=True)),
+    )
 }
+#: each task function's parameter names, in order
+PARAMETERS: dict[str, tuple[str, ...]] = {name: s.names for name, s in SIGNATURES.items()}
 TASK_FUNCTIONS = tuple(PARAMETERS)
-REQUIRED = {"ai_classify": 2, "ai_extract": 2, "ai_mask": 2, "ai_similarity": 2, "ai_translate": 2}
 #: sqlglot parses these into typed nodes; they are turned back into plain calls
 _TYPED = {"AIClassify": "ai_classify", "AISimilarity": "ai_similarity"}
 
-DEFAULT_MAX_WORDS = 50
 CLASSIFY_V1_LABELS = (2, 20)
 CLASSIFY_V2_LABELS = (2, 500)
 LABEL_CHARS, DESCRIPTION_CHARS, INSTRUCTION_CHARS = 100, 1000, 20_000
@@ -101,7 +118,7 @@ def bind_task(node: exp.Expression) -> tuple[exp.Expression, TaskSpec]:
     """The request expression and the :class:`TaskSpec` of a task function call site."""
     function = str(node.this).lower()
     where = f"{function}{position_of(node)}"
-    args = _arguments(node, function, where)
+    args = bind(node, SIGNATURES[function])
     if function == "ai_analyze_sentiment":
         return args["content"], _sentiment()
     if function == "ai_classify":
@@ -140,39 +157,11 @@ def bind_task(node: exp.Expression) -> tuple[exp.Expression, TaskSpec]:
             function, pa.float32(), "", kind="similarity", inputs=("expr1", "expr2")
         )
     if function == "ai_summarize":
-        max_words = _max_words(args.get("max_words"), where)
-        return args["content"], _summarize(max_words)
+        return args["content"], _summarize(args.get("max_words", DEFAULT_MAX_WORDS))
     return _translate(args["content"], args["to_lang"], where)
 
 
 # -- arguments ------------------------------------------------------------------------------
-def _arguments(node: exp.Expression, function: str, where: str) -> dict[str, exp.Expression]:
-    names = PARAMETERS[function]
-    args: dict[str, exp.Expression] = {}
-    for index, arg in enumerate(node.expressions):
-        if isinstance(arg, (exp.Kwarg, exp.PropertyEQ)):
-            name = arg.this.name.lower()
-            if name not in names:
-                raise AnalysisError(
-                    f"{where}: unknown argument {arg.this.name!r}; expected {', '.join(names)}"
-                )
-            value = arg.expression
-        else:
-            if index >= len(names):
-                raise AnalysisError(
-                    f"{where}: takes at most {len(names)} arguments ({', '.join(names)}), "
-                    f"got {len(node.expressions)}"
-                )
-            name, value = names[index], arg
-        if name in args:
-            raise AnalysisError(f"{where}: argument {name!r} is given twice")
-        args[name] = value
-    for name in names[: REQUIRED.get(function, 1)]:
-        if name not in args:
-            raise AnalysisError(f"{where}: missing required argument {name!r}")
-    return args
-
-
 def _is_array(node: exp.Expression) -> bool:
     return isinstance(node, exp.Array) or (
         isinstance(node, exp.Anonymous) and str(node.this).lower() == "array"
@@ -660,19 +649,6 @@ def _scored_mask(labels: list[str]) -> TaskSpec:
             scoring.fields_grammar(labels, v["content"], per_label),
         ),
     )
-
-
-def _max_words(node: exp.Expression | None, where: str) -> int:
-    if node is None:
-        return DEFAULT_MAX_WORDS
-    if isinstance(node, exp.Neg) or not (
-        isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit()
-    ):
-        raise AnalysisError(
-            f"{where}: max_words must be a non-negative integer literal (0: no limit), got "
-            f"{node.sql(dialect='databricks')}"
-        )
-    return int(node.this)
 
 
 def _summarize(max_words: int) -> TaskSpec:

@@ -37,7 +37,6 @@ MASK_SPANS_PER_LABEL = 3
 NONE = "none"
 #: the text of a prior's prompt: one that says nothing
 CONTENT_FREE = "N/A"
-_WORD = re.compile(r"\S+")
 #: punctuation trimmed from the ends of a span (kept inside: "O'Brien", "Al-Sayed", "3.5")
 _TRIM = "\"'“”‘’()[]{}<>.,;:!?"
 _CLAUSE_END = ".,;:!?)"
@@ -45,6 +44,12 @@ _CLAUSE_END = ".,;:!?)"
 STOP_SLACK = 0.5
 #: words that start no span: a name is copied without its title
 TITLES = frozenset("mr mr. mrs mrs. ms ms. dr dr. prof prof. professor detective sir madam".split())
+#: function words that start no span either: a value is "Paris", never "in" or "in Paris"
+FUNCTION_WORDS = frozenset(
+    "a an the in at on of to from with by for into near and or but his her their its our my "
+    "your this that these those is was are were be".split()
+)
+_POSSESSIVE = re.compile(r"['’]s$")
 
 
 def completion(
@@ -94,7 +99,7 @@ def span_rules(text: str, max_words: int = SPAN_WORDS) -> list[str]:
     words = text.split()[:MAX_INPUT_WORDS]
     if not words:
         return []
-    starts = [i for i, word in enumerate(words) if word.lower() not in TITLES] or [0]
+    starts = [i for i, word in enumerate(words) if _may_start(word)] or [0]
     rules = ["span ::= " + " | ".join(f"w{i}-1" for i in starts)]
     for i, word in enumerate(words):
         for k in range(1, max_words + 1):
@@ -105,6 +110,11 @@ def span_rules(text: str, max_words: int = SPAN_WORDS) -> list[str]:
             follow = "" if ends else f' (" " w{i + 1}-{k + 1})?'
             rules.append(f"w{i}-{k} ::= {gbnf_literal(word)}{follow}")
     return rules
+
+
+def _may_start(word: str) -> bool:
+    lowered = word.lower()
+    return lowered not in TITLES and lowered.strip(_TRIM) not in FUNCTION_WORDS
 
 
 def fields_grammar(fields: Sequence[str], text: str, per_field: int = 1) -> str:
@@ -123,8 +133,9 @@ def fields_grammar(fields: Sequence[str], text: str, per_field: int = 1) -> str:
 
 
 def clean_span(span: str) -> str:
-    """A generated span without the punctuation it took along from the text's words."""
-    return span.strip().strip(_TRIM).strip()
+    """A generated span without the punctuation (or possessive ``'s``) it took along from
+    the text's words."""
+    return _POSSESSIVE.sub("", span.strip().strip(_TRIM)).strip(_TRIM).strip()
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -197,7 +208,9 @@ def best_label(
 def shortest_likely(probs: Sequence[dict[str, Any]], slack: float = STOP_SLACK) -> str:
     """The answer text of ``probs`` with each field's value cut where ending the line was
     nearly as likely (within ``slack`` in log-probability) as the word the model went on
-    with: greedy decoding tends to run a name on into the next words ("Lagos office")."""
+    with: greedy decoding tends to run a name on into the next words ("Lagos office"). A
+    capitalised word after a capitalised word is never cut off: it goes on a name ("Sofia
+    Rossi", "Ho Chi Minh")."""
     out: list[str] = []
     value = ""  # the current field's value so far; None while in a field's name
     in_value: bool = True
@@ -213,7 +226,12 @@ def shortest_likely(probs: Sequence[dict[str, Any]], slack: float = STOP_SLACK) 
             in_value = ":" in token
             continue
         # (only before a new word: "Ho Chi", never "Zanel|e")
-        if not cut and token.startswith(" ") and value.strip(_TRIM + " "):
+        if (
+            not cut
+            and token.startswith(" ")
+            and value.strip(_TRIM + " ")
+            and not _goes_on_a_name(value, token)
+        ):
             stop = max(
                 (
                     float(a["logprob"])
@@ -229,18 +247,32 @@ def shortest_likely(probs: Sequence[dict[str, Any]], slack: float = STOP_SLACK) 
     return "".join(out)
 
 
+def _goes_on_a_name(value: str, token: str) -> bool:
+    last = value.split()[-1].strip(_TRIM)
+    return last[:1].isupper() and token.strip()[:1].isupper() and last[-1:] not in _CLAUSE_END
+
+
 def parse_fields(content: str, fields: Sequence[str]) -> dict[str, list[str]]:
     """The spans of each field from an answer generated under :func:`fields_grammar` (the
-    first field's name is in the prompt, not in ``content``)."""
+    first field's name is in the prompt, not in ``content``). A span that repeats words of an
+    earlier field's span is dropped: a small model tends to give one name for every field
+    ("person: Julia Kowalski", "location: Kowalski")."""
     lines = ("x:" + content).split("\n")
     values: dict[str, list[str]] = {}
+    taken: set[str] = set()
     for field, line in zip(fields, lines, strict=False):
         value = line.split(":", 1)[1].strip() if ":" in line else ""
         if field != fields[0] and not line.startswith(field + ":"):
             value = ""
         parts = [clean_span(p) for p in value.split(" | ")] if value else []
-        values[field] = list(dict.fromkeys(p for p in parts if p and p != NONE))
+        kept = [p for p in dict.fromkeys(parts) if p and p != NONE and not _words(p) & taken]
+        taken |= {w for p in kept for w in _words(p)}
+        values[field] = kept
     return values
+
+
+def _words(span: str) -> set[str]:
+    return {w.strip(_TRIM).lower() for w in span.split()} - FUNCTION_WORDS - {""}
 
 
 # -- prompts --------------------------------------------------------------------------------

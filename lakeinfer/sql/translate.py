@@ -34,12 +34,26 @@ from lakeinfer.sql import json_functions, task_functions
 from lakeinfer.sql.ddl import parse_schema, to_duckdb
 from lakeinfer.sql.parse import position_of
 
+#: Databricks' error for a division by zero in ANSI mode (its default)
+DIVIDE_BY_ZERO = (
+    "[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and "
+    "return NULL instead."
+)
 
-def translate(tree: exp.Expression) -> exp.Expression:
-    """A copy of ``tree`` with the rewrites of the module docstring applied."""
+
+def translate(tree: exp.Expression, current: tuple[str, str] | None = None) -> exp.Expression:
+    """A copy of ``tree`` with the rewrites of the module docstring applied;
+    ``current_catalog()`` and ``current_schema()`` answer ``current`` (catalog, schema)."""
     tree = tree.copy()
     task_functions.normalize(tree)
     _name_rewritten_projections(tree)
+    if current is not None:
+        for node in list(tree.find_all(exp.CurrentCatalog)):
+            node.replace(exp.Literal.string(current[0]))
+        for node in list(tree.find_all(exp.CurrentSchema, exp.CurrentDatabase)):
+            node.replace(exp.Literal.string(current[1]))
+    for node in list(tree.find_all(exp.Div)):
+        _check_divisor(node)
     # schema_of_json first: from_json(x, schema_of_json('...')) then sees a literal schema
     for node in list(tree.find_all(exp.Anonymous)):
         if str(node.this).lower() == "schema_of_json":
@@ -87,6 +101,36 @@ def translate(tree: exp.Expression) -> exp.Expression:
 
 
 _REWRITTEN = (exp.FromJson, exp.JSONFormat, exp.JSONExtract, exp.JSONExtractScalar, exp.ArraySize)
+#: nodes whose DuckDB column name would show the rewrite: named as Spark names them
+_SPARK_NAMED = (exp.Div, exp.CurrentCatalog, exp.CurrentSchema, exp.CurrentDatabase)
+
+
+def _check_divisor(node: exp.Div) -> None:
+    """``a / b`` raises DIVIDE_BY_ZERO when ``b`` is 0, as Databricks' ANSI mode does (DuckDB
+    answers infinity); ``try_divide`` stays NULL. A nonzero number literal needs no check."""
+    divisor = node.expression
+    if isinstance(divisor, exp.Literal) and divisor.is_number and float(divisor.this) != 0:
+        return
+    zero = exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0))
+    fail = exp.Anonymous(this="error", expressions=[exp.Literal.string(DIVIDE_BY_ZERO)])
+    node.set("expression", exp.Case(ifs=[exp.If(this=zero, true=fail)], default=divisor.copy()))
+
+
+def spark_name(node: exp.Expression) -> str:
+    """The column name Spark gives an unaliased expression: its text with every binary
+    operation in parentheses (``(a / b)``), ``count(*)`` as ``count(1)`` and functions of no
+    arguments with their parentheses (``current_schema()``)."""
+
+    named = exp.Paren(this=node.copy())  # a root to replace the node's own top under
+    for n in reversed(list(named.walk())):  # innermost first: each copy holds its rewrites
+        if isinstance(n, exp.Binary) and not isinstance(n.parent, exp.Paren):
+            n.replace(exp.Paren(this=n.copy()))
+        elif isinstance(n, exp.Count) and isinstance(n.this, exp.Star):
+            n.replace(exp.Anonymous(this="count", expressions=[exp.Literal.number(1)]))
+        elif isinstance(n, (exp.CurrentCatalog, exp.CurrentSchema, exp.CurrentDatabase)):
+            n.replace(exp.Anonymous(this=n.key.replace("current", "current_"), expressions=[]))
+    text = named.this.sql(dialect="databricks", normalize_functions="lower")
+    return f"({text})" if isinstance(named.this, exp.Binary) else text
 
 
 def _name_rewritten_projections(tree: exp.Expression) -> None:
@@ -108,6 +152,10 @@ def _name_rewritten_projections(tree: exp.Expression) -> None:
                 ):
                     name = projection.sql(dialect="databricks")
                     projection = exp.alias_(projection, name, quoted=True)
+                elif any(True for _ in projection.find_all(*_SPARK_NAMED)) or (
+                    isinstance(projection, exp.Count) and isinstance(projection.this, exp.Star)
+                ):
+                    projection = exp.alias_(projection, spark_name(projection), quoted=True)
             projections.append(projection)
         select.set("expressions", projections)
 

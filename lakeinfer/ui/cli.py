@@ -73,13 +73,7 @@ def ui(
     def run() -> None:
         if no_token and token:
             raise ConfigError("--token and --no-token contradict each other: pick one")
-        try:
-            from lakeinfer.ui.server import serve
-        except ImportError as exc:
-            raise ConfigError(
-                f"the workspace needs the web server packages ({exc.name} is missing): "
-                "pip install 'lakeinfer[ui]'"
-            ) from None
+        from lakeinfer.ui.server import serve
 
         session = open_session(ctx.obj, sandboxed=True, allowed_directories=allowed_dirs)
         with session:

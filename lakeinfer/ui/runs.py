@@ -28,6 +28,8 @@ from lakeinfer.session import Session
 from lakeinfer.sql.parse import tokenize
 
 KEEP_RUNS = 20
+#: how long closing the workspace waits for a cancelled run to stop
+CLOSE_TIMEOUT_S = 10.0
 _POSITION = re.compile(r"at line (\d+), column (\d+)")
 
 
@@ -91,12 +93,15 @@ class RunManager:
         self.session = session
         self._lock = threading.Lock()  # the session runs one statement at a time
         self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._closed = False
 
     def start(self, sql: str) -> Run:
         """Run ``sql`` (one or more statements) in the background; :class:`BusyError` when a
         run is still going."""
         if not sql.strip():
             raise LakeinferError("there is no SQL to run")
+        if self._closed:
+            raise BusyError("the workspace is stopping")
         if not self._lock.acquire(blocking=False):
             raise BusyError("a statement is already running; wait for it or cancel it")
         run = Run(sql, LiveProgress(self.session.registry.prices_of))
@@ -120,6 +125,15 @@ class RunManager:
         if run is not None:
             run.cancel.cancel()
         return run
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Cancel the run still going, if any, and wait (at most ``timeout_s``) until it has
+        stopped, so the session can be closed after; later runs are refused."""
+        self._closed = True
+        for run in list(self._runs.values()):
+            if not run.done.is_set():
+                run.cancel.cancel()
+                run.done.wait(timeout_s)
 
     def _execute(self, run: Run) -> None:
         started = time.monotonic()

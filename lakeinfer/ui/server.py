@@ -6,22 +6,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import socket
 import threading
 import time
 import webbrowser
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import uvicorn
 
 from lakeinfer.errors import ConfigError
 from lakeinfer.serving.guard import required_token
+from lakeinfer.serving.listen import listen
 from lakeinfer.session import Session
-from lakeinfer.ui.app import create_app
+from lakeinfer.ui.app import RUNS, create_app
 
 STARTUP_TIMEOUT_S = 15.0
+#: how long stopping waits for requests still being answered (an event stream, a health check)
+SHUTDOWN_TIMEOUT_S = 3.0
+#: worker threads for the handlers that read the lakehouse or wait for an endpoint
+WORKERS = 40
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -66,12 +72,14 @@ class WorkspaceServer:
         self.host = host
         self.port = port or free_port(host)
         self.token = workspace_token(host, token, require_token)
-        app = create_app(session, token=self.token, host=host, report_dirs=report_dirs)
-        config = uvicorn.Config(
-            app, host=host.strip("[]"), port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
+        self._app = create_app(session, token=self.token, host=host, report_dirs=report_dirs)
+        #: the runs of the workspace's editor
+        self.runs = self._app[RUNS]
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._listening = threading.Event()
+        self._failure: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -83,19 +91,50 @@ class WorkspaceServer:
         return f"{base}?token={self.token}" if self.token else base
 
     def start(self) -> WorkspaceServer:
-        self._thread = threading.Thread(target=self._server.run, name="lakeinfer-ui", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="lakeinfer-ui", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConfigError(f"the workspace could not listen on {self.host}:{self.port}")
-            time.sleep(0.02)
+        if not self._listening.wait(STARTUP_TIMEOUT_S) or self._failure is not None:
+            self.stop()
+            failure = self._failure
+            if isinstance(failure, OSError) and failure.errno:
+                failure = os.strerror(failure.errno).lower()  # without asyncio's wording
+            reason = f": {failure}" if failure is not None else ""
+            raise ConfigError(f"the workspace could not listen on {self.host}:{self.port}{reason}")
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        loop, stopped = self._loop, self._stopped
+        if loop is not None and stopped is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stopped.set)
+            except RuntimeError:
+                pass  # the loop has just closed
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # the session may be closed next: the statement still running must stop first
+        self.runs.close()
+
+    def _run(self) -> None:
+        """The server thread: its own event loop, until :meth:`stop`."""
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported by start()
+            self._failure = exc
+        finally:
+            self._listening.set()
+
+    async def _serve(self) -> None:
+        self._loop, self._stopped = asyncio.get_running_loop(), asyncio.Event()
+        workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="lakeinfer-ui")
+        self._loop.set_default_executor(workers)
+        runner, _ = await listen(
+            self._app, self.host, self.port, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
+        try:
+            self._listening.set()
+            await self._stopped.wait()
+        finally:
+            await runner.cleanup()
 
     @property
     def running(self) -> bool:

@@ -1,6 +1,6 @@
 """SQL for vector indexes: the statements and the ``vector_search`` table function.
 
-Statements::
+Statements (parsed by :mod:`lakeinfer.vector.syntax`)::
 
     CREATE [OR REPLACE] VECTOR INDEX [IF NOT EXISTS] name ON table (column) [USING endpoint]
     DROP VECTOR INDEX [IF EXISTS] name
@@ -20,64 +20,59 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace, TableName
 from lakeinfer.engine.ai_eval import AiEvaluator
-from lakeinfer.engine.table_functions import bind
 from lakeinfer.errors import AnalysisError
+from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind, evaluate_constant
+from lakeinfer.sql.dialect import NAME
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.semantic import DEFAULT_EMBED_ENDPOINT
+from lakeinfer.vector import syntax
 from lakeinfer.vector.index import DEFAULT_RESULTS, VectorIndexes
 
 if TYPE_CHECKING:
     from lakeinfer.engine.query import QueryRunner
 
-USAGE = "CREATE [OR REPLACE] VECTOR INDEX [IF NOT EXISTS] name ON table (column) [USING endpoint]"
+SEARCH = Signature(
+    "vector_search",
+    (
+        Parameter("index", Kind.CONSTANT, required=True),
+        *(
+            Parameter(n, Kind.CONSTANT)
+            for n in ("query_text", "num_results", "query_vector", "query_type")
+        ),
+    ),
+)
 
 
 def execute(
-    catalog: DeltaCatalog, namespace: Namespace, words: list[str], ai: AiEvaluator
+    catalog: DeltaCatalog, namespace: Namespace, statement: exp.Expression, ai: AiEvaluator
 ) -> pa.Table:
-    """Run one vector index statement (its words as tokenised); returns its result rows."""
+    """Run one parsed vector index statement; returns its result rows."""
     indexes = VectorIndexes(catalog)
-    upper = [w.upper() for w in words]
-    verb = upper[0]
-    if verb == "SHOW":
+    if isinstance(statement, syntax.ShowVectorIndexes):
         return listing(indexes)
-    replace = upper[1:3] == ["OR", "REPLACE"]
-    rest = words[5:] if replace else words[3:]
-    if verb == "CREATE":
-        if_not_exists = [w.upper() for w in rest[:3]] == ["IF", "NOT", "EXISTS"]
-        if if_not_exists:
-            rest = rest[3:]
-        name, rest = _name(rest, namespace, USAGE)
-        if not rest or rest[0].upper() != "ON":
-            raise AnalysisError(f"expected ON after the index name: {USAGE}")
-        table, rest = _name(rest[1:], namespace, USAGE)
-        if len(rest) < 3 or rest[0] != "(" or rest[2] != ")":
-            raise AnalysisError(f"expected one (column) after the table name: {USAGE}")
-        column, rest = rest[1], rest[3:]
-        endpoint = DEFAULT_EMBED_ENDPOINT
-        if rest:
-            if rest[0].upper() != "USING" or len(rest) != 2:
-                raise AnalysisError(f"unexpected {' '.join(rest)!r}: {USAGE}")
-            endpoint = rest[1]
+    name = _name(statement.this, namespace)
+    if isinstance(statement, syntax.CreateVectorIndex):
+        endpoint = statement.args.get("endpoint")
         info = indexes.create(
-            name, table, column, endpoint, ai, if_not_exists=if_not_exists, replace=replace
+            name,
+            _name(statement.args["table"], namespace),
+            statement.args["column"].name,
+            endpoint.name if endpoint is not None else DEFAULT_EMBED_ENDPOINT,
+            ai,
+            if_not_exists=bool(statement.args.get("exists")),
+            replace=bool(statement.args.get("replace")),
         )
         return listing(indexes, [info] if info is not None else [])
-    if_exists = [w.upper() for w in rest[:2]] == ["IF", "EXISTS"]
-    if if_exists:
-        rest = rest[2:]
-    name, rest = _name(rest, namespace, f"{verb} VECTOR INDEX name")
-    if rest:
-        raise AnalysisError(f"unexpected {' '.join(rest)!r} after {verb} VECTOR INDEX {name}")
-    if verb == "DROP":
-        indexes.drop(name, if_exists=if_exists)
+    if isinstance(statement, syntax.DropVectorIndex):
+        indexes.drop(name, if_exists=bool(statement.args.get("exists")))
         return pa.table({})
+    if not isinstance(statement, syntax.RefreshVectorIndex):
+        raise AnalysisError(f"not a vector index statement: {statement.sql(dialect=NAME)[:80]}")
     indexes.refresh(name, ai, force=True)
     return listing(indexes, [indexes.info(name)])
 
@@ -98,16 +93,8 @@ def listing(indexes: VectorIndexes, infos: list | None = None) -> pa.Table:
     )
 
 
-def _name(words: list[str], namespace: Namespace, usage: str) -> tuple[TableName, list[str]]:
-    """A dotted name at the start of ``words`` and the words after it."""
-    parts = [words[0]] if words else []
-    at = 1
-    while at + 1 < len(words) and words[at] == "." and len(parts) < 3:
-        parts.append(words[at + 1])
-        at += 2
-    if not parts or parts[0] in ("(", ")", "."):
-        raise AnalysisError(f"expected a name: {usage}")
-    return DeltaCatalog.qualify(parts, namespace), words[at:]
+def _name(table: exp.Table, namespace: Namespace) -> TableName:
+    return DeltaCatalog.qualify([p.name for p in table.parts], namespace)
 
 
 def vector_search(
@@ -115,51 +102,40 @@ def vector_search(
 ) -> pa.Table:
     """Evaluate one ``vector_search(...)`` call of a FROM clause."""
     where = position_of(node)
-    args = bind(
-        "vector_search",
-        node,
-        ("index", "query_text", "num_results", "query_vector", "query_type"),
-        ("index",),
-    )
-    index = _constant(runner, args["index"], "index", where)
+    args = bind(node, SEARCH)
+
+    def value(name: str):
+        return evaluate_constant(runner.con, args[name], f"vector_search{where}: {name}")
+
+    index = value("index")
     if not isinstance(index, str):
         raise AnalysisError(f"vector_search{where}: index must be a string (the index name)")
     if ("query_text" in args) == ("query_vector" in args):
         raise AnalysisError(f"vector_search{where}: give exactly one of query_text, query_vector")
     text = vector = None
     if "query_text" in args:
-        text = _constant(runner, args["query_text"], "query_text", where)
+        text = value("query_text")
         if not isinstance(text, str):
             raise AnalysisError(f"vector_search{where}: query_text must be a string")
     else:
-        vector = _constant(runner, args["query_vector"], "query_vector", where)
+        vector = value("query_vector")
         if not isinstance(vector, list) or not vector or None in vector:
             raise AnalysisError(
                 f"vector_search{where}: query_vector must be a non-empty ARRAY of numbers"
             )
         vector = [float(v) for v in vector]
     if "query_type" in args:
-        kind = _constant(runner, args["query_type"], "query_type", where)
+        kind = value("query_type")
         if not isinstance(kind, str) or kind.upper() != "ANN":
             raise AnalysisError(
                 f"vector_search{where}: query_type {kind!r} is not supported (only 'ANN')"
             )
     count = DEFAULT_RESULTS
     if "num_results" in args:
-        count = _constant(runner, args["num_results"], "num_results", where)
+        count = value("num_results")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise AnalysisError(f"vector_search{where}: num_results must be a non-negative INT")
     name = DeltaCatalog.qualify(index.split("."), namespace)
     return VectorIndexes(runner.catalog).search(
         name, ai, query_text=text, query_vector=vector, num_results=count
     )
-
-
-def _constant(runner: QueryRunner, node: exp.Expression, what: str, where: str):
-    if list(node.find_all(exp.Column)) or list(node.find_all(exp.Subquery)):
-        raise AnalysisError(f"vector_search{where}: {what} must be a constant")
-    try:
-        rows = runner.con.sql(f"SELECT {node.sql(dialect='duckdb')}").fetchall()
-    except duckdb.Error as exc:
-        raise AnalysisError(f"vector_search{where}: {what} cannot be evaluated: {exc}") from None
-    return rows[0][0] if rows else None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -74,3 +77,21 @@ def test_databricks_embedding_name_routes_to_the_workspace_with_credentials(home
         "https://example.cloud.databricks.com"
     ]
     assert all("dapi-secret" not in n for n in notices)
+
+
+def test_loading_the_model_prints_no_progress_bar_of_its_own():
+    # a fresh process: the model is loaded once per process
+    script = (
+        "from lakeinfer.endpoints.label_similarity import LabelSimilarity\n"
+        "print(LabelSimilarity()._load() is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert "Loading weights" not in done.stderr and "it/s" not in done.stderr

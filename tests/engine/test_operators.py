@@ -68,7 +68,7 @@ def test_ai_filter_in_select_is_boolean_and_null_for_null(session, fake_server):
 
 
 def test_ai_filter_errors_name_the_problem(session):
-    with pytest.raises(AnalysisError, match="missing argument 'condition'"):
+    with pytest.raises(AnalysisError, match="missing required argument 'condition'"):
         session.sql("SELECT ai_filter('x') AS f").to_arrow()
     with pytest.raises(AnalysisError, match="'emb' is not a chat endpoint"):
         session.sql("SELECT ai_filter('x', 'y', 'emb') AS f").to_arrow()

@@ -30,7 +30,7 @@ def test_ai_evaluate_in_sql_gives_the_same_metrics_as_python(lakehouse):
 
 
 def test_ai_evaluate_errors_name_the_argument(lakehouse):
-    with pytest.raises(AnalysisError, match="missing argument 'key'"):
+    with pytest.raises(AnalysisError, match="missing required argument 'key'"):
         lakehouse.sql("SELECT * FROM ai_evaluate('preds', 'truth')").to_pylist()
     with pytest.raises(AnalysisError, match="ground_truth must be one query or a table name"):
         lakehouse.sql("SELECT * FROM ai_evaluate('preds', 'SELECT 1; SELECT 2', 'id')").to_pylist()

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from lakeinfer.errors import AnalysisError
-from lakeinfer.sql.ddl import parse_schema, parse_type, to_duckdb, to_json_schema, to_spark_ddl
+from lakeinfer.sql.ddl import (
+    parse_schema,
+    parse_type,
+    to_ddl,
+    to_duckdb,
+    to_json_schema,
+    to_spark_ddl,
+)
 
 AB = pa.struct([("a", pa.int32()), ("b", pa.string())])
 
@@ -73,3 +81,31 @@ def test_json_schema_is_strict():
         "required": ["a", "b"],
         "additionalProperties": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("arrow", "duckdb_type"),
+    [
+        (pa.large_string(), "VARCHAR"),
+        (pa.uint32(), "UINTEGER"),
+        (pa.float16(), "FLOAT"),
+        (pa.large_list(pa.string_view()), "VARCHAR[]"),
+        (pa.struct([("r", pa.float32()), ("e", pa.string())]), 'STRUCT("r" FLOAT, "e" VARCHAR)'),
+    ],
+)
+def test_every_type_an_answer_can_have_is_named_for_duckdb(arrow, duckdb_type):
+    assert to_duckdb(arrow) == duckdb_type
+    with duckdb.connect() as con:  # DuckDB reads the name back
+        con.sql(f"SELECT CAST(NULL AS {duckdb_type})").fetchall()
+
+
+def test_a_type_duckdb_cannot_hold_is_an_error_naming_it():
+    with pytest.raises(AnalysisError, match="the type VOID has no DuckDB equivalent"):
+        to_duckdb(pa.null())
+
+
+def test_labels_are_quoted_when_every_field_is_asked_quoted():
+    labels = pa.struct([("person", pa.string()), ("a b", pa.list_(pa.string()))])
+    assert to_ddl(labels, quote_all=True) == "STRUCT<`person`: STRING, `a b`: ARRAY<STRING>>"
+    assert to_ddl(labels) == "STRUCT<person: STRING, `a b`: ARRAY<STRING>>"
+    assert parse_type(to_ddl(labels, quote_all=True), "x") == labels

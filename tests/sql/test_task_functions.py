@@ -118,8 +118,10 @@ def test_summarize_word_limit_defaults_to_50_and_0_means_none():
         ("ai_translate(x, 'xx')", "to_lang 'xx' is not supported; use one of en, de, fr"),
         ("ai_mask(x, ARRAY())", "at least 1 label"),
         ("ai_similarity(x)", "missing required argument 'expr2'"),
-        ("ai_gen(x, y)", "at most 1 arguments"),
+        ("ai_gen(x, y)", "takes at most 1 argument (prompt), got 2"),
         ("ai_summarize(content => x, colour => 1)", "unknown argument 'colour'"),
+        ("ai_summarize(content => x, 5)", "positional argument 2 follows a named argument"),
+        ("ai_summarize(x, max_word => 5)", "did you mean 'max_words'?"),
     ],
 )
 def test_limits_and_misuse_are_clear_errors_naming_function_and_position(sql, message):

@@ -133,3 +133,32 @@ def test_task_functions_have_a_scored_recipe_with_a_bounded_answer():
     }
     masked = mask.scored.finish({"content": " John Doe | Doe"}, "John Doe lives in New York")
     assert masked == "[MASKED] lives in New York"
+
+
+def test_no_span_starts_with_a_function_word_or_a_title():
+    grammar = scoring.fields_grammar(["location"], "Ann lives in Paris with Dr. Lee")
+    starts = grammar.split("span ::= ", 1)[1].splitlines()[0]
+    assert starts.split(" | ") == ["w0-1", "w1-1", "w3-1", "w6-1"]  # Ann lives Paris Lee
+
+
+def test_a_name_is_never_cut_between_two_capitalised_words():
+    # ending the line after "Sofia" was as likely as going on with " Rossi" (and with " said")
+    probs = [
+        step(" Sofia", -0.1),
+        step(" Rossi", -0.7, ("\n", -0.5)),
+        step(" said", -0.7, ("\n", -0.5)),
+        step("\n", -0.1),
+    ]
+    assert scoring.shortest_likely(probs) == " Sofia Rossi\n"
+
+
+def test_a_possessive_is_trimmed_and_a_span_repeating_an_earlier_field_is_dropped():
+    content = " Julia Kowalski's\nlocation: Kowalski\ncity: Bank of Oslo"
+    assert scoring.parse_fields(content, ["person", "location", "city"]) == {
+        "person": ["Julia Kowalski"],
+        "location": [],  # the same name again: the model's confusion, not a location
+        "city": ["Bank of Oslo"],
+    }
+    # words shared with an earlier field only through a function word are kept
+    got = scoring.parse_fields(" Bank of America\nschool: University of Oslo", ["org", "school"])
+    assert got == {"org": ["Bank of America"], "school": ["University of Oslo"]}

@@ -286,3 +286,31 @@ def test_serve_opens_the_browser_on_its_address_and_stops_on_interrupt(home: Pat
     assert opened[0] in said[0]
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(split_token(opened[0])[0] + "api/info", timeout=2)
+
+
+def test_a_port_in_use_is_refused_with_its_address(home: Path):
+    with lakeinfer.connect(home, progress=False, sandboxed=True) as session:
+        with WorkspaceServer(session) as first:
+            second = WorkspaceServer(session, port=first.port)
+            with pytest.raises(ConfigError, match=rf"127\.0\.0\.1:{first.port}: address"):
+                second.start()
+            assert not second.running
+            assert call(first.url, "/api/info")[0] == 200
+
+
+def test_stopping_the_workspace_cancels_its_run_before_the_session_closes(home: Path):
+    with FakeOpenAIServer(latency_ms=300) as slow:
+        configure(home, slow, slow={"max_concurrency": 1})
+        with lakeinfer.connect(
+            home, notice=lambda m: None, progress=False, sandboxed=True
+        ) as session:
+            session.sql("CREATE TABLE d (x STRING)")
+            session.sql("INSERT INTO d VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f')")
+            server = WorkspaceServer(session).start()
+            sql = "CREATE TABLE e AS SELECT ai_query('slow', x) AS y FROM d"
+            run_id = call(server.url, "/api/runs", {"sql": sql})[1]["id"]
+            server.stop()
+            run = server.runs.get(run_id)
+            assert run is not None and run.state == "cancelled"
+            assert not session.table_exists("e")
+            assert slow.stats().get("slow", 0) < 6

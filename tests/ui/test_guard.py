@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.routing import Mount, Route
+from aiohttp import web
 
 import lakeinfer
 from lakeinfer.errors import ConfigError, LakeinferError
@@ -54,17 +54,20 @@ def request(
 
 def routes(session: lakeinfer.Session) -> list[tuple[str, str]]:
     """Every (method, path) of the workspace, read from its router (path parameters filled)."""
-    app = create_app(session, token="unused").app  # type: ignore[attr-defined]
+    app = create_app(session, token="unused")
     found = set()
-    for route in app.routes:
-        if isinstance(route, Mount):
+    for route in app.router.routes():
+        resource = route.resource
+        assert resource is not None
+        if isinstance(resource, web.StaticResource):
             static = sorted(p.name for p in STATIC.iterdir() if p.is_file())[0]
-            found.add(("GET", f"{route.path}/{static}"))
+            found.add((route.method, f"{resource.canonical}/{static}"))
             continue
-        assert isinstance(route, Route)
-        path = re.sub(r"\{[^}:]+:int\}", "0", route.path)
+        info = resource.get_info()
+        path = info.get("path") or info["formatter"]
+        path = re.sub(r"\{index\}", "0", path)
         path = re.sub(r"\{[^}]+\}", "x", path)
-        found.update((method, path) for method in route.methods or ["GET"])
+        found.add((route.method, path))
     assert len(found) >= 20, found
     return sorted(found)
 
