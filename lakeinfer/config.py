@@ -70,8 +70,8 @@ class EndpointConfig(BaseModel):
     ``task`` decides the request shape and the default return type of ``ai_query``: ``chat``
     gives STRING, ``embeddings`` ARRAY<FLOAT>; ``custom`` models take any value or struct and
     answer the type of their signature (else ``returnType`` is required). The limits
-    (``max_concurrency``, the per-minute rates, ``timeout_s``, ``max_retries``) are described in
-    :class:`lakeinfer.runtime.limits.EndpointLimits`.
+    (``max_concurrency``, the per-minute rates, ``timeout_s``, ``max_retries``,
+    ``max_request_s``) are described in :class:`lakeinfer.runtime.limits.EndpointLimits`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -93,6 +93,7 @@ class EndpointConfig(BaseModel):
     output_tokens_per_minute: float | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=20)
+    max_request_s: float = Field(default=600.0, gt=0)
     #: USD per million tokens, for the cost estimate in summaries and the query history.
     price_input_per_million: float | None = Field(default=None, ge=0)
     price_output_per_million: float | None = Field(default=None, ge=0)
@@ -124,6 +125,7 @@ class EndpointConfig(BaseModel):
             output_tokens_per_minute=self.output_tokens_per_minute,
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            max_request_s=self.max_request_s,
         )
 
     def api_key(self) -> str | None:

@@ -165,6 +165,9 @@ LIMIT_SETTINGS: dict[str, Spec] = {
     "output_tokens_per_minute": Spec(_optional(_positive_float), None, "output token rate"),
     "timeout_s": Spec(_positive_float, None, "seconds per request"),
     "max_retries": Spec(_positive_int, None, "retries of retryable failures"),
+    "max_request_s": Spec(
+        _positive_float, None, "seconds a request still streaming its answer may take in all"
+    ),
 }
 
 #: Spark settings lakeinfer honours, under their Databricks names (``SET key = value``).

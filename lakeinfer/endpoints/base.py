@@ -71,6 +71,9 @@ class Outcome:
     status: int | None = None
     #: seconds the last attempt took (set by the scheduler)
     latency_s: float = 0.0
+    #: parameters a retry of this request is sent with, learned from this failure (e.g. a
+    #: repetition penalty after an answer that repeated itself); None: the same request
+    retry_parameters: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.engine.structured_output import check_answer, retry_payload
+from lakeinfer.engine.structured_output import bounded_parameters, check_answer, retry_payload
 from lakeinfer.errors import (
     AnalysisError,
     BudgetExceededError,
@@ -221,7 +221,8 @@ class AiEvaluator:
                     except AnswerError as exc:  # a row the function cannot ask (bad to_lang)
                         self._memo[key] = Outcome(error=str(exc))
                         continue
-                    missing[key] = AIRequest(payload, call.parameters)
+                    parameters = bounded_parameters(call.parameters, value, call.task is not None)
+                    missing[key] = AIRequest(payload, parameters)
                     originals[key] = value
             if missing:
                 fail_fast = None

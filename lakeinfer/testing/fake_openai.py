@@ -11,6 +11,17 @@ JSON when the request has a response format whose enum holds TEXT), so tests can
 chosen answers (yes/no for ``ai_filter``). A prompt containing ``[[no-content]]`` is answered
 with ``"content": null`` (``finish_reason`` ``content_filter``), as a filtered answer is.
 
+Two markers play a model that misbehaves slowly. ``[[repeat:TEXT]]`` under a JSON response
+format is a model looping under its grammar: ``{"items": ["TEXT", "TEXT", ...`` one item per
+token until the request's ``max_tokens`` (``finish_reason`` ``length``), or without end when it
+sets none; ``[[endless:TEXT]]`` loops without end whatever it sets, as a server that ignores it.
+A request with a repetition penalty (``repeat_penalty`` > 1, ``frequency_penalty`` > 0) breaks
+the loop and gets the normal answer. ``[[slow-tokens:MS]]`` is a slow but working model: its
+answer takes MS milliseconds per word, streamed as each word is made (a plain request gets it
+all at the end). ``[[queued:MS]]`` is a request waiting MS milliseconds for a slot of a busy
+server: nothing of its answer comes meanwhile, while ``GET /slots`` (as llama.cpp's server
+has it) shows a slot decoding, its token count growing, whenever any chat request is in flight.
+
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
 ``Retry-After: 0.05``), ``503``, ``slow`` (a normal answer after ``--slow-ms``, meant to exceed a
@@ -63,6 +74,11 @@ STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
 ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
 ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
 NO_CONTENT_MARKER = "[[no-content]]"
+REPEAT_MARKER = re.compile(r"\[\[(repeat|endless):([^\]]*)\]\]")
+SLOW_TOKENS_MARKER = re.compile(r"\[\[slow-tokens:(\d+)\]\]")
+QUEUED_MARKER = re.compile(r"\[\[queued:(\d+)\]\]")
+#: seconds per token of a runaway answer (fast enough to run away, slow enough to be cheap)
+RUNAWAY_TOKEN_S = 0.002
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
 #: the environment variable :class:`FakeOpenAIServer` hands the server's token over in
 TOKEN_VARIABLE = "LAKEINFER_FAKE_OPENAI_TOKEN"
@@ -188,21 +204,31 @@ async def _fault_response(state: _State, kind: str, request: web.Request) -> web
 
 
 async def _stream_chat(
-    request: web.Request, body: dict[str, Any], prompt: str, content: str
+    request: web.Request,
+    body: dict[str, Any],
+    prompt: str,
+    content: str,
+    delay_s: float = 0.0,
+    words: list[str] | None = None,
+    finish: str = "stop",
 ) -> web.StreamResponse:
-    """``"stream": true``: the answer as server-sent events, one word per chunk, then a usage
-    chunk when ``stream_options.include_usage`` is set, then ``[DONE]``."""
+    """``"stream": true``: the answer as server-sent events, one word per chunk (each after
+    ``delay_s``; ``words``: the pieces, when not the words of ``content``), then a usage chunk
+    when ``stream_options.include_usage`` is set, then ``[DONE]``."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "model": "fake"}
-    words = content.split(" ")
+    if words is None:
+        words = [w if i == 0 else " " + w for i, w in enumerate(content.split(" "))]
     for index, word in enumerate(words):
-        delta = {"content": word if index == 0 else " " + word}
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        delta = {"content": word}
         if index == 0:
             delta["role"] = "assistant"
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-    final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
     await response.write(f"data: {json.dumps(final)}\n\n".encode())
     if (body.get("stream_options") or {}).get("include_usage"):
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(words)}
@@ -212,6 +238,61 @@ async def _stream_chat(
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+def _penalised(body: dict[str, Any]) -> bool:
+    """Whether a request carries a repetition penalty (which breaks a runaway loop)."""
+    return (body.get("repeat_penalty") or 1.0) > 1.0 or (body.get("frequency_penalty") or 0) > 0
+
+
+async def _runaway(
+    request: web.Request, body: dict[str, Any], text: str, endless: bool = False
+) -> web.StreamResponse:
+    """A model repeating ``text`` under a JSON grammar: one item per token up to the request's
+    ``max_tokens`` (then ``finish_reason`` ``length``), without end when it sets none or
+    ``endless``."""
+    limit = None if endless else body.get("max_tokens") or body.get("max_completion_tokens")
+    item = json.dumps(text)
+
+    def pieces() -> Any:
+        yield '{"items": [' + item
+        count = 1
+        while limit is None or count < limit:
+            yield ", " + item
+            count += 1
+
+    if body.get("stream"):
+        if limit is None:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            base = {"id": "chatcmpl-runaway", "object": "chat.completion.chunk"}
+            for piece in pieces():  # until the client goes away
+                await asyncio.sleep(RUNAWAY_TOKEN_S)
+                delta = {"content": piece}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        return await _stream_chat(
+            request, body, "", "", RUNAWAY_TOKEN_S, list(pieces()), finish="length"
+        )
+    if limit is None:
+        await asyncio.Event().wait()  # generating for ever: the client's deadline ends it
+    content = "".join(pieces())
+    await asyncio.sleep(RUNAWAY_TOKEN_S * limit)
+    return web.json_response(
+        {
+            "id": "chatcmpl-runaway",
+            "object": "chat.completion",
+            "model": body.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "length",
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": limit, "total_tokens": limit + 1},
+        }
+    )
 
 
 def _structured_answer(response_format: Any, prompt: str, chosen: str | None = None) -> str | None:
@@ -335,6 +416,19 @@ def build_app(
             if response is not None:
                 return response
         prompt = body["messages"][-1]["content"]
+        if STATUS_MARKER.search(prompt) is None:
+            repeat = REPEAT_MARKER.search(prompt)
+            structured = _structured_answer(body.get("response_format"), "")
+            if repeat and structured and not _penalised(body):
+                if state.keep_bodies:
+                    state.answered[prompt] = state.answered.get(prompt, 0) + 1
+                endless = repeat.group(1) == "endless"
+                return await _runaway(request, body, repeat.group(2), endless)
+            queued = QUEUED_MARKER.search(prompt)
+            if queued:
+                await asyncio.sleep(int(queued.group(1)) / 1000.0)
+        slow = SLOW_TOKENS_MARKER.search(prompt)
+        delay_s = int(slow.group(1)) / 1000.0 if slow else 0.0
         echo = None if STATUS_MARKER.search(prompt) else ECHO_AUTH_MARKER.search(prompt)
         picked = None
         if echo:
@@ -349,7 +443,10 @@ def build_app(
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):
             content = payload["choices"][0]["message"]["content"]
-            return await _stream_chat(request, body, prompt, content or "")
+            return await _stream_chat(request, body, prompt, content or "", delay_s)
+        if delay_s:
+            content = payload["choices"][0]["message"]["content"]
+            await asyncio.sleep(delay_s * len((content or "").split(" ")))
         return web.json_response(payload)
 
     async def embeddings(request: web.Request) -> web.Response:
@@ -395,6 +492,18 @@ def build_app(
             }
         )
 
+    async def slots(request: web.Request) -> web.Response:
+        busy = state.in_flight > 0
+        decoded = int(time.monotonic() * 10) if busy else 0
+        slot = {
+            "id": 0,
+            "is_processing": busy,
+            "id_task": state.counts["chat"],
+            "n_prompt_tokens_processed": 1,
+            "next_token": [{"n_decoded": decoded}],
+        }
+        return web.json_response([slot])
+
     async def reset(request: web.Request) -> web.Response:
         state.reset()
         return web.json_response({"ok": True})
@@ -410,6 +519,7 @@ def build_app(
             web.post("/serving-endpoints/chat/completions", chat),
             web.post("/serving-endpoints/embeddings", embeddings),
             web.get("/stats", stats),
+            web.get("/slots", slots),
             web.post("/reset", reset),
         ]
     )
