@@ -180,6 +180,8 @@ def _openai_compatible(name: str, config: EndpointConfig, base_url: str) -> Prov
         max_concurrency=config.max_concurrency,
         timeout_s=max(config.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
         max_retries=config.max_retries,
+        # options.stream: answers stream, so a slow answer that keeps coming is not a dead one
+        stream=bool(config.options.get("stream", False)),
         **_batch(config),
     )
 

@@ -229,3 +229,19 @@ def test_a_request_queued_behind_a_busy_llama_server_is_not_sent_again(
     assert queued == {"result": "echo: queued row [[queued:3000]]", "errorMessage": None}
     assert calls == 1
     assert plain["errorMessage"] == "timed out after 1s (after 1 attempt)"
+
+
+def test_a_configured_endpoint_streams_with_options_stream(
+    home: Path, fake_server: FakeOpenAIServer
+):
+    """``options = {stream = true}`` in config.toml: the same slow answer that times out
+    without streaming is answered, by one call."""
+    configure(home, fake_server, slow={"max_retries": 0, "options": {"stream": True}})
+    with lakeinfer.connect(home, progress=False, notice=lambda _: None) as session:
+        session.sql("SET lakeinfer.cache = false")
+        session.sql("SET lakeinfer.endpoints.slow.timeout_s = 1")
+        row = session.sql(
+            "SELECT ai_query('slow', 'one two three four five six seven [[slow-tokens:200]]') AS r"
+        ).to_pylist()[0]["r"]
+    assert row == "echo: one two three four five six seven [[slow-tokens:200]]"
+    assert fake_server.stats()["chat"] == 1
