@@ -225,6 +225,8 @@ def session(master: str = "local[2]", app_name: str = "lakeinfer", **conf: str) 
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # filters reach the lakeinfer data source, which skips files by the Delta log
+        "spark.sql.python.filterPushdown.enabled": "true",
     }
     for key, value in {**defaults, **conf}.items():
         builder = builder.config(key, value)

@@ -26,7 +26,7 @@ HISTORY shows), ``txnAppId`` (a streaming sink's application id instead of the q
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ from lakeinfer.spark.files import (
     read_files,
     write_files,
 )
+from lakeinfer.spark.skipping import may_match
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -218,11 +219,23 @@ class LakeinferReader(DataSourceReader):
             table_schema=stored,
             partition_columns=tables.partition_columns(delta),
         )
-        self.groups = tables.file_groups(
-            tables.data_files(delta),
-            _positive(options, "maxPartitionBytes", DEFAULT_MAX_PARTITION_BYTES),
-            _positive(options, "minPartitions", DEFAULT_MIN_PARTITIONS),
+        self.files = tables.data_files(delta)
+        self.groups = self._group(self.files)
+
+    def _group(self, files: list[DataFile]) -> list[list[DataFile]]:
+        return tables.file_groups(
+            files,
+            _positive(self.options, "maxPartitionBytes", DEFAULT_MAX_PARTITION_BYTES),
+            _positive(self.options, "minPartitions", DEFAULT_MIN_PARTITIONS),
         )
+
+    def pushFilters(self, filters: list[Any]) -> Iterable[Any]:  # noqa: N802 (Spark's name)
+        """Leave out the files no row of which can pass ``filters`` (see
+        :mod:`lakeinfer.spark.skipping`); Spark still applies every filter to what is read."""
+        kept = [f for f in self.files if may_match(f, filters, self.plan.table_schema)]
+        if len(kept) < len(self.files):
+            self.files, self.groups = kept, self._group(kept)
+        return filters
 
     def partitions(self) -> Sequence[InputPartition]:
         return [FileGroup(group) for group in self.groups] or [FileGroup([])]

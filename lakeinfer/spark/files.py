@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 import pyarrow as pa
@@ -36,6 +37,10 @@ class DataFile:
     path: str
     size: int
     partition_values: tuple[tuple[str, str | None], ...] = ()
+    #: (column, min, max, null count) of the columns whose statistics bound them exactly
+    stats: tuple[tuple[str, Any, Any, int | None], ...] = ()
+    #: rows in the file, when the log says
+    records: int | None = None
 
 
 @dataclass(frozen=True)

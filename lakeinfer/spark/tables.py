@@ -41,6 +41,7 @@ from lakeinfer.errors import (
     TableExistsError,
 )
 from lakeinfer.spark.files import AddFile, DataFile, data_file_path
+from lakeinfer.spark.skipping import is_exact_stat
 from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, storable_schema
 
 #: reader features whose files cannot be read as plain Parquet
@@ -147,10 +148,25 @@ def data_files(delta: DeltaTable) -> list[DataFile]:
     """The data files of the loaded version, in a fixed order."""
     actions = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
     columns = partition_columns(delta)
+    exact = [f.name for f in arrow_schema(delta) if is_exact_stat(f.type) and f.name not in columns]
     files = []
     for action in actions:
         values = tuple((c, _partition_text(action.get(f"partition.{c}"))) for c in columns)
-        files.append(DataFile(action["path"], int(action["size_bytes"]), values))
+        stats = tuple(
+            (c, action.get(f"min.{c}"), action.get(f"max.{c}"), action.get(f"null_count.{c}"))
+            for c in exact
+            if f"min.{c}" in action
+        )
+        records = action.get("num_records")
+        files.append(
+            DataFile(
+                action["path"],
+                int(action["size_bytes"]),
+                values,
+                stats,
+                int(records) if records is not None else None,
+            )
+        )
     files.sort(key=lambda f: f.path)
     return files
 

@@ -149,6 +149,28 @@ def test_partitioned_tables_round_trip(spark, lake, home):
     assert sorted(tuple(r) for r in back.collect()) == sorted((r.stars, r.id) for r in df.collect())
 
 
+def test_filters_skip_files_by_partition_values_and_statistics(spark, lake, home):
+    # two files: ids 1-3 and ids 4-5 (min/max statistics of a BIGINT are exact)
+    later = _read(spark, home).where("id > 3")
+    assert later.rdd.getNumPartitions() == 1 and [r["id"] for r in _rows(later)] == [4, 5]
+    assert _read(spark, home).where("id = 2").rdd.getNumPartitions() == 1
+    assert _read(spark, home).where("id IN (1, 5)").rdd.getNumPartitions() == 2
+    none = _read(spark, home).where("id > 9")
+    assert none.count() == 0 and none.rdd.getNumPartitions() == 1  # no file: one empty task
+    # a string's statistics may be truncated: never used, both files read, rows still right
+    text = _read(spark, home).where("text = 'fine'")
+    assert text.rdd.getNumPartitions() == 2 and [r["id"] for r in _rows(text)] == [4]
+    # a partition value is exact for any type
+    _read(spark, home).write.format("lakeinfer").option("home", str(home)).option(
+        "partitionBy", "text"
+    ).save("main.default.by_text")
+    by_text = _read(spark, home, "main.default.by_text", minPartitions="5")
+    assert by_text.rdd.getNumPartitions() == 5  # one file per text (NULL included)
+    one = by_text.where("text = 'ok'")
+    assert one.rdd.getNumPartitions() == 1 and [r["id"] for r in _rows(one)] == [3]
+    assert [r["id"] for r in _rows(by_text.where("text IS NULL"))] == [5]
+
+
 def test_a_replayed_stream_batch_is_committed_once(lake, home):
     source = LakeinferDataSource({"path": "main.default.sink", "home": str(home), "txnAppId": "q"})
     schema = pa.schema([("id", pa.int64())])
