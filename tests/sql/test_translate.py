@@ -297,3 +297,8 @@ def test_dayofweek_counts_from_sunday_and_date_add_is_a_date(session):
     ).to_arrow()
     assert result.to_pylist() == [{"sun": 1, "sat": 7, "d": dt.date(2024, 2, 29)}]
     assert result.schema.field("d").type == pa.date32()
+
+
+def test_count_star_is_named_as_spark_names_it(session):
+    result = session.sql("SELECT count(*), count(*) AS n FROM range(3)").to_pylist()
+    assert result == [{"count(1)": 3, "n": 3}]
