@@ -302,3 +302,13 @@ def test_dayofweek_counts_from_sunday_and_date_add_is_a_date(session):
 def test_count_star_is_named_as_spark_names_it(session):
     result = session.sql("SELECT count(*), count(*) AS n FROM range(3)").to_pylist()
     assert result == [{"count(1)": 3, "n": 3}]
+
+
+def test_current_catalog_and_schema_are_the_lakehouse_namespace(session):
+    query = "SELECT current_catalog(), current_schema(), current_database() AS db"
+    assert session.sql(query).to_pylist() == [
+        {"current_catalog()": "main", "current_schema()": "default", "db": "default"}
+    ]
+    session.sql("CREATE SCHEMA sales")
+    session.sql("USE sales")
+    assert session.sql("SELECT upper(current_schema()) AS s").to_pylist() == [{"s": "SALES"}]
