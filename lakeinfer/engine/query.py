@@ -425,12 +425,22 @@ _MISSING_QUALIFIED = re.compile(
 )
 
 
+_DIVISION_BY_ZERO = re.compile(
+    r"^Invalid Input Error: (Division by zero in expression|\[DIVIDE_BY_ZERO\])"
+)
+
+
 def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = None) -> str:
     """DuckDB's message without the internal relation names lakeinfer invented; an unknown
     column is named with its position in the statement and the closest existing columns."""
     if isinstance(exc, duckdb.PermissionException):  # a sandboxed session's refusal
         return refusal_message(str(exc))
     message = str(exc)
+    if _DIVISION_BY_ZERO.search(message):
+        return (
+            "[DIVIDE_BY_ZERO] Division by zero. Use try_divide to tolerate divisor being 0 "
+            "and return NULL instead."
+        )
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:
         name = missing.group("name")

@@ -22,3 +22,12 @@ def test_integer_sums_are_bigint_also_when_written_to_a_table(session):
 def test_an_integer_sum_past_bigint_is_an_overflow_error(session):
     with pytest.raises(SqlError, match="arithmetic overflow"):
         session.sql("SELECT sum(x) AS s FROM VALUES (9223372036854775807), (1) AS t(x)").to_arrow()
+
+
+def test_integer_division_by_zero_is_databricks_error(session):
+    """DuckDB refuses ``%`` and ``div`` by zero as Databricks does; the message is
+    Databricks' (no DuckDB advice on its own settings)."""
+    for query in ("SELECT 5 % 0 AS m", "SELECT x div y AS d FROM VALUES (7, 0) AS t(x, y)"):
+        with pytest.raises(SqlError, match=r"^\[DIVIDE_BY_ZERO\] Division by zero") as caught:
+            session.sql(query).to_pylist()
+        assert "error_on_division_by_zero" not in str(caught.value)
