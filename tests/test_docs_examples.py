@@ -187,7 +187,7 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory, _server: FakeOpenAISer
     for name in EMBEDDING_ENDPOINTS:
         endpoints[name] = make_endpoint(base_url=_server.base_url, model=name, task="embeddings")
     # task functions and embeddings go to the fake server too: the embedded models are slow to
-    # load on small machines, and the blocks that name Databricks' models still use them
+    # load on small machines (blocks in an empty home still use them)
     settings = {"task_endpoint": "my-llm", "embedding_endpoint": "my-emb"}
     save_config(home, LakeinferConfig(endpoints=endpoints, settings=settings))
     with lakeinfer.connect(home, progress=False) as session:
