@@ -1,4 +1,4 @@
-"""Rendering results for people (a table) and for programs (JSON lines, CSV).
+"""Rendering results for people (a table) and for programs (JSON lines, CSV, Parquet files).
 
 JSON: one object per row; arrays and structs as JSON, timestamps and dates ISO-8601, binary as
 base64, decimals as strings (no precision lost).
@@ -12,6 +12,7 @@ import datetime as dt
 import decimal
 import json
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
@@ -97,3 +98,67 @@ def _is_terminal(file: IO[str]) -> bool:
         return bool(isatty and isatty())
     except ValueError:  # a closed file
         return False
+
+
+#: the format an output file's extension asks for (``lakeinfer sql -o FILE``)
+FILE_FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+    ".txt": "table",
+}
+
+
+def file_format(path: str, fmt: str | None) -> str:
+    """The format to write the file ``path`` in: ``fmt`` (an explicit ``--format``) when given,
+    else the one its extension names. Raises ``ValueError`` naming the extension when neither
+    says, or when ``fmt`` would write text into a ``.parquet`` file."""
+    suffix = Path(path).suffix.lower()
+    by_extension = FILE_FORMATS.get(suffix)
+    if fmt is None:
+        if by_extension is None:
+            known = ", ".join(FILE_FORMATS)
+            shown = repr(suffix) if suffix else "no extension"
+            raise ValueError(
+                f"cannot tell the output format of {path} from {shown}: "
+                f"use one of {known}, or give --format"
+            )
+        return by_extension
+    if by_extension == "parquet" and fmt != "parquet":
+        raise ValueError(f"{path} is a Parquet file: --format {fmt} cannot write it")
+    return fmt
+
+
+class ResultStream:
+    """The query results of a script written one after another to one output, one result per
+    statement: tables and JSON lines follow each other (as DuckDB's CLI writes them), CSV results
+    are separated by a blank line, each with its own header. A CSV or Parquet *file* holds one
+    result: a second one is a ``ValueError`` naming the file (write each query to its own file,
+    or use JSON lines)."""
+
+    def __init__(self, file: IO[Any], path: str | None = None):
+        self.file = file
+        self.path = path  # the file written, None for stdout
+        self.results = 0
+
+    def write(self, table: pa.Table, fmt: str) -> None:
+        if self.results and self.path is not None and fmt in ("csv", "parquet"):
+            raise ValueError(
+                f"{self.path} can hold one {fmt} result and the script returns more: write "
+                "each query to its own file, or use .jsonl"
+            )
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, self.file)
+        elif fmt == "json":
+            write_json_lines(table, self.file)
+        elif fmt == "csv":
+            if self.results:
+                self.file.write("\n")
+            write_csv(table, self.file)
+        else:
+            render_table(table, file=self.file)
+        self.results += 1

@@ -206,6 +206,45 @@ def test_output_file_params_and_csv(home, tmp_path):
     assert not (tmp_path / "never.csv").exists()
 
 
+def test_output_file_format_follows_its_extension(home, tmp_path):
+    import pyarrow.parquet as pq
+
+    query = "SELECT 1 AS id, 'a,b' AS text"
+    assert run(home, "sql", query, "-o", str(tmp_path / "out.parquet")).returncode == 0
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist() == [{"id": 1, "text": "a,b"}]
+    assert run(home, "sql", query, "-o", str(tmp_path / "out.csv")).returncode == 0
+    assert (tmp_path / "out.csv").read_text().splitlines() == ["id,text", '1,"a,b"']
+    assert run(home, "sql", query, "-o", str(tmp_path / "out.jsonl")).returncode == 0
+    assert json.loads((tmp_path / "out.jsonl").read_text()) == {"id": 1, "text": "a,b"}
+    assert run(home, "sql", query, "-o", str(tmp_path / "out.txt")).returncode == 0
+    assert "(1 row)" in (tmp_path / "out.txt").read_text()
+    # --format wins for text; an unknown extension, or text into .parquet, is refused
+    assert (
+        run(home, "sql", query, "--format", "json", "-o", str(tmp_path / "o.csv")).returncode == 0
+    )
+    assert json.loads((tmp_path / "o.csv").read_text()) == {"id": 1, "text": "a,b"}
+    unknown = run(home, "sql", query, "-o", str(tmp_path / "out.xlsx"))
+    assert unknown.returncode == 2 and "'.xlsx'" in unknown.stderr
+    assert "--format" in unknown.stderr and not (tmp_path / "out.xlsx").exists()
+    text = run(home, "sql", query, "--format", "csv", "-o", str(tmp_path / "t.parquet"))
+    assert text.returncode == 2 and "Parquet file" in text.stderr
+
+
+def test_several_results_are_one_per_statement(home, tmp_path):
+    script = "SELECT 1 AS a; SELECT 'x' AS b, 2 AS c"
+    printed = run(home, "sql", script, "--format", "csv")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.replace("\r\n", "\n") == "a\n1\n\nb,c\nx,2\n"  # a blank line between
+    for name in ("several.csv", "several.parquet"):
+        refused = run(home, "sql", script, "-o", str(tmp_path / name))
+        assert refused.returncode == 2 and "write each query to its own file" in refused.stderr
+        assert not (tmp_path / name).exists()
+    lines = run(home, "sql", script, "-o", str(tmp_path / "several.jsonl"))
+    assert lines.returncode == 0, lines.stderr
+    rows = [json.loads(line) for line in (tmp_path / "several.jsonl").read_text().splitlines()]
+    assert rows == [{"a": 1}, {"b": "x", "c": 2}]
+
+
 def test_load_csv_parquet_and_json_lines(home, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

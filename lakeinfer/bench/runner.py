@@ -25,8 +25,12 @@ from lakeinfer.errors import AnalysisError
 from lakeinfer.evaluation.metrics import percentile
 
 CHARS_PER_TOKEN = 4
-#: A level is healthy when at most this share of its requests failed or were throttled.
+#: A level is healthy when none of its requests failed and at most this share were throttled.
 MAX_BAD_SHARE = 0.01
+#: A request that fails before any answer (a kept-alive connection the server had just closed:
+#: llama-server closes some after a streamed answer) is sent again on a new connection, at most
+#: this many times, as lakeinfer's own client does; failures during an answer are never retried.
+STALE_CONNECTION_RETRIES = 2
 #: The recommended level is the lowest that reaches this share of the best throughput.
 TARGET_SHARE = 0.9
 
@@ -132,19 +136,20 @@ def recommend(
 ) -> tuple[int | None, str]:
     """The concurrency to run at, and why.
 
-    Among healthy levels (at most 1% errors and 429s, p99 latency within ``max_p99_ms`` when
+    Among healthy levels (no errors, at most 1% 429s, p99 latency within ``max_p99_ms`` when
     given), the lowest concurrency that reaches 90% of the best output tokens/s (requests/s when
     the endpoint reports no tokens): more clients past that point mostly add latency.
     """
     healthy = [
         level
         for level in levels
-        if level.bad_share <= MAX_BAD_SHARE
+        if level.errors == 0
+        and level.bad_share <= MAX_BAD_SHARE
         and (max_p99_ms is None or (level.latency_p99_ms or 0.0) <= max_p99_ms)
     ]
     if not healthy:
         limit = f" and p99 latency <= {max_p99_ms:g} ms" if max_p99_ms is not None else ""
-        return None, f"no level ran with at most {MAX_BAD_SHARE:.0%} errors and 429s{limit}"
+        return None, f"no level ran without errors and with at most {MAX_BAD_SHARE:.0%} 429s{limit}"
     by_tokens = any(level.output_tokens_per_s > 0 for level in healthy)
     unit = "output tokens/s" if by_tokens else "requests/s"
 
@@ -159,7 +164,7 @@ def recommend(
     return chosen.concurrency, (
         f"concurrency {chosen.concurrency}: {metric(chosen):,.1f} {unit}, the lowest level within "
         f"{TARGET_SHARE:.0%} of the best ({metric(best):,.1f} at concurrency {best.concurrency})"
-        f" with at most {MAX_BAD_SHARE:.0%} errors and 429s"
+        f" without errors and with at most {MAX_BAD_SHARE:.0%} 429s"
         + (f" and p99 <= {max_p99_ms:g} ms" if max_p99_ms is not None else "")
     )
 
@@ -186,7 +191,7 @@ async def send(
         body["stream_options"] = {"include_usage": True}
     started = time.perf_counter()
     try:
-        async with client.post(target.url, data=json.dumps(body)) as response:
+        async with await _post(client, target.url, json.dumps(body)) as response:
             if response.status >= 400:
                 text = await response.text()
                 return Sample(
@@ -208,6 +213,18 @@ async def send(
         return Sample(time.perf_counter() - started, None, f"{exc.__class__.__name__}: {exc}")
     except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         return Sample(time.perf_counter() - started, None, f"unexpected response: {exc}")
+
+
+async def _post(client: aiohttp.ClientSession, url: str, data: str) -> aiohttp.ClientResponse:
+    """POST ``data``; a failure before any answer arrived is tried again (see
+    :data:`STALE_CONNECTION_RETRIES`)."""
+    for attempt in range(STALE_CONNECTION_RETRIES + 1):
+        try:
+            return await client.post(url, data=data)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            if attempt == STALE_CONNECTION_RETRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _read_stream(response: aiohttp.ClientResponse, prompt: str, started: float) -> Sample:

@@ -46,6 +46,8 @@ BUILTIN_CATALOGS = (DEFAULT_CATALOG, "system")
 WriteMode = Literal["append", "overwrite"]
 #: A view is a directory holding this file instead of a ``_delta_log``.
 VIEW_FILE = "_lakeinfer_view.json"
+#: Delta schema field metadata key of a column's comment (as Spark and Delta write it).
+COMMENT_KEY = "comment"
 #: Commit metadata key naming the SQL operation behind a commit (shown by DESCRIBE HISTORY).
 OPERATION_KEY = "lakeinfer.operation"
 
@@ -394,6 +396,21 @@ class DeltaCatalog:
             self.open(name).alter.set_table_description(comment or "")
         except DeltaError as exc:
             raise SqlError(f"cannot set the comment of {name}: {exc}") from None
+
+    def set_column_comment(self, name: TableName, column: str, comment: str | None) -> None:
+        """Store ``comment`` in the column's Delta schema metadata (key ``comment``, as Spark
+        and Delta do); None clears it. ``column`` is matched case-insensitively."""
+        fields = {f.name.lower(): f.name for f in self.schema(name)}
+        if column.lower() not in fields:
+            raise AnalysisError(f"table {name} has no column {column!r}")
+        try:
+            self.open(name).alter.set_column_metadata(
+                fields[column.lower()], {COMMENT_KEY: comment or ""}
+            )
+        except DeltaError as exc:
+            raise SqlError(
+                f"cannot set the comment of column {column!r} of {name}: {exc}"
+            ) from None
 
     # -- views ---------------------------------------------------------------------------
     def _view_file(self, name: TableName) -> Path:

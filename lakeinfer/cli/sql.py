@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from lakeinfer.cli.common import Context, format_option, friendly_errors, open_session
-from lakeinfer.cli.common import emit as emit_table
 
 
 @click.command()
@@ -28,7 +27,8 @@ from lakeinfer.cli.common import emit as emit_table
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write query results to this file instead of stdout.",
+    help="Write query results to this file instead of stdout, in the format its extension "
+    "names (.csv, .json, .jsonl, .parquet, .txt) unless --format is given.",
 )
 @click.option(
     "-p",
@@ -99,14 +99,22 @@ def sql(
         text = read_text(file) if file is not None else query
     args = _parse_params(params)
     spark = {"spark": spark_master} if spark_master else {}
-    with open_session(ctx, **spark) as session, _output(output) as out:
+    fmt = _file_format(output, fmt)
+    with open_session(ctx, **spark) as session, _output(output, fmt == "parquet") as out:
         if no_cache:
             session.settings.set("lakeinfer.cache", False)
         if budget_tokens is not None:
             session.settings.set("lakeinfer.budget_tokens", budget_tokens)
 
+        from lakeinfer.output import ResultStream
+
+        results = ResultStream(out, output)
+
         def emit(table: Any, form: str) -> None:
-            emit_table(table, form, out)
+            try:
+                results.write(table, form)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
 
         def summary(stats: Any) -> None:
             if not ctx.quiet:
@@ -143,15 +151,30 @@ def _number_or_text(value: str) -> Any:
     return value
 
 
+def _file_format(output: str | None, fmt: str) -> str:
+    """The format of the results: ``--format``, or for ``-o FILE`` without it the extension's."""
+    if output is None:
+        return fmt
+    from lakeinfer.output import file_format
+
+    explicit = click.get_current_context().get_parameter_source("fmt")
+    given = fmt if explicit is not click.core.ParameterSource.DEFAULT else None
+    try:
+        return file_format(output, given)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="-o/--output") from None
+
+
 @contextmanager
-def _output(path: str | None) -> Iterator[Any]:
+def _output(path: str | None, binary: bool = False) -> Iterator[Any]:
     """stdout, or a file written in full only when the command succeeds."""
     if path is None:
         yield sys.stdout
         return
     target = Path(path)
     partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8", newline="") as file:
+    opened = partial.open("wb") if binary else partial.open("w", encoding="utf-8", newline="")
+    with opened as file:
         try:
             yield file
         except BaseException:

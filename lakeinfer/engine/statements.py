@@ -15,6 +15,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import (
+    COMMENT_KEY,
     OPERATION_KEY,
     DeltaCatalog,
     Namespace,
@@ -321,12 +322,18 @@ class StatementExecutor:
     # -- COMMENT ON / ALTER TABLE ----------------------------------------------------------
     def _comment(self, statement: exp.Comment) -> StatementResult:
         kind = (statement.args.get("kind") or "").upper()
-        if kind != "TABLE":
-            raise AnalysisError(f"COMMENT ON {kind} is not supported (COMMENT ON TABLE is)")
-        name = self._table_name(statement.this)
         comment = statement.expression
         text = None if isinstance(comment, exp.Null) else comment.name
-        self.catalog.set_comment(name, text)
+        if kind == "COLUMN" and isinstance(statement.this, exp.Column) and statement.this.table:
+            table = exp.Table(**{k: statement.this.args.get(k) for k in ("catalog", "db")})
+            table.set("this", statement.this.args["table"])
+            self.catalog.set_column_comment(self._table_name(table), statement.this.name, text)
+            return _empty()
+        if kind != "TABLE":
+            raise AnalysisError(
+                f"COMMENT ON {kind} is not supported (COMMENT ON TABLE and COLUMN are)"
+            )
+        self.catalog.set_comment(self._table_name(statement.this), text)
         return _empty()
 
     def _alter(self, statement: exp.Alter) -> StatementResult:
@@ -345,6 +352,10 @@ class StatementExecutor:
                         f"unsupported ALTER TABLE: {statement.sql(dialect='databricks')[:80]}"
                     )
                 self.catalog.set_properties(name, properties)
+            elif isinstance(action, exp.AlterColumn) and action.args.get("comment") is not None:
+                comment = action.args["comment"]
+                text = None if isinstance(comment, exp.Null) else comment.name
+                self.catalog.set_column_comment(name, action.name, text)
             else:
                 raise AnalysisError(
                     f"unsupported ALTER TABLE action: {action.sql(dialect='databricks')[:80]} "
@@ -433,7 +444,9 @@ class StatementExecutor:
     def _describe_columns(schema: pa.Schema, extra: list[tuple[str, str]]) -> StatementResult:
         names = [f.name for f in schema]
         types = [arrow_to_ddl(f.type) for f in schema]
-        comments: list[str | None] = [None] * len(schema)
+        comments = [
+            (f.metadata or {}).get(COMMENT_KEY.encode(), b"").decode() or None for f in schema
+        ]
         if extra:
             names += ["", "# Detailed Table Information"] + [k for k, _ in extra]
             types += ["", ""] + [v for _, v in extra]
@@ -592,7 +605,11 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
         if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
             raise AnalysisError(f"column {column.sql(dialect='databricks')} needs a type")
         what = f"CREATE TABLE column {column.name!r}{position_of(column)}"
-        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"], what)))
+        comment = column.find(exp.CommentColumnConstraint)
+        metadata = {COMMENT_KEY: comment.this.name} if comment is not None else None
+        fields.append(
+            pa.field(column.name, ddl_to_arrow(column.args["kind"], what), metadata=metadata)
+        )
     return pa.schema(fields)
 
 

@@ -44,14 +44,27 @@ def ai_evaluate(
     where = position_of(node)
     text: dict[str, str] = {}
     for name, value in bound.items():
-        if not (isinstance(value, exp.Literal) and value.is_string):
+        literal = _string(value)
+        if literal is None:
             raise AnalysisError(f"ai_evaluate{where}: {name} must be a string literal")
-        text[name] = value.name
+        text[name] = literal
     predictions = _rows(runner, text["predictions"], namespace, ai, "predictions")
     truth = _rows(runner, text["ground_truth"], namespace, ai, "ground_truth")
     fields = [f.strip() for f in text.get("fields", "").split(",") if f.strip()]
     comparison = compare(predictions, truth, text["key"], fields=fields or None)
     return Evaluation(comparison, text["predictions"], text["ground_truth"]).to_arrow()
+
+
+def _string(value: exp.Expression) -> str | None:
+    """The text of a string literal. The parser reads ``'a''b'`` as the chained literals
+    ``'a' 'b'`` (as Spark does); in these arguments, which hold SQL text, the doubled quote is
+    SQL's escaped quote (``'... ai_query(''my-llm'', ...) ...'``), so the parts join with ``'``."""
+    if isinstance(value, exp.Literal) and value.is_string:
+        return value.name
+    parts = value.expressions if isinstance(value, exp.Concat) else []
+    if parts and all(isinstance(p, exp.Literal) and p.is_string for p in parts):
+        return "'".join(p.name for p in parts)
+    return None
 
 
 def _rows(

@@ -219,7 +219,7 @@ class JobRunner:
         logs.mkdir(parents=True, exist_ok=True)
         log_file = logs / f"{task.task_key}-{attempt}.log"
         spec = {
-            "home": str(self.home),
+            "home": str(self.home.absolute()),  # the task runs in the job's folder
             "task": task.model_dump(mode="json"),
             "parameters": run.parameters,
             "base_dir": str(run.job.base_dir),

@@ -166,7 +166,8 @@ class Job(_Model):
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent if self.path is not None else Path.cwd()
+        """The job file's folder, absolute: tasks run there and resolve their files in it."""
+        return self.path.parent.absolute() if self.path is not None else Path.cwd()
 
     def task(self, key: str) -> Task:
         return next(t for t in self.tasks if t.task_key == key)

@@ -120,7 +120,28 @@ def rewrite_tables(
                 if table.args.get(key):
                     replacement.set(key, table.args[key])
         table.replace(replacement)
+    if _depth == 0:  # in views too: the session's namespace, as on Databricks
+        _current_namespace(tree, namespace)
     return tree, relations
+
+
+_CURRENT = {
+    exp.CurrentCatalog: "current_catalog()",
+    exp.CurrentSchema: "current_schema()",
+    exp.CurrentDatabase: "current_database()",
+}
+
+
+def _current_namespace(tree: exp.Expression, namespace: Namespace) -> None:
+    """``current_catalog()`` and ``current_schema()`` / ``current_database()`` give the
+    lakehouse's namespace (DuckDB's own would say ``memory`` and ``main``), named as Spark
+    names them."""
+    for node in list(tree.find_all(*_CURRENT)):
+        value = namespace.catalog if isinstance(node, exp.CurrentCatalog) else namespace.schema
+        literal = exp.Literal.string(value)
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            literal = exp.alias_(literal, _CURRENT[type(node)], quoted=True)
+        node.replace(literal)
 
 
 def _table_ref(name: TableName, version: exp.Expression | None) -> TableRef:

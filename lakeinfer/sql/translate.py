@@ -15,7 +15,8 @@ rest, before the query is staged or run:
   ANSI default);
 - ``date_add`` / ``date_sub`` give a DATE, ``dayofweek`` counts 1 = Sunday .. 7 = Saturday,
   ``count_if`` is a BIGINT, ``format_string`` formats printf-style;
-- ``explode(x)`` / ``explode_outer(x)`` in a SELECT list: a column named ``col``;
+- ``explode(x)`` / ``explode_outer(x)`` in a SELECT list: a column named ``col``; ``count(*)``
+  one named ``count(1)``, as Spark names it;
   ``explode_outer`` and ``LATERAL VIEW OUTER`` keep rows whose array is empty or NULL.
 
 A projection without an alias whose expression was rewritten keeps the Databricks text of the
@@ -143,6 +144,8 @@ def _name_rewritten_projections(tree: exp.Expression) -> None:
                     exp.Posexplode,  # sqlglot names its columns pos and col
                 ):
                     projection = exp.alias_(projection, "col")
+                elif isinstance(projection, exp.Count) and isinstance(projection.this, exp.Star):
+                    projection = exp.alias_(projection, "count(1)", quoted=True)  # Spark's name
                 elif _is_json_field(projection):
                     # as Databricks names it: raw:store.owner is a column called owner
                     name = projection.expression.expressions[-1].this

@@ -34,7 +34,14 @@ def arrow_to_ddl(dtype: pa.DataType) -> str:
 def storable_schema(schema: pa.Schema) -> pa.Schema:
     """The schema a result is written to Delta with: NULL-typed columns become STRING,
     view/large string and binary types become the plain ones delta-rs round-trips."""
-    return pa.schema([pa.field(f.name, _storable(f.type)) for f in schema])
+    return pa.schema([pa.field(f.name, _storable(f.type), metadata=_comment(f)) for f in schema])
+
+
+def _comment(field: pa.Field) -> dict[bytes, bytes] | None:
+    """A column comment is kept (Delta stores it in the field's metadata); other metadata is
+    the reader's, not the table's."""
+    comment = (field.metadata or {}).get(b"comment")
+    return {b"comment": comment} if comment else None
 
 
 def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

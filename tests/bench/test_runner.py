@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+import lakeinfer
 from lakeinfer.bench import run_benchmark
 from lakeinfer.bench.runner import LevelResult, Sample, Target, recommend, summarize, warm_up
 from lakeinfer.errors import AnalysisError, UnknownEndpointError
@@ -55,7 +56,7 @@ def test_429s_and_errors_are_counted_not_retried(bench_session, slow_server):
     assert (level.requests, level.ok, level.throttled, level.errors) == (8, 4, 2, 2)
     assert any("HTTP 500" in e for e in level.error_examples)
     assert result.recommended is None
-    assert "no level ran with at most 1% errors and 429s" in result.reason
+    assert "no level ran without errors and with at most 1% 429s" in result.reason
 
 
 def test_warm_up_tries_an_unreachable_endpoint_again_then_gives_up():
@@ -126,3 +127,29 @@ def test_summarize_percentiles_and_rates():
     assert level.latency_p50_ms == pytest.approx(20.0)
     assert level.latency_p90_ms == pytest.approx(28.0)
     assert level.bad_share == 0.25
+
+
+def test_a_level_with_any_error_is_never_recommended():
+    levels = [_level(1, 100), _level(8, 700, errors=1)]  # 1 failed request in 100
+    assert recommend(levels)[0] == 1
+    chosen, reason = recommend([_level(8, 700, errors=1)])
+    assert chosen is None and reason.startswith("no level ran without errors")
+
+
+def test_streaming_against_the_embedded_model_has_no_errors(tmp_path):
+    """llama-server closes some kept-alive connections after a streamed answer: the next
+    request on such a connection must not count as the endpoint's error."""
+    with lakeinfer.connect(tmp_path / "lakehouse", progress=False, notice=lambda _: None) as s:
+        result = run_benchmark(
+            s,
+            "databricks-meta-llama-3-1-8b-instruct",
+            ["Say hi.", "Name a colour."],
+            [1, 4],
+            requests=16,
+            stream=True,
+            max_tokens=4,
+        )
+    for level in result.levels:
+        assert (level.errors, level.ok) == (0, 16), level.error_examples
+        assert level.ttft_p50_ms is not None
+    assert result.recommended in (1, 4)

@@ -47,3 +47,12 @@ def test_engine_errors_name_the_problem_without_the_rewritten_query(session, sql
     assert message in text
     # DuckDB's context shows the query lakeinfer ran (RANGE(3), __li_ names), not the user's
     assert "LINE 1" not in text and "Candidate functions" not in text and "\n" not in text
+
+
+def test_integer_division_by_zero_is_databricks_error(session):
+    """DuckDB refuses ``%`` and ``div`` by zero as Databricks does; the message is
+    Databricks' (no DuckDB advice on its own settings)."""
+    for query in ("SELECT 5 % 0 AS m", "SELECT x div y AS d FROM VALUES (7, 0) AS t(x, y)"):
+        with pytest.raises(SqlError, match=r"^\[DIVIDE_BY_ZERO\] Division by zero") as caught:
+            session.sql(query).to_pylist()
+        assert "error_on_division_by_zero" not in str(caught.value)

@@ -190,3 +190,24 @@ def test_unknown_column_is_named_with_position_and_close_matches(s):
     assert str(error.value) == (
         "column 'review_txt' not found at line 2, column 8; did you mean 'review_text'?"
     )
+
+
+def test_column_comments_are_stored_described_and_changed(s, home):
+    s.sql("CREATE TABLE t (id INT COMMENT 'the id', name STRING)")
+    metadata = [
+        f.metadata for f in DeltaTable(str(home / "main" / "default" / "t")).schema().fields
+    ]
+    assert metadata == [{"comment": "the id"}, {}]  # Delta's field metadata, as Spark writes it
+    assert [(r["col_name"], r["comment"]) for r in s.sql("DESCRIBE t").to_pylist()] == [
+        ("id", "the id"),
+        ("name", None),
+    ]
+    s.sql("ALTER TABLE t ALTER COLUMN name COMMENT 'who'")
+    s.sql("COMMENT ON COLUMN t.id IS 'key'")
+    s.sql("INSERT INTO t VALUES (1, 'a')")  # writes keep them
+    extended = s.sql("DESCRIBE EXTENDED t").to_pylist()
+    assert [(r["col_name"], r["comment"]) for r in extended[:2]] == [("id", "key"), ("name", "who")]
+    s.sql("CREATE TABLE u (n INT COMMENT 'a number') AS SELECT 1")
+    assert s.sql("DESCRIBE u").to_pylist()[0]["comment"] == "a number"
+    with pytest.raises(AnalysisError, match="has no column 'nope'"):
+        s.sql("ALTER TABLE t ALTER COLUMN nope COMMENT 'x'")

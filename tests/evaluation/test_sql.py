@@ -34,3 +34,16 @@ def test_ai_evaluate_errors_name_the_argument(lakehouse):
         lakehouse.sql("SELECT * FROM ai_evaluate('preds', 'truth')").to_pylist()
     with pytest.raises(AnalysisError, match="ground_truth must be one query or a table name"):
         lakehouse.sql("SELECT * FROM ai_evaluate('preds', 'SELECT 1; SELECT 2', 'id')").to_pylist()
+
+
+def test_ai_evaluate_reads_doubled_quotes_in_its_query_texts(lakehouse):
+    """SQL's escaped quote inside the query text: ``'... WHERE r <> ''x'' ...'``, as the docs
+    write ``ai_query(''my-llm'', ...)``; Spark's backslash escape works as well."""
+    for quoted in ("''none''", "\\'none\\'"):
+        rows = lakehouse.sql(
+            "SELECT * FROM ai_evaluate(predictions => "
+            f"'SELECT id, r FROM preds WHERE r <> {quoted}', ground_truth => 'truth', key => 'id')"
+        ).to_pylist()
+        assert _metric(rows, "name", "normalized_match") == 0.5
+    with pytest.raises(AnalysisError, match="key must be a string literal"):
+        lakehouse.sql("SELECT * FROM ai_evaluate('preds', 'truth', key => 1)").to_pylist()

@@ -110,3 +110,18 @@ def test_the_example_job_fills_a_second_lakehouse_too(example, home, fake_server
         assert [r["review_id"] for r in tables["opinions"]] == [1, 2, 3, 4, 5, 7, 8]
         assert tables["answers"] == [{"n": 8}]
     assert not (example / "checkpoints").exists()
+
+
+def test_the_example_job_runs_from_relative_paths(example, home, fake_server):
+    """As the README writes it: `lakeinfer --home ./lh jobs run folder/job.yml`, both paths
+    relative to where the command runs (tasks run in the job's folder)."""
+    env = {**os.environ, "PYTHONPATH": str(EXAMPLE.parents[1])}
+    command = [sys.executable, "-m", "lakeinfer.cli", "--home", home.name]
+    command += ["jobs", "run", f"{example.name}/job.yml", "--param", "endpoint=llm"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=env, cwd=home.parent
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SUCCEEDED" in result.stderr
+    assert [r["review_id"] for r in _tables(home)["opinions"]] == [1, 2, 3, 4, 5, 7, 8]
+    assert not (example / home.name).exists()  # the lakehouse is where --home said
