@@ -88,7 +88,7 @@ class QueryRunner:
         try:
             query = registered.enter_context(table_functions(self, query, namespace, ai))
             tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
-            tree = translate(tree, (namespace.catalog, namespace.schema))
+            tree = translate(tree)
             registered.enter_context(self._registered(relations))
             tree = registered.enter_context(bound_operators(self.con, tree, ai))
             if not ai_calls(tree):
@@ -113,9 +113,7 @@ class QueryRunner:
         other AI answers (nested calls) cannot be known and are reported as such.
         """
         tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
-        tree = semantic.rewrite(
-            translate(tree, (namespace.catalog, namespace.schema)), OperatorEndpoints(ai)
-        )
+        tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
         nodes = ai_calls(tree)
         aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
         if aggregates:
@@ -188,7 +186,7 @@ class QueryRunner:
     ) -> pa.Schema:
         tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
         endpoints = OperatorEndpoints(ai, start_providers=False)
-        tree = semantic.rewrite(translate(tree, (namespace.catalog, namespace.schema)), endpoints)
+        tree = semantic.rewrite(translate(tree), endpoints)
         for node in reversed(ai_calls(tree)):
             call = bind_ai_query(node)
             task = ai.task_of(call) if ai is not None else "chat"

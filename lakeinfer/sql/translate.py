@@ -17,7 +17,10 @@ rest, before the query is staged or run:
   ``count_if`` is a BIGINT, ``format_string`` formats printf-style;
 - ``explode(x)`` / ``explode_outer(x)`` in a SELECT list: a column named ``col``; ``count(*)``
   one named ``count(1)``, as Spark names it;
-  ``explode_outer`` and ``LATERAL VIEW OUTER`` keep rows whose array is empty or NULL.
+  ``explode_outer`` and ``LATERAL VIEW OUTER`` keep rows whose array is empty or NULL;
+- ``a / b`` raises DIVIDE_BY_ZERO when ``b`` is 0 (Databricks' ANSI mode; DuckDB answers
+  infinity), and an unaliased projection with a division is named as Spark names it
+  (``(a / b)``).
 
 A projection without an alias whose expression was rewritten keeps the Databricks text of the
 original expression as its column name; a bare ``x:a.b`` is named after its last field (``b``),
@@ -42,17 +45,11 @@ DIVIDE_BY_ZERO = (
 )
 
 
-def translate(tree: exp.Expression, current: tuple[str, str] | None = None) -> exp.Expression:
-    """A copy of ``tree`` with the rewrites of the module docstring applied;
-    ``current_catalog()`` and ``current_schema()`` answer ``current`` (catalog, schema)."""
+def translate(tree: exp.Expression) -> exp.Expression:
+    """A copy of ``tree`` with the rewrites of the module docstring applied."""
     tree = tree.copy()
     task_functions.normalize(tree)
     _name_rewritten_projections(tree)
-    if current is not None:
-        for node in list(tree.find_all(exp.CurrentCatalog)):
-            node.replace(exp.Literal.string(current[0]))
-        for node in list(tree.find_all(exp.CurrentSchema, exp.CurrentDatabase)):
-            node.replace(exp.Literal.string(current[1]))
     for node in list(tree.find_all(exp.Div)):
         _check_divisor(node)
     # schema_of_json first: from_json(x, schema_of_json('...')) then sees a literal schema
@@ -103,7 +100,7 @@ def translate(tree: exp.Expression, current: tuple[str, str] | None = None) -> e
 
 _REWRITTEN = (exp.FromJson, exp.JSONFormat, exp.JSONExtract, exp.JSONExtractScalar, exp.ArraySize)
 #: nodes whose DuckDB column name would show the rewrite: named as Spark names them
-_SPARK_NAMED = (exp.Div, exp.CurrentCatalog, exp.CurrentSchema, exp.CurrentDatabase)
+_SPARK_NAMED = (exp.Div,)
 
 
 def _check_divisor(node: exp.Div) -> None:
@@ -119,8 +116,7 @@ def _check_divisor(node: exp.Div) -> None:
 
 def spark_name(node: exp.Expression) -> str:
     """The column name Spark gives an unaliased expression: its text with every binary
-    operation in parentheses (``(a / b)``), ``count(*)`` as ``count(1)`` and functions of no
-    arguments with their parentheses (``current_schema()``)."""
+    operation in parentheses (``(a / b)``) and ``count(*)`` as ``count(1)``."""
 
     named = exp.Paren(this=node.copy())  # a root to replace the node's own top under
     for n in reversed(list(named.walk())):  # innermost first: each copy holds its rewrites
@@ -128,8 +124,6 @@ def spark_name(node: exp.Expression) -> str:
             n.replace(exp.Paren(this=n.copy()))
         elif isinstance(n, exp.Count) and isinstance(n.this, exp.Star):
             n.replace(exp.Anonymous(this="count", expressions=[exp.Literal.number(1)]))
-        elif isinstance(n, (exp.CurrentCatalog, exp.CurrentSchema, exp.CurrentDatabase)):
-            n.replace(exp.Anonymous(this=n.key.replace("current", "current_"), expressions=[]))
     text = named.this.sql(dialect="databricks", normalize_functions="lower")
     return f"({text})" if isinstance(named.this, exp.Binary) else text
 
@@ -155,9 +149,7 @@ def _name_rewritten_projections(tree: exp.Expression) -> None:
                 ):
                     name = projection.sql(dialect="databricks")
                     projection = exp.alias_(projection, name, quoted=True)
-                elif any(True for _ in projection.find_all(*_SPARK_NAMED)) or (
-                    isinstance(projection, exp.Count) and isinstance(projection.this, exp.Star)
-                ):
+                elif any(True for _ in projection.find_all(*_SPARK_NAMED)):
                     projection = exp.alias_(projection, spark_name(projection), quoted=True)
             projections.append(projection)
         select.set("expressions", projections)
