@@ -31,6 +31,7 @@ from lakeinfer.sql import json_functions, semantic
 from lakeinfer.sql.ddl import to_duckdb
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
+    FunctionInlining,
     StagedCall,
     StagedSelect,
     ViewLookup,
@@ -61,6 +62,8 @@ class QueryRunner:
         self.views = views
         #: where the query may read files (None: anywhere)
         self.sandbox = sandbox
+        #: inlines SQL function calls (None: there are none)
+        self.functions: FunctionInlining | None = None
         json_functions.register(con)
         semantic.register(con)
         self._aux: duckdb.DuckDBPyConnection | None = None
@@ -87,7 +90,9 @@ class QueryRunner:
         registered = ExitStack()  # table functions, relations and operators of this query
         try:
             query = registered.enter_context(table_functions(self, query, namespace, ai))
-            tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
+            tree, relations = rewrite_tables(
+                query, namespace, self.views, sandbox=self.sandbox, functions=self.functions
+            )
             tree = translate(tree, (namespace.catalog, namespace.schema))
             registered.enter_context(self._registered(relations))
             tree = registered.enter_context(bound_operators(self.con, tree, ai))
@@ -112,7 +117,9 @@ class QueryRunner:
         The relational part runs (it decides which requests exist); requests that depend on
         other AI answers (nested calls) cannot be known and are reported as such.
         """
-        tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
+        tree, relations = rewrite_tables(
+            query, namespace, self.views, sandbox=self.sandbox, functions=self.functions
+        )
         tree = semantic.rewrite(
             translate(tree, (namespace.catalog, namespace.schema)), OperatorEndpoints(ai)
         )
@@ -178,7 +185,9 @@ class QueryRunner:
     def _describe(
         self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None
     ) -> pa.Schema:
-        tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
+        tree, relations = rewrite_tables(
+            query, namespace, self.views, sandbox=self.sandbox, functions=self.functions
+        )
         endpoints = OperatorEndpoints(ai, start_providers=False)
         tree = semantic.rewrite(translate(tree, (namespace.catalog, namespace.schema)), endpoints)
         for node in reversed(ai_calls(tree)):

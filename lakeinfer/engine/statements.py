@@ -18,12 +18,13 @@ from sqlglot import exp
 from lakeinfer.catalog.delta_catalog import (
     OPERATION_KEY,
     DeltaCatalog,
+    FunctionDefinition,
     Namespace,
     TableName,
     TableOptions,
     ViewDefinition,
 )
-from lakeinfer.engine import dml
+from lakeinfer.engine import dml, sql_functions
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
 from lakeinfer.engine.extensions import EXTENSIONS
@@ -63,7 +64,11 @@ class StatementExecutor:
         self.settings = settings
         #: session-scoped views (CREATE TEMPORARY VIEW), by qualified name
         self.temp_views: dict[TableName, ViewDefinition] = {}
+        #: session-scoped SQL functions (CREATE TEMPORARY FUNCTION), by lower-case name
+        self.temp_functions: dict[str, FunctionDefinition] = {}
+        self.functions = sql_functions.FunctionInliner(catalog, self.temp_functions)
         runner.views = self.find_view
+        runner.functions = self.functions.inline
 
     def find_view(self, name: TableName) -> ViewDefinition | None:
         """A temporary view of this session, else a stored view, else None."""
@@ -129,6 +134,8 @@ class StatementExecutor:
             return _empty()
         if kind == "VIEW":
             return self._create_view(statement, ai)
+        if kind == "FUNCTION":
+            return self._create_function(statement, ai)
         if kind != "TABLE":
             raise AnalysisError(f"CREATE {kind} is not supported")
         name = self._table_name(statement.this)
@@ -214,6 +221,32 @@ class StatementExecutor:
             replace=bool(statement.args.get("replace")),
             if_not_exists=bool(statement.args.get("exists")),
         )
+        return _empty()
+
+    def _create_function(self, statement: exp.Create, ai: AiEvaluator) -> StatementResult:
+        parts, temporary, function = sql_functions.definition(statement, self.namespace)
+        shown = ".".join(parts)
+        # resolve the body now (an unknown function or column fails at CREATE) and derive
+        # the return type when none is declared
+        probe = exp.select(exp.alias_(sql_functions.probe(function), "result"))
+        home = Namespace(function.catalog, function.schema)
+        result = self.runner.describe(probe, home, ai).field(0).type
+        if not function.returns:
+            function = sql_functions.with_return_type(function, arrow_to_ddl(result))
+        replace, if_not_exists = (
+            bool(statement.args.get("replace")),
+            bool(statement.args.get("exists")),
+        )
+        if temporary:
+            key = parts[0].lower()
+            if key in self.temp_functions and not replace:
+                if if_not_exists:
+                    return _empty()
+                raise SqlError(f"temporary function {shown} already exists")
+            self.temp_functions[key] = function
+            return _empty()
+        name = self.functions.name_of(parts, self.namespace)
+        self.catalog.create_function(name, function, replace=replace, if_not_exists=if_not_exists)
         return _empty()
 
     # -- INSERT --------------------------------------------------------------------------
@@ -362,6 +395,8 @@ class StatementExecutor:
             name = self._table_name(target)
             if self.temp_views.pop(name, None) is None:
                 self.catalog.drop_view(name, if_exists=if_exists)
+        elif kind == "FUNCTION":
+            self._drop_function(target, bool(statement.args.get("temporary")), if_exists)
         elif kind in ("SCHEMA", "DATABASE"):
             catalog, schema = self._schema_name(target)
             self.catalog.drop_schema(
@@ -370,6 +405,44 @@ class StatementExecutor:
         else:
             raise AnalysisError(f"DROP {kind} is not supported")
         return _empty()
+
+    def _drop_function(self, target: exp.Expression, temporary: bool, if_exists: bool) -> None:
+        parts = [p.name for p in target.parts]
+        shown = ".".join(parts)
+        if temporary:
+            if len(parts) > 1 or self.temp_functions.pop(parts[0].lower(), None) is None:
+                if not if_exists:
+                    raise SqlError(f"temporary function not found: {shown}")
+            return
+        name = self.functions.name_of(parts, self.namespace)
+        if (
+            not if_exists
+            and len(parts) == 1
+            and parts[0].lower() in self.temp_functions
+            and self.catalog.function(name) is None
+        ):
+            raise SqlError(f"{shown} is a temporary function (use DROP TEMPORARY FUNCTION)")
+        self.catalog.drop_function(name, if_exists=if_exists)
+
+    def _describe_function(self, target: exp.Expression, extended: bool) -> StatementResult:
+        parts = [p.name for p in target.parts]
+        found = self.functions.find(parts, self.namespace)
+        if found is not None:
+            rows = sql_functions.describe_rows(found[0], found[1], extended)
+        elif (
+            len(parts) == 1 and parts[0].lower() in show_functions("SYSTEM")["function"].to_pylist()
+        ):
+            rows = [f"Function: {parts[0].lower()}", "Class: built-in (see docs/functions.md)"]
+        else:
+            raise SqlError(f"function not found: {'.'.join(parts)}{position_of(target)}")
+        return StatementResult(pa.table({"function_desc": pa.array(rows, pa.string())}), True)
+
+    def _user_functions(self) -> list[str]:
+        """The SQL functions ``SHOW USER FUNCTIONS`` lists: temporary ones, then those of the
+        current schema (qualified)."""
+        catalog, schema = self.namespace.catalog, self.namespace.schema
+        stored = [f"{catalog}.{schema}.{f}" for f in self.catalog.list_functions(catalog, schema)]
+        return sorted(self.temp_functions) + stored
 
     def _use(self, statement: exp.Use) -> StatementResult:
         kind = statement.args.get("kind")
@@ -390,6 +463,8 @@ class StatementExecutor:
     def _describe(self, statement: exp.Describe) -> StatementResult:
         style = (statement.args.get("style") or "").upper()
         target = statement.this
+        if (statement.args.get("kind") or "").upper() == "FUNCTION":
+            return self._describe_function(target, style == "EXTENDED")
         if isinstance(target, QUERY_TYPES):  # DESCRIBE QUERY / DESCRIBE SELECT ...
             return self._describe_columns(self.runner.describe(target, self.namespace), [])
         name = self._table_name(target)
@@ -566,7 +641,8 @@ class StatementExecutor:
                 }
             )
         if isinstance(statement, dialect.ShowFunctions):
-            return show_functions(statement.args.get("scope") or "ALL", pattern)
+            scope = statement.args.get("scope") or "ALL"
+            return show_functions(scope, pattern, user=self._user_functions())
         return None
 
 

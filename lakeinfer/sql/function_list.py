@@ -183,10 +183,15 @@ def names() -> list[str]:
     return list(NAMES)
 
 
-def show_functions(scope: str = "ALL", pattern: str | None = None) -> pa.Table:
-    """``SHOW [USER | SYSTEM | ALL] FUNCTIONS [[LIKE] 'pattern']``. There are no user
-    functions, so ``SHOW USER FUNCTIONS`` is empty."""
-    listed = [] if scope.upper() == "USER" else names()
+def show_functions(
+    scope: str = "ALL", pattern: str | None = None, user: list[str] | None = None
+) -> pa.Table:
+    """``SHOW [USER | SYSTEM | ALL] FUNCTIONS [[LIKE] 'pattern']``: ``user`` are the SQL
+    functions created with ``CREATE FUNCTION`` (listed before the built-in ones)."""
+    scope = scope.upper()
+    listed = [] if scope == "SYSTEM" else list(user or [])
+    if scope != "USER":
+        listed += names()
     return pa.table({"function": pa.array(matching(listed, pattern), pa.string())})
 
 
