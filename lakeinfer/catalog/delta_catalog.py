@@ -302,9 +302,7 @@ class DeltaCatalog:
 
     def _holds_objects(self, entries: list[Path]) -> bool:
         """Whether any of a schema directory's ``entries`` is a table or a view."""
-        return any(
-            _is_entry_dir(e) and (self._is_table(e) or _defines(e)) for e in entries
-        )
+        return any(_is_entry_dir(e) and (self._is_table(e) or _defines(e)) for e in entries)
 
     def _owns(self, entry: Path) -> bool:
         if entry.is_symlink():

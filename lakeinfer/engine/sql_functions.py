@@ -13,7 +13,8 @@ error.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pyarrow as pa
@@ -100,7 +101,7 @@ def definition(
             listed = ", ".join(p[0] for p in parameters) or "none"
             raise AnalysisError(
                 f"function {shown}: cannot resolve {column.sql(dialect='databricks')} in its "
-                f"body{position_of(column)}; a function sees only its parameters ({listed})"
+                f"body{_where(column)}; a function sees only its parameters ({listed})"
             )
     for call in _calls(expression):
         if [p.lower() for p in call[0]][-len(parts) :] == [p.lower() for p in parts]:
@@ -212,12 +213,28 @@ class FunctionInliner:
     def __init__(self, catalog: DeltaCatalog, temporary: dict[str, FunctionDefinition]):
         self.catalog = catalog
         self.temporary = temporary
+        #: a definition being created, seen in place of the stored one (by its shown name)
+        self._pending: tuple[str, FunctionDefinition] | None = None
+
+    @contextmanager
+    def defining(self, shown: str, function: FunctionDefinition) -> Iterator[None]:
+        """Within the block, ``shown`` (a temporary function's name or a stored one's
+        three-part name) resolves to ``function``: a new definition is checked as it will be
+        called, so a cycle it closes is found at CREATE."""
+        self._pending = (shown, function)
+        try:
+            yield
+        finally:
+            self._pending = None
 
     def find(
         self, parts: list[str], namespace: Namespace, temporary: bool = True
     ) -> tuple[str, FunctionDefinition] | None:
         """The function ``parts`` names (shown name, definition); None when there is none."""
         lowered = [p.lower() for p in parts]
+        pending = self._pending
+        if len(lowered) == 1 and temporary and pending is not None and pending[0] == lowered[0]:
+            return pending
         if len(lowered) == 1 and temporary and lowered[0] in self.temporary:
             return lowered[0], self.temporary[lowered[0]]
         if len(lowered) > 3 or any(not p for p in lowered):
@@ -226,6 +243,8 @@ class FunctionInliner:
             name = DeltaCatalog.qualify(lowered, namespace)
         except AnalysisError:
             return None
+        if pending is not None and pending[0] == str(name):
+            return pending
         try:
             found = self.catalog.function(name)
         except SqlError:
@@ -303,8 +322,16 @@ class FunctionInliner:
         parent = site.parent
         if isinstance(parent, exp.Select) and site.arg_key == "expressions":
             # an unaliased call keeps its text as the column name, as on Databricks
-            return exp.alias_(expression, site.sql(dialect="databricks", normalize_functions=False), quoted=True)
+            return exp.alias_(
+                expression, site.sql(dialect="databricks", normalize_functions=False), quoted=True
+            )
         return expression
+
+
+def _where(node: exp.Expression) -> str:
+    """Where ``node`` is in the SQL text (a column's position is its name's)."""
+    inner = node.this
+    return position_of(node) or (position_of(inner) if isinstance(inner, exp.Expression) else "")
 
 
 def _calls(tree: exp.Expression):

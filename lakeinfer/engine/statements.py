@@ -225,27 +225,25 @@ class StatementExecutor:
 
     def _create_function(self, statement: exp.Create, ai: AiEvaluator) -> StatementResult:
         parts, temporary, function = sql_functions.definition(statement, self.namespace)
-        shown = ".".join(parts)
-        # resolve the body now (an unknown function or column fails at CREATE) and derive
-        # the return type when none is declared
+        name = None if temporary else self.functions.name_of(parts, self.namespace)
+        shown = parts[0].lower() if name is None else str(name)
+        # resolve the body now, as it will be called (an unknown function or column, or a
+        # cycle through other functions, fails at CREATE); derive the return type if needed
         probe = exp.select(exp.alias_(sql_functions.probe(function), "result"))
         home = Namespace(function.catalog, function.schema)
-        result = self.runner.describe(probe, home, ai).field(0).type
+        with self.functions.defining(shown, function):
+            result = self.runner.describe(probe, home, ai).field(0).type
         if not function.returns:
             function = sql_functions.with_return_type(function, arrow_to_ddl(result))
-        replace, if_not_exists = (
-            bool(statement.args.get("replace")),
-            bool(statement.args.get("exists")),
-        )
-        if temporary:
-            key = parts[0].lower()
-            if key in self.temp_functions and not replace:
+        replace = bool(statement.args.get("replace"))
+        if_not_exists = bool(statement.args.get("exists"))
+        if name is None:
+            if shown in self.temp_functions and not replace:
                 if if_not_exists:
                     return _empty()
                 raise SqlError(f"temporary function {shown} already exists")
-            self.temp_functions[key] = function
+            self.temp_functions[shown] = function
             return _empty()
-        name = self.functions.name_of(parts, self.namespace)
         self.catalog.create_function(name, function, replace=replace, if_not_exists=if_not_exists)
         return _empty()
 

@@ -198,8 +198,16 @@ def show_functions(
 def matching(listed: list[str], pattern: str | None) -> list[str]:
     """The names of ``listed`` that a ``SHOW ... LIKE`` pattern selects (all when None), as
     Databricks matches them: ``*`` stands for any characters, ``|`` separates alternatives,
-    case is ignored."""
+    case is ignored. A qualified name (a stored function's) matches by its last part too."""
     if pattern is None:
         return listed
     alternatives = [p.strip().lower() for p in pattern.split("|")]
-    return [n for n in listed if any(fnmatch.fnmatchcase(n.lower(), p) for p in alternatives)]
+    return [
+        n
+        for n in listed
+        if any(
+            fnmatch.fnmatchcase(n.lower(), p)
+            or fnmatch.fnmatchcase(n.rsplit(".", 1)[-1].lower(), p)
+            for p in alternatives
+        )
+    ]
