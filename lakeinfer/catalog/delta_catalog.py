@@ -55,6 +55,9 @@ MATERIALIZED_VIEW_FILE = "_lakeinfer_materialized_view.json"
 DEFINITION_FILES = (VIEW_FILE, FUNCTION_FILE)
 #: Commit metadata key naming the SQL operation behind a commit (shown by DESCRIBE HISTORY).
 OPERATION_KEY = "lakeinfer.operation"
+#: Commit metadata key of a materialized view's refresh: JSON of ``{"type": "FULL" or
+#: "INCREMENTAL", "sources": {table: version}}``, the source versions it was computed from.
+REFRESH_KEY = "lakeinfer.materializedView.refresh"
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,13 @@ class FunctionDefinition:
 
 @dataclass(frozen=True)
 class MaterializedViewDefinition:
-    """A materialized view's query (its SQL) and the namespace its names resolve in."""
+    """A materialized view's query (its SQL), the namespace its names resolve in, and its
+    refresh schedule (``cron``, ``timezone``, ``text``; None: refreshed when asked)."""
 
     sql: str
     catalog: str
     schema: str
+    schedule: dict[str, str] | None = None
 
 
 @dataclass
@@ -562,6 +567,15 @@ class DeltaCatalog:
         temporary = path.with_name(MATERIALIZED_VIEW_FILE + ".tmp")
         temporary.write_text(json.dumps(view.__dict__))
         temporary.replace(path)
+
+    def last_refresh(self, name: TableName) -> dict[str, Any] | None:
+        """The newest refresh of the materialized view ``name``: ``type``, ``sources``
+        (``{table: version}``), ``version`` (of the view's table) and ``timestamp`` (ms)."""
+        for commit in self.history(name):
+            if REFRESH_KEY in commit:
+                refresh = json.loads(commit[REFRESH_KEY])
+                return {**refresh, "version": commit["version"], "timestamp": commit["timestamp"]}
+        return None
 
     def drop_materialized_view(self, name: TableName, if_exists: bool = False) -> None:
         if self.materialized_view(name) is None:

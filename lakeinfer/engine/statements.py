@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +20,7 @@ from lakeinfer.catalog.delta_catalog import (
     OPERATION_KEY,
     DeltaCatalog,
     FunctionDefinition,
+    MaterializedViewDefinition,
     Namespace,
     TableName,
     TableOptions,
@@ -250,7 +252,7 @@ class StatementExecutor:
     # -- INSERT --------------------------------------------------------------------------
     def _insert(self, statement: exp.Insert, ai: AiEvaluator) -> StatementResult:
         target = statement.this
-        name = self._table_name(target)
+        name = self._writable(self._table_name(target))
         schema = self.catalog.schema(name)  # fails early on an unknown table
         rows = self.runner.stream(statement.expression, self.namespace, ai)
         try:
@@ -289,9 +291,18 @@ class StatementExecutor:
             rows.close()
         return _affected(written, inserted=written)
 
+    def _writable(self, name: TableName) -> TableName:
+        """``name``, unless it is a materialized view (its rows come from its query)."""
+        if self.catalog.materialized_view(name) is not None:
+            raise AnalysisError(
+                f"{name} is a materialized view: its rows come from its query; change its "
+                "sources and run REFRESH MATERIALIZED VIEW"
+            )
+        return name
+
     # -- UPDATE / DELETE / MERGE -----------------------------------------------------------
     def _update(self, statement: exp.Update, ai: AiEvaluator) -> StatementResult:
-        name = self._table_name(statement.this)
+        name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
         changed_query, unchanged_query = dml.update_queries(statement, schema.names, str(name))
@@ -309,7 +320,7 @@ class StatementExecutor:
         return _counts(num_affected_rows=changed.num_rows)
 
     def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
-        name = self._table_name(statement.this)
+        name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
         query = dml.delete_query(statement, schema.names)
@@ -321,7 +332,7 @@ class StatementExecutor:
         return _counts(num_affected_rows=deleted)
 
     def _merge(self, statement: exp.Merge, ai: AiEvaluator) -> StatementResult:
-        name = self._table_name(statement.this)
+        name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
         using = statement.args["using"]
@@ -480,11 +491,12 @@ class StatementExecutor:
         extra = []
         if style in ("EXTENDED", "FORMATTED"):
             details = self.catalog.details(name)
+            materialized = self.catalog.materialized_view(name)
             extra = [
                 ("Catalog", name.catalog),
                 ("Database", name.schema),
                 ("Table", name.table),
-                ("Type", "MANAGED"),
+                ("Type", "MANAGED" if materialized is None else "MATERIALIZED_VIEW"),
                 ("Provider", "delta"),
                 ("Location", details["location"]),
                 ("Version", str(details["version"])),
@@ -497,6 +509,8 @@ class StatementExecutor:
                     + "]",
                 ),
             ]
+            if materialized is not None:
+                extra += _materialized_rows(materialized, self.catalog.last_refresh(name))
         return self._describe_columns(schema, extra)
 
     @staticmethod
@@ -703,6 +717,25 @@ def _align(data: pa.Table, schema: pa.Schema, name: TableName, *, by_name: bool)
                 f"{arrow_to_ddl(column.type)} does not fit {arrow_to_ddl(field.type)} ({exc})"
             ) from None
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _materialized_rows(
+    view: MaterializedViewDefinition, refresh: dict | None
+) -> list[tuple[str, str]]:
+    """What DESCRIBE EXTENDED adds for a materialized view: its query, schedule and last
+    refresh (when, how, and the source versions it read)."""
+    rows = [("View Text", view.sql)]
+    if view.schedule:
+        rows.append(("Refresh Schedule", f"{view.schedule['text']}"))
+    if refresh is not None:
+        when = datetime.fromtimestamp(refresh["timestamp"] / 1000, UTC)
+        sources = ", ".join(f"{t} at version {v}" for t, v in sorted(refresh["sources"].items()))
+        rows += [
+            ("Last Refreshed", when.isoformat(sep=" ", timespec="seconds")),
+            ("Last Refresh Type", refresh["type"]),
+            ("Last Refreshed From", sources),
+        ]
+    return rows
 
 
 def _namespace_of(view: ViewDefinition) -> Namespace:
