@@ -107,6 +107,12 @@ def _create(parser: Parser) -> exp.Expression | None:
             depth -= 1
         elif depth == 0 and token.text.upper() == "SCHEDULE" and schedule is None:
             schedule = token
+        elif depth == 0 and token.text.upper() == "TRIGGER":
+            parser.fail(
+                "CREATE MATERIALIZED VIEW: TRIGGER ON UPDATE is not supported; refresh on a "
+                "schedule (SCHEDULE CRON or EVERY) or with REFRESH MATERIALIZED VIEW",
+                token,
+            )
         elif depth == 0 and token.token_type == TokenType.ALIAS:
             as_token = token
             break
@@ -159,8 +165,6 @@ def _schedule(clause: str, parser: Parser, token) -> Schedule:  # type: ignore[n
         if unit == "HOURS" and amount == 24:
             cron_text = "0 0 * * *"
         return Schedule(cron=cron_text, timezone="UTC", text=words)
-    if words.upper().startswith("SCHEDULE") and "TRIGGER" in words.upper():
-        parser.fail("TRIGGER ON UPDATE is not supported; use SCHEDULE CRON or EVERY", token)
     parser.fail(f"expected {SCHEDULE_USAGE}; got {words!r}", token)
 
 
