@@ -852,7 +852,7 @@ class DeltaCatalog:
                 return TableExistsError(
                     f"table {name} already exists (use CREATE OR REPLACE TABLE)"
                 )
-            return TableExistsError(f"cannot create view {name}: a table of that name exists")
+            return TableExistsError(f"cannot create {kind} {name}: a table of that name exists")
         if (path / VIEW_FILE).is_file():
             if kind == "view":
                 return TableExistsError(f"view {name} already exists (use CREATE OR REPLACE VIEW)")

@@ -141,6 +141,11 @@ class StatementExecutor:
         if kind != "TABLE":
             raise AnalysisError(f"CREATE {kind} is not supported")
         name = self._table_name(statement.this)
+        if replace and self.catalog.materialized_view(name) is not None:
+            raise AnalysisError(
+                f"{name} is a materialized view: replace it with CREATE OR REPLACE MATERIALIZED "
+                "VIEW, or drop it with DROP MATERIALIZED VIEW first"
+            )
         options = _table_options(statement)
         query = statement.expression
         if query is None:

@@ -160,6 +160,8 @@ def test_writes_to_a_materialized_view_and_unsupported_forms_are_errors(s):
     ):
         with pytest.raises(AnalysisError, match="answers is a materialized view"):
             s.sql(statement)
+    with pytest.raises(AnalysisError, match="answers is a materialized view: replace it with"):
+        s.sql("CREATE OR REPLACE TABLE answers AS SELECT 1 AS one")
     with pytest.raises(SqlError, match="main.default.reviews is not a materialized view"):
         s.sql("REFRESH MATERIALIZED VIEW reviews")
     with pytest.raises(AnalysisError, match="TEMPORARY is not supported"):

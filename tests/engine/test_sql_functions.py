@@ -76,6 +76,10 @@ def test_persistent_function_is_stored_in_the_catalog_under_a_three_part_name(s,
     assert s.sql("SELECT tools.shout('HI') AS a").to_pylist() == [{"a": "hi"}]
     with pytest.raises(TableExistsError, match="a function of that name exists"):
         s.sql("CREATE TABLE tools.shout (id INT)")
+    s.sql("CREATE TABLE tools.t (id INT)")
+    with pytest.raises(TableExistsError, match="cannot create function main.tools.t: a table"):
+        s.sql("CREATE FUNCTION tools.t(x INT) RETURN x")
+    s.sql("DROP TABLE tools.t")
     with pytest.raises(SqlError, match="not empty"):
         s.sql("DROP SCHEMA tools")
     s.sql("DROP FUNCTION tools.shout")
