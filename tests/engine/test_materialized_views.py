@@ -255,3 +255,33 @@ def test_statements_parse_into_their_nodes_and_print_back():
     )
     with pytest.raises(SqlSyntaxError, match="column 30: unexpected 'NOW' after REFRESH"):
         parse_statements("REFRESH MATERIALIZED VIEW mv NOW")
+
+
+def test_jobs_serve_runs_the_lakehouse_schedules_without_a_job_directory(home, fake_server):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_cli import run
+
+    configure(home, fake_server, **{"my-llm": {"max_retries": 0}})
+    empty = run(home, "jobs", "serve")
+    assert empty.returncode == 1
+    assert "no scheduled (unpaused) job no materialized view with a SCHEDULE" in empty.stderr
+    with lakeinfer.connect(home, progress=False) as session:
+        session.sql("CREATE MATERIALIZED VIEW daily SCHEDULE CRON '0 0 3 * * ?' AS SELECT 1 AS one")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lakeinfer.cli", "--home", str(home), "jobs", "serve"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        line = process.stderr.readline()
+        assert line.startswith("refresh main.default.daily: next run ")
+        assert "T03:00:00" in line
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
