@@ -735,6 +735,7 @@ def _materialized_rows(
     if refresh is not None:
         when = datetime.fromtimestamp(refresh["timestamp"] / 1000, UTC)
         sources = ", ".join(f"{t} at version {v}" for t, v in sorted(refresh["sources"].items()))
+        sources = sources or "no table read directly (views are read as they are)"
         rows += [
             ("Last Refreshed", when.isoformat(sep=" ", timespec="seconds")),
             ("Last Refresh Type", refresh["type"]),

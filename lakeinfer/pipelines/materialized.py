@@ -268,8 +268,8 @@ def _appended_rows(
     commit since only appended, and the version they reach; None when a commit deleted or
     rewrote rows or changed the schema (or its log is gone)."""
     since = last.get("sources", {}).get(str(source))
-    if since is None:
-        return None
+    if since is None or catalog.details(source)["partition_columns"]:
+        return None  # a partitioned table's files do not hold its partition columns
     reader = DeltaSource(catalog.table_path(source), str(source), since)
     try:
         latest = reader.latest_version()

@@ -120,6 +120,11 @@ def test_full_refresh_on_request_and_for_queries_that_cannot_be_appended(s, fake
     assert s.sql("REFRESH MATERIALIZED VIEW counts").to_pylist()[0]["refresh_type"] == "FULL"
     assert fake_server.stats()["chat"] == before  # 'good' was asked before
     assert s.sql("SELECT n FROM counts WHERE label = 'echo: good'").to_pylist() == [{"n": 2}]
+    s.sql("CREATE TABLE parts PARTITIONED BY (day) AS SELECT 1 AS id, 'mon' AS day")
+    s.sql("CREATE MATERIALIZED VIEW by_day AS SELECT id, day FROM parts")
+    s.sql("INSERT INTO parts VALUES (2, 'tue')")
+    assert s.sql("REFRESH MATERIALIZED VIEW by_day").to_pylist()[0]["refresh_type"] == "FULL"
+    assert _rows(s, "by_day") == [{"id": 1, "day": "mon"}, {"id": 2, "day": "tue"}]
     s.sql("CREATE MATERIALIZED VIEW firsts AS SELECT id FROM reviews ORDER BY id LIMIT 2")
     s.sql("INSERT INTO reviews VALUES (0, 'first')")
     assert s.sql("REFRESH MATERIALIZED VIEW firsts").to_pylist()[0]["refresh_type"] == "FULL"
