@@ -441,6 +441,8 @@ def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = N
     message = str(exc)
     if DIVIDE_BY_ZERO in message or "Division by zero in expression" in message:
         return DIVIDE_BY_ZERO
+    if "[CAST_INVALID_INPUT] argument" in message:  # a SQL function's argument (raised as such)
+        return message[message.index("[CAST_INVALID_INPUT]") :].split("\n")[0]
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:
         name = missing.group("name")

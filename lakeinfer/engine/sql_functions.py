@@ -33,6 +33,8 @@ from lakeinfer.sql.function_list import NAMES
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.types import CAST_ERRORS, ddl_to_arrow
 
+#: The error class of an argument whose value cannot become its parameter's type.
+CAST_INVALID_INPUT = "[CAST_INVALID_INPUT]"
 #: How deep functions may call functions (a deeper chain is almost surely a cycle).
 MAX_DEPTH = 32
 _BUILTINS = frozenset(NAMES)
@@ -315,7 +317,7 @@ class FunctionInliner:
         body_namespace = Namespace(function.catalog, function.schema)
         # a persistent function's body never sees the session's temporary functions
         body_temporary = temporary and shown in self.temporary
-        expression = _substitute(function, shown, bound)
+        expression = _substitute(function, shown, bound, where=position_of(call))
         expression = self._expand(
             expression, body_namespace, (*stack, shown), temporary=body_temporary
         )
@@ -436,19 +438,54 @@ def _check_literal(
         ) from None
 
 
+def _cast_argument(
+    shown: str, index: int, name: str, kind: str, argument: exp.Expression, where: str
+) -> exp.Expression:
+    """``CAST(argument AS kind)``; a value that cannot be cast fails naming the function, the
+    argument and the value (``[CAST_INVALID_INPUT] argument 1 (x) of function f ...``). An
+    argument with an AI call is cast as it is (it is computed once)."""
+    target = exp.DataType.build(kind, dialect="databricks")
+    cast = exp.cast(argument.copy(), target)
+    if (
+        not shown
+        or target.is_type(*exp.DataType.TEXT_TYPES)
+        or isinstance(argument, (exp.Literal, exp.Null))
+        or any(n.name.lower().startswith("ai_") for n in argument.find_all(exp.Anonymous))
+        or any(type(n).__name__.startswith("AI") for n in argument.walk())
+    ):
+        return cast
+    failed = exp.and_(
+        exp.Not(this=exp.Is(this=argument.copy(), expression=exp.Null())),
+        exp.Is(this=exp.TryCast(this=argument.copy(), to=target.copy()), expression=exp.Null()),
+    )
+    message = exp.Concat(
+        expressions=[
+            exp.Literal.string(
+                f"{CAST_INVALID_INPUT} argument {index + 1} ({name}) of function {shown}{where}: "
+                "the value '"
+            ),
+            exp.cast(argument.copy(), exp.DataType.build("STRING", dialect="databricks")),
+            exp.Literal.string(f"' cannot be cast to {kind}"),
+        ]
+    )
+    fail = exp.Anonymous(this="error", expressions=[message])
+    return exp.Case(ifs=[exp.If(this=failed, true=fail)], default=cast)
+
+
 def _substitute(
     function: FunctionDefinition,
     shown: str,
     arguments: list[exp.Expression],
     *,
     cast_result: bool = True,
+    where: str = "",
 ) -> exp.Expression:
     """The body with each parameter replaced by its argument, cast to the parameter's type,
     and the whole cast to the return type."""
     body = parse_one(function.body, read=dialect.NAME)
     values = {
-        p[0].lower(): exp.cast(a.copy(), exp.DataType.build(p[1], dialect="databricks"))
-        for p, a in zip(function.parameters, arguments, strict=True)
+        p[0].lower(): _cast_argument(shown, i, p[0], p[1], a, where)
+        for i, (p, a) in enumerate(zip(function.parameters, arguments, strict=True))
     }
     own = shown.rsplit(".", 1)[-1].lower()
     for column in list(body.find_all(exp.Column)):

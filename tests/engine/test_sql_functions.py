@@ -157,6 +157,15 @@ def test_argument_errors_name_the_function_the_problem_and_the_position(s):
         r" at line 1, column 8: 'abc' cannot be cast to INT",
     ):
         s.sql("SELECT twice('abc')").to_pylist()
+    with pytest.raises(SqlError) as error:
+        s.sql("SELECT n, twice(col) FROM t WHERE n = 2").to_pylist()
+    assert str(error.value) == (
+        "[CAST_INVALID_INPUT] argument 1 (x) of function main.default.twice at line 1, "
+        "column 11: the value 'she go home' cannot be cast to INT"
+    )
+    assert s.sql("SELECT twice(CAST(n AS STRING)) AS v FROM t WHERE n = 2").to_pylist() == [
+        {"v": 4}
+    ]
     with pytest.raises(AnalysisError, match="has no parameter 'y'"):
         s.sql("SELECT twice(y => 1)").to_pylist()
 
