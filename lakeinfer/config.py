@@ -1,6 +1,7 @@
 """Where the lakehouse lives and what ``<home>/config.toml`` holds.
 
-Precedence for the home directory: ``--home`` > ``LAKEINFER_HOME`` > ``./lakehouse``.
+Precedence for the home directory: ``--home`` > ``LAKEINFER_HOME`` > ``./lakehouse`` (see
+:mod:`lakeinfer.home`).
 ``config.toml`` holds named endpoints under ``[endpoints.<name>]``; unknown keys are rejected so a
 typo never silently falls back to a default. Secrets are never stored by value here: an endpoint
 names the environment variable that holds its key (``api_key_env``).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,22 +27,27 @@ from pydantic import (
 )
 
 from lakeinfer import redaction
-from lakeinfer.endpoints import providers
 from lakeinfer.endpoints.urls import check_http_url
 from lakeinfer.errors import ConfigError
+from lakeinfer.home import (  # noqa: F401 (the home's names, also importable from here)
+    CONFIG_FILE,
+    HOME_ENV,
+    config_path,
+    resolve_home,
+)
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.text_files import read_text
 
 Task = Literal["chat", "embeddings", "token-classification", "text-classification", "custom"]
-HOME_ENV = "LAKEINFER_HOME"
-CONFIG_FILE = "config.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """The lakehouse directory: the argument, else ``$LAKEINFER_HOME``, else ``./lakehouse``."""
-    chosen = home if home is not None else os.environ.get(HOME_ENV) or "lakehouse"
-    return Path(chosen).expanduser().resolve()
+#: The module holding the provider table (name, tasks and fields of each provider) and
+#: ``check_endpoint(endpoint)``, which raises ``ValueError`` when an endpoint does not fit its
+#: provider and fills in the provider's default task. It is looked up by name, as the engine
+#: loads its built-in features, so that the configuration imports nothing of the endpoints
+#: layer above it.
+PROVIDER_TABLE = "lakeinfer.endpoints.providers"
 
 
 class EndpointConfig(BaseModel):
@@ -63,8 +70,8 @@ class EndpointConfig(BaseModel):
     ``task`` decides the request shape and the default return type of ``ai_query``: ``chat``
     gives STRING, ``embeddings`` ARRAY<FLOAT>; ``custom`` models take any value or struct and
     answer the type of their signature (else ``returnType`` is required). The limits
-    (``max_concurrency``, the per-minute rates, ``timeout_s``, ``max_retries``) are described in
-    :class:`lakeinfer.runtime.limits.EndpointLimits`.
+    (``max_concurrency``, the per-minute rates, ``timeout_s``, ``max_retries``,
+    ``max_request_s``) are described in :class:`lakeinfer.runtime.limits.EndpointLimits`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -86,9 +93,17 @@ class EndpointConfig(BaseModel):
     output_tokens_per_minute: float | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=20)
+    max_request_s: float = Field(default=600.0, gt=0)
     #: USD per million tokens, for the cost estimate in summaries and the query history.
     price_input_per_million: float | None = Field(default=None, ge=0)
     price_output_per_million: float | None = Field(default=None, ge=0)
+    #: USD per million tokens answered through the provider's batch API; unset: half the
+    #: online price (OpenAI's batch discount).
+    price_batch_input_per_million: float | None = Field(default=None, ge=0)
+    price_batch_output_per_million: float | None = Field(default=None, ge=0)
+    #: Whether statements may send this endpoint's requests through its provider's batch API
+    #: (``auto``, ``on``, ``off``); unset: the session's ``lakeinfer.batch_mode``.
+    batch_mode: Literal["auto", "on", "off"] | None = None
     #: Record every request and response in ``system.ai.inference_log``.
     log_requests: bool = False
 
@@ -99,29 +114,7 @@ class EndpointConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_provider(self) -> EndpointConfig:
-        kind = providers.find(self.provider)
-        if kind is None:
-            raise ValueError(
-                f"unknown provider {self.provider!r}; available: "
-                f"{', '.join(providers.provider_names())} (third-party providers register the "
-                f"entry point group {providers.GROUP!r})"
-            )
-        missing = [f for f in kind.fields if getattr(self, f) is None]
-        if missing:
-            flags = ", ".join("--" + f.replace("_", "-") for f in missing)
-            raise ValueError(f"provider {self.provider!r} needs {flags}")
-        tasks = kind.tasks
-        if tasks is None:  # a plugin: any task, custom unless told
-            if self.task is None:
-                self.task = "custom"
-            return self
-        if self.task is None:
-            self.task = tasks[0]  # type: ignore[assignment]
-        if self.task not in tasks:
-            raise ValueError(
-                f"provider {self.provider!r} does not serve task {self.task!r}; "
-                f"use --task {' or '.join(tasks)}"
-            )
+        import_module(PROVIDER_TABLE).check_endpoint(self)
         return self
 
     def limits(self) -> EndpointLimits:
@@ -132,6 +125,7 @@ class EndpointConfig(BaseModel):
             output_tokens_per_minute=self.output_tokens_per_minute,
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            max_request_s=self.max_request_s,
         )
 
     def api_key(self) -> str | None:
@@ -156,10 +150,6 @@ class LakeinferConfig(BaseModel):
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     #: Defaults for session settings (see :mod:`lakeinfer.settings`), e.g. ``cache = false``.
     settings: dict[str, Any] = Field(default_factory=dict)
-
-
-def config_path(home: Path) -> Path:
-    return home / CONFIG_FILE
 
 
 def load_config(home: Path) -> LakeinferConfig:

@@ -22,7 +22,10 @@ ever see these classes and their messages.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from lakeinfer.redaction import redact
 
@@ -145,3 +148,25 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 class ConcurrentWriteError(SqlError):
     """Another writer changed the table while this statement ran; nothing was written."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: set (to anything) to see lakeinfer's own frames in tracebacks of the Python API
+DEBUG_VARIABLE = "LAKEINFER_DEBUG"
+
+
+def short_traceback(func: _F) -> _F:
+    """For the Python API's entry points: a lakeinfer error reaches the caller without the
+    frames of lakeinfer's internals, so a notebook shows the caller's line and the message,
+    not a page of engine code. ``LAKEINFER_DEBUG=1`` keeps the whole traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LakeinferError as exc:
+            if os.environ.get(DEBUG_VARIABLE):
+                raise
+            raise exc.with_traceback(None) from None
+
+    return wrapper  # type: ignore[return-value]

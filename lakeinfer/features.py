@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from lakeinfer.engine.ai_eval import AiEvaluator
     from lakeinfer.engine.query import QueryRunner
     from lakeinfer.engine.statements import StatementExecutor, StatementResult
+    from lakeinfer.pipelines.streaming import DataStreamReader
+    from lakeinfer.session import Session
 
 _builtins_loaded = False
 #: installed extensions already registered: their entry points' name, value and location
@@ -74,7 +76,9 @@ def load_installed() -> bool:
 
 
 def register_builtins(extensions: Extensions) -> None:
-    """The table functions and statements of lakeinfer's own features."""
+    """The table functions and statements of lakeinfer's own features, and what
+    ``session.readStream`` returns."""
+    extensions.set_stream_reader(_stream_reader)
     extensions.add_table_function("vector_search", _vector_search)
     extensions.add_table_function("ai_evaluate", _ai_evaluate)
     extensions.add_table_function("ai_forecast", _ai_forecast)
@@ -97,6 +101,12 @@ def _vector_search(
     from lakeinfer.vector.sql import vector_search
 
     return vector_search(runner, node, namespace, ai)
+
+
+def _stream_reader(session: Session) -> DataStreamReader:
+    from lakeinfer.pipelines.streaming import DataStreamReader
+
+    return DataStreamReader(session)
 
 
 def _ai_evaluate(

@@ -24,14 +24,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, Namespace
-from lakeinfer.config import load_config, resolve_home
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine import extensions, sandbox
 from lakeinfer.engine.ai_eval import AiEvaluator
+from lakeinfer.engine.batch_records import BatchRecords
 from lakeinfer.engine.history import StatementStats, record, statement_stats
 from lakeinfer.engine.query import QueryRunner
 from lakeinfer.engine.statements import StatementExecutor, StatementResult
-from lakeinfer.errors import StatementCancelledError
+from lakeinfer.errors import ConfigError, StatementCancelledError, short_traceback
+from lakeinfer.home import config_path, resolve_home
 from lakeinfer.runtime.cache import ResponseCache, cache_path
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlglot import exp
 
-    from lakeinfer.pipelines.streaming import DataStreamReader
+    from lakeinfer.config import LakeinferConfig
 
 
 def _stderr_notice(message: str) -> None:
@@ -60,6 +61,7 @@ class Result:
         self._statement = statement
         self._table = table
 
+    @short_traceback
     def to_arrow(self) -> pa.Table:
         """The rows as an Arrow table (runs the query on first call)."""
         if self._table is None:
@@ -80,6 +82,7 @@ class Result:
     def __len__(self) -> int:
         return self.to_arrow().num_rows
 
+    @short_traceback
     def show(self, n: int = 20, file: Any = None) -> None:
         """Print the first ``n`` rows as a table."""
         from lakeinfer.output import render_table
@@ -117,11 +120,18 @@ class Session:
     ):
         extensions.load_builtins()
         self.home = resolve_home(home)
-        self.config = load_config(self.home)
+        # a config.toml is read (and a broken one refused) now; without one, the empty
+        # configuration is made on first use, so a session that calls no model needs no
+        # validation library
+        self._config: LakeinferConfig | None = None
+        if config_path(self.home).exists():
+            from lakeinfer.config import load_config
+
+            self._config = load_config(self.home)
         self.catalog = DeltaCatalog(self.home)
         self.namespace = Namespace()
-        self.settings = Settings(self.config.settings)
-        self.registry = EndpointRegistry(self.config, notice)
+        self.settings = Settings(self._config.settings if self._config is not None else None)
+        self.registry = EndpointRegistry(lambda: self.config, notice)
         self.progress = progress
         self._loop = BackgroundLoop()
         #: where sandboxed SQL may read files (None: not sandboxed)
@@ -147,6 +157,7 @@ class Session:
             self._spark = statements.SparkStatements(self, spark)
 
     # -- public API ----------------------------------------------------------------------
+    @short_traceback
     def sql(self, text: str, args: Parameters | None = None) -> Result:
         """Run every statement of ``text``; returns the result of the last one.
 
@@ -198,6 +209,7 @@ class Session:
                 unregister()
             self._observer, self._cancel = previous
 
+    @short_traceback
     def table(self, name: str) -> Result:
         """All rows of a table, e.g. ``session.table("main.default.reviews")``."""
         qualified = DeltaCatalog.qualify(name.split("."), self.namespace)
@@ -208,12 +220,14 @@ class Session:
         return self.catalog.exists(DeltaCatalog.qualify(name.split("."), self.namespace))
 
     @property
-    def readStream(self) -> DataStreamReader:  # noqa: N802 (PySpark's name)
-        """Read a Delta table incrementally: ``session.readStream.table("c.s.t")`` (see
-        :mod:`lakeinfer.pipelines.streaming`)."""
-        from lakeinfer.pipelines.streaming import DataStreamReader
-
-        return DataStreamReader(self)
+    def readStream(self) -> Any:  # noqa: N802 (PySpark's name)
+        """Read a Delta table incrementally: ``session.readStream.table("c.s.t")`` (a
+        ``DataStreamReader`` of :mod:`lakeinfer.pipelines.streaming`, which the streaming
+        feature registers with the engine's extensions)."""
+        factory = extensions.EXTENSIONS.stream_reader()
+        if factory is None:
+            raise ConfigError("readStream: no streaming feature is registered")
+        return factory(self)
 
     read_stream = readStream
 
@@ -243,6 +257,16 @@ class Session:
         self.registry.register(provider)
 
     @property
+    def config(self) -> LakeinferConfig:
+        """The lakehouse's ``config.toml`` as read when the session opened (empty when there
+        was none)."""
+        if self._config is None:
+            from lakeinfer.config import LakeinferConfig
+
+            self._config = LakeinferConfig()
+        return self._config
+
+    @property
     def loop(self) -> BackgroundLoop:
         """The background event loop the session's providers run on."""
         return self._loop
@@ -260,7 +284,8 @@ class Session:
         if self._spark is not None:
             self._spark.close()
         try:
-            self._loop.run(self.registry.aclose())
+            if self.registry.holds_providers:
+                self._loop.run(self.registry.aclose())
         finally:
             self._loop.close()
             self._close_con()
@@ -285,7 +310,9 @@ class Session:
             progress=self.progress,
             observer=self._observer,
             cancel=self._cancel,
+            batches=BatchRecords(self.home),
         )
+        ai.sql = statement.meta.get("source") or statement.sql(dialect="databricks")
         started, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
         status, error = "FINISHED", None
         try:

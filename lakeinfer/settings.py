@@ -62,6 +62,13 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+def _batch_mode(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("auto", "on", "off"):
+        raise ValueError(f"expected 'auto', 'on' or 'off', got {value!r}")
+    return text
+
+
 def _name(value: Any) -> str:
     text = str(value).strip()
     if not text:
@@ -127,6 +134,27 @@ SETTINGS: dict[str, Spec] = {
     "embedding_endpoint": Spec(
         _name, "databricks-gte-large-en", "embeddings endpoint behind ai_similarity"
     ),
+    # off by default: most OpenAI-compatible servers (vLLM, llama.cpp, Ollama) have no batch
+    # API; an endpoint's batch_mode in config.toml turns it on for that endpoint
+    "batch_mode": Spec(
+        _batch_mode,
+        "off",
+        "send requests through the provider's batch API (half price, answers within 24 h): "
+        "'auto' for CREATE TABLE AS and INSERT of at least batch_min_requests requests, 'on' "
+        "for every statement, 'off'",
+    ),
+    "batch_min_requests": Spec(
+        _at_least_one, 1000, "uncached requests from which batch_mode = 'auto' uses a batch"
+    ),
+    # OpenAI's documented limits of one batch input file
+    "batch_max_requests": Spec(_at_least_one, 50_000, "requests per batch input file"),
+    "batch_max_bytes": Spec(_at_least_one, 200_000_000, "bytes per batch input file"),
+    "batch_poll_s": Spec(_positive_float, 30.0, "seconds between two looks at a batch"),
+    "batch_max_wait_s": Spec(
+        _positive_float,
+        90_000.0,
+        "seconds a statement waits for its batches (then it stops; run it again to resume)",
+    ),
 }
 
 #: Endpoint limits, settable for all endpoints or per endpoint.
@@ -137,6 +165,9 @@ LIMIT_SETTINGS: dict[str, Spec] = {
     "output_tokens_per_minute": Spec(_optional(_positive_float), None, "output token rate"),
     "timeout_s": Spec(_positive_float, None, "seconds per request"),
     "max_retries": Spec(_positive_int, None, "retries of retryable failures"),
+    "max_request_s": Spec(
+        _positive_float, None, "seconds a request still streaming its answer may take in all"
+    ),
 }
 
 #: Spark settings lakeinfer honours, under their Databricks names (``SET key = value``).
@@ -181,6 +212,11 @@ class Settings:
         if name in self._file:
             return self._file[name]
         return spec.default
+
+    def chosen(self, key: str) -> Any:
+        """The value ``SET`` in this session for ``key``; None when the session did not set it."""
+        name, _ = self._spec(key if key.startswith(PREFIX) else PREFIX + key)
+        return self._session.get(name)
 
     def limits(self, endpoint: str, base: EndpointLimits) -> EndpointLimits:
         """``base`` (from config.toml or the provider) with session/environment overrides."""

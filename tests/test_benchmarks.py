@@ -105,3 +105,19 @@ def test_cli_startup_benchmark_runs_the_commands_and_reports_ratios():
         "lakeinfer --help",
         'lakeinfer sql "SELECT 1"',
     ]
+
+
+def test_batch_mode_benchmark_checks_its_answers_and_the_price_ratio():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "batch_mode.py"), "--rows", "300"]
+        + ["--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["methods"]) == {"online", "batch"}
+    assert report["methods"]["batch"]["batch_requests"] == 300
+    assert report["price_ratio"] == pytest.approx(0.5)

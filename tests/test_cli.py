@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import configure
+
 
 def run(home: Path, *args: str, env: dict | None = None, stdin: str | None = None):
     import os
@@ -235,3 +237,21 @@ def test_load_csv_parquet_and_json_lines(home, tmp_path):
         {"id": 2, "text": "bad", "n": 0},
         {"id": 3, "text": "fine", "n": None},
     ]
+
+
+def test_quiet_and_debug_are_taken_after_the_command_too(home, fake_server):
+    configure(home, fake_server, chat={"max_retries": 0})
+    query = "SELECT ai_query('chat', 'hi') AS a"
+    loud = run(home, "sql", query)
+    assert loud.returncode == 0 and "1 requests" in loud.stderr
+    quiet = run(home, "sql", query, "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "" and "echo: hi" in quiet.stdout
+    debug = run(home, "sql", "SELECT * FORM t", "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    listed = run(home, "endpoints", "list", "--quiet", "--format", "csv")
+    assert listed.returncode == 0
+    header, row = listed.stdout.splitlines()[:2]
+    shown = dict(zip(header.split(","), row.split(","), strict=True))
+    # the limits and prices are shown, not only the address
+    assert shown["timeout_s"] and shown["max_retries"] == "0"
+    assert {"requests_per_minute", "price_input_per_million"} <= set(shown)

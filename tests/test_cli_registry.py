@@ -18,6 +18,7 @@ def test_the_command_lists_every_registered_command() -> None:
     assert result.exit_code == 0, result.output
     listed = main.list_commands(click.Context(main))
     assert listed == [
+        "batches",
         "bench",
         "cache",
         "demo",

@@ -1,5 +1,8 @@
 """The command imports what the command run needs, nothing more: ``--help`` no engine at all,
-``sql`` no benchmark, plotting, evaluation, pipeline, Spark, web or model runtime code."""
+``sql`` no other command's module, and no benchmark, plotting, evaluation, pipeline, Spark, web
+or model runtime code; a statement that calls no model validates no configuration and loads
+no Arrow compute kernels, and one that calls no model starts no event loop, opens no response
+cache and draws no progress bar."""
 
 from __future__ import annotations
 
@@ -73,3 +76,22 @@ def test_sql_loads_no_feature_it_does_not_use(tmp_path: Path) -> None:
     assert "lakeinfer.session" in loaded  # the statement did run
     assert not _heavy(loaded, HEAVY)
     assert not _feature_modules(loaded)
+    commands = {name for name in loaded if name.startswith("lakeinfer.cli.")}
+    assert commands == {"lakeinfer.cli.common", "lakeinfer.cli.root", "lakeinfer.cli.sql"}
+    features_cli = {n for n in loaded if n.startswith("lakeinfer.") and n.endswith(".cli")}
+    assert features_cli == {"lakeinfer.cli"}
+    # no config.toml: nothing to validate; no model called: no provider built
+    assert not _heavy(loaded, ("pydantic", "pydantic_core"))
+    assert "lakeinfer.config" not in loaded
+    assert "pyarrow.compute" not in loaded
+    # no model called: no event loop, response cache or progress bar
+    assert not _heavy(loaded, ("asyncio", "sqlite3", "tqdm"))
+
+
+def test_sql_with_a_config_file_reads_it(tmp_path: Path) -> None:
+    """The configuration is still read, and validated, when the lakehouse has one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[settings]\ncache = false\n")
+    loaded = _loaded_after(["--home", str(home), "sql", "SELECT 1"], tmp_path)
+    assert {"lakeinfer.config", "pydantic"} <= loaded

@@ -12,8 +12,6 @@ import functools
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 import lakeinfer
 
 PACKAGE = Path(lakeinfer.__file__).parent
@@ -32,16 +30,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "lakeinfer.output",
         ),
     ),
-    # what a provider is (request, outcome, the Provider class): no lakeinfer imports
-    ("provider contract", ("lakeinfer.endpoints.base",)),
+    # what a provider is (request, outcome, the Provider class) and what an endpoint URL may
+    # be: no lakeinfer imports
+    ("provider contract", ("lakeinfer.endpoints.base", "lakeinfer.endpoints.urls")),
     # SQL text: parsing, types, translation to DuckDB
     ("sql", ("lakeinfer.sql",)),
     # Delta tables under the home directory
     ("catalog", ("lakeinfer.catalog",)),
     # scheduling, rate limits, retries, the response cache, the event loop
     ("runtime", ("lakeinfer.runtime",)),
-    # stored configuration and session settings
-    ("config", ("lakeinfer.config", "lakeinfer.settings")),
+    # where the lakehouse is, stored configuration and session settings
+    ("config", ("lakeinfer.home", "lakeinfer.config", "lakeinfer.settings")),
     # the providers and the endpoint registry
     ("endpoints", ("lakeinfer.endpoints",)),
     # statements, queries, AI evaluation; sql/plan.py resolves names against the catalog for
@@ -85,16 +84,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 UNIT_OVERRIDES = {
     "lakeinfer.cli.common": "lakeinfer.cli.common",
     "lakeinfer.endpoints.base": "lakeinfer.endpoints.base",
+    "lakeinfer.endpoints.urls": "lakeinfer.endpoints.urls",
     "lakeinfer.sql.plan": "lakeinfer.engine",
-}
-
-#: Imports the engine's extension registry and the provider table remove, as (importing unit,
-#: imported unit): the engine imports features that import the session back, and config.py and
-#: endpoints/ describe providers each with the other's help. The tests below ignore them; each
-#: is also an expected failure, so that when its cut lands the test says to remove the entry.
-PENDING_CUTS: set[tuple[str, str]] = {
-    ("lakeinfer.session", "lakeinfer.pipelines"),
-    ("lakeinfer.config", "lakeinfer.endpoints"),
 }
 
 
@@ -163,11 +154,11 @@ def _unit_graph() -> dict[str, dict[str, list[tuple[str, str]]]]:
     return graph
 
 
-def _circles(ignored: set[tuple[str, str]]) -> list[list[str]]:
+def _circles() -> list[list[str]]:
     """The circles between units (strongly connected sets of more than one), each with the
-    imports that make it, leaving out the ``ignored`` unit imports."""
+    imports that make it."""
     graph = _unit_graph()
-    edges = {a: {b for b in targets if (a, b) not in ignored} for a, targets in graph.items()}
+    edges = {a: set(targets) for a, targets in graph.items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -219,26 +210,19 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_no_circles_between_units() -> None:
-    circles = _circles(ignored=PENDING_CUTS)
+    circles = _circles()
     assert not circles, "import circles:\n" + "\n\n".join("\n".join(c) for c in circles)
 
 
 def test_no_upward_imports() -> None:
-    upward = {pair: how for pair, how in _upward().items() if pair not in PENDING_CUTS}
+    upward = _upward()
     assert not upward, "upward imports:\n" + "\n".join(
         f"{a} -> {b}: {how[:3]}" for (a, b), how in sorted(upward.items())
     )
 
 
-@pytest.mark.parametrize("edge", sorted(PENDING_CUTS), ids=lambda edge: " -> ".join(edge))
-@pytest.mark.xfail(strict=True, reason="an import the engine and provider registries remove")
-def test_pending_cut_is_made(edge: tuple[str, str]) -> None:
-    source, target = edge
-    assert target not in _unit_graph().get(source, {})
-
-
 def test_the_command_line_is_in_no_circle() -> None:
-    circles = _circles(ignored=PENDING_CUTS)
+    circles = _circles()
     assert not [c for c in circles if "lakeinfer.cli" in "\n".join(c)]
     entry_points = {
         "lakeinfer.cli",

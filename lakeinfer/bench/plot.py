@@ -34,8 +34,6 @@ def figure(bench: BenchResult) -> Figure:
     tokens.set_ylabel("output tokens/s", color="#2f855a")
     tokens.set_ylim(bottom=0)
     left.set_title("Throughput")
-    handles = left.get_legend_handles_labels()[0] + tokens.get_legend_handles_labels()[0]
-    left.legend(handles, [str(h.get_label()) for h in handles], loc="upper left", frameon=False)
 
     for name, style in (("p50", "o-"), ("p90", "^-"), ("p99", "v-")):
         values = [getattr(lv, f"latency_{name}_ms") for lv in levels]
@@ -46,7 +44,6 @@ def figure(bench: BenchResult) -> Figure:
     right.set_ylabel("latency (ms)")
     right.set_ylim(bottom=0)
     right.set_title("Latency")
-    right.legend(loc="upper left", frameon=False)
 
     for ax in (left, right):
         ax.set_xscale("log", base=2)
@@ -55,7 +52,25 @@ def figure(bench: BenchResult) -> Figure:
         ax.set_xlabel("concurrency")
         ax.grid(alpha=0.3)
         if bench.recommended is not None:
-            ax.axvline(bench.recommended, color="#b7791f", linewidth=1.5, linestyle="--")
+            ax.axvline(
+                bench.recommended,
+                color="#b7791f",
+                linewidth=1.5,
+                linestyle="--",
+                label=f"recommended: {bench.recommended}",
+            )
+    # the recommendation is named in the legends (beside the plots), never over the lines
+    handles = left.get_legend_handles_labels()[0] + tokens.get_legend_handles_labels()[0]
+    for ax, shown in ((left, handles), (right, right.get_legend_handles_labels()[0])):
+        ax.legend(
+            shown,
+            [str(h.get_label()) for h in shown],
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.18),
+            ncol=3,
+            frameon=False,
+            fontsize=8,
+        )
     for lv in levels:
         if lv.errors or lv.throttled:
             left.annotate(
@@ -67,16 +82,6 @@ def figure(bench: BenchResult) -> Figure:
                 fontsize=8,
                 color="#c53030",
             )
-    if bench.recommended is not None:
-        right.annotate(
-            f"recommended: {bench.recommended}",
-            (bench.recommended, 0),
-            textcoords="offset points",
-            xytext=(-4, 6),
-            ha="right",
-            fontsize=8,
-            color="#b7791f",
-        )
     return fig
 
 

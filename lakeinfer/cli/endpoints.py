@@ -93,6 +93,26 @@ def _endpoint_options(creating: bool) -> Callable[[Callable[..., Any]], Callable
             help="USD per million output tokens.",
         ),
         click.option(
+            "--price-batch-input",
+            "price_batch_input_per_million",
+            type=float,
+            help="USD per million input tokens answered in a batch (default: half --price-input).",
+        ),
+        click.option(
+            "--price-batch-output",
+            "price_batch_output_per_million",
+            type=float,
+            help="USD per million output tokens answered in a batch (default: half "
+            "--price-output).",
+        ),
+        click.option(
+            "--batch-mode",
+            type=click.Choice(["auto", "on", "off"]),
+            help="Send requests through the server's Files + Batches API (OpenAI's): auto for "
+            "CREATE TABLE AS and INSERT from lakeinfer.batch_min_requests requests, on for every "
+            "statement (default: SET lakeinfer.batch_mode, 'off').",
+        ),
+        click.option(
             "--log-requests/--no-log-requests",
             default=None,
             help="Record each request in system.ai.inference_log.",
@@ -185,7 +205,9 @@ def endpoints_update(ctx: Context, name: str, **fields: Any) -> None:
 @click.pass_obj
 @friendly_errors
 def endpoints_list(ctx: Context, fmt: str) -> None:
-    """List configured endpoints."""
+    """List configured endpoints with their limits (concurrency, requests per minute, timeout,
+    retries) and prices per million input and output tokens; ``--format json`` gives every
+    field."""
     import pyarrow as pa
 
     from lakeinfer.config import load_config, resolve_home
@@ -199,7 +221,13 @@ def endpoints_list(ctx: Context, fmt: str) -> None:
         for row in rows:
             click.echo(json.dumps(row))
         return
-    columns = ["name", "provider", "task", "model", "base_url", "api_key_env", "max_concurrency"]
+    columns = [
+        *("name", "provider", "task", "model", "base_url", "api_key_env"),
+        # the limits each call is held to, and what a million tokens cost
+        *("max_concurrency", "requests_per_minute", "timeout_s", "max_retries"),
+        *("price_input_per_million", "price_output_per_million"),
+        *("batch_mode", "price_batch_input_per_million", "price_batch_output_per_million"),
+    ]
     emit(pa.table({c: [r.get(c) for r in rows] for c in columns}), fmt)
 
 

@@ -2,8 +2,9 @@
 :data:`COMMAND_MODULES` registers.
 
 Each of those modules defines ``register_commands(cli)``, which adds its commands to the
-group (as plugins of ``llm`` do). They are imported the first time a command is looked up, so
-importing this module stays cheap, and no command module imports this one.
+group (as plugins of ``llm`` do). They are imported when a command is looked up, in order and
+only until the command is found, so importing this module stays cheap and a command loads no
+other command's module; no command module imports this one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lakeinfer.cli.sql",
     "lakeinfer.cli.endpoints",
     "lakeinfer.cli.cache",
+    "lakeinfer.cli.batches",
     "lakeinfer.cli.load",
     "lakeinfer.cli.demo",
     "lakeinfer.evaluation.cli",
@@ -30,21 +32,62 @@ COMMAND_MODULES: tuple[str, ...] = (
 """The modules whose ``register_commands(cli)`` adds commands to ``lakeinfer``."""
 
 
+#: root flags a command also accepts after its name (``lakeinfer sql --quiet ...``)
+ROOT_FLAGS = {
+    "debug": ("--debug", "Show full tracebacks on errors (as before the command)."),
+    "quiet": ("--quiet", "No notices, progress bars or summaries (as before the command)."),
+}
+
+
+def accept_root_flags(command: click.Command) -> None:
+    """Let ``command`` (and the commands of a group) take ``--debug`` and ``--quiet`` after
+    its name too, with the same effect as before it."""
+    names = {p.name for p in command.params}
+    for name, (flag, help_text) in ROOT_FLAGS.items():
+        if name not in names:
+            command.params.append(
+                click.Option(
+                    [flag],
+                    is_flag=True,
+                    expose_value=False,
+                    help=help_text,
+                    callback=_set_root_flag(name),
+                )
+            )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_root_flags(sub)
+
+
+def _set_root_flag(name: str):  # noqa: ANN202 (a click callback)
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        root = ctx.find_object(Context)
+        if value and root is not None:
+            setattr(root, name, True)
+
+    return callback
+
+
 class _Commands(click.Group):
-    """A group whose commands are registered by :data:`COMMAND_MODULES` on first use."""
+    """A group whose commands are registered by :data:`COMMAND_MODULES` on first use: looking
+    up a command imports the modules in order until one has registered it (``sql``, the first,
+    imports no other); listing them imports them all."""
 
-    _registered = False
-
-    def _register(self) -> None:
-        if self._registered:
-            return
-        self._registered = True
+    def _register(self, until: str | None = None) -> None:
+        done: set[str] = self.__dict__.setdefault("_registered_modules", set())
         for name in COMMAND_MODULES:
-            importlib.import_module(name).register_commands(self)
+            if until is not None and until in self.commands:
+                return
+            if name not in done:
+                done.add(name)
+                importlib.import_module(name).register_commands(self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._register()
-        return super().get_command(ctx, cmd_name)
+        self._register(until=cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            accept_root_flags(command)
+        return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._register()

@@ -71,6 +71,9 @@ class Outcome:
     status: int | None = None
     #: seconds the last attempt took (set by the scheduler)
     latency_s: float = 0.0
+    #: parameters a retry of this request is sent with, learned from this failure (e.g. a
+    #: repetition penalty after an answer that repeated itself); None: the same request
+    retry_parameters: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -107,5 +110,51 @@ class Provider(ABC):
         share their longest prefixes."""
         return sorted(items, key=lambda item: str(item[1].payload))
 
+    def batch_api(self) -> BatchAPI | None:
+        """The provider's offline batch interface, when its server has one (None: online
+        calls only)."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once when the session closes."""
+
+
+class BatchAPI(ABC):
+    """An offline batch interface: requests written as JSONL lines, uploaded as one file,
+    answered later as an output file (and an error file) of lines keyed by ``custom_id``.
+
+    The shape is OpenAI's Files + Batches API, which Azure OpenAI and several open-model hosts
+    serve too. The methods raise :class:`~lakeinfer.errors.EndpointError` when the server
+    refuses or cannot be reached.
+    """
+
+    #: the endpoint every line of a batch calls (``/v1/chat/completions``)
+    url: str
+
+    @abstractmethod
+    def line(self, custom_id: str, request: AIRequest) -> bytes:
+        """One JSONL line (with its newline) asking ``request`` under ``custom_id``."""
+
+    @abstractmethod
+    def outcome(self, line: dict[str, Any]) -> Outcome:
+        """The answer carried by one line of an output or error file."""
+
+    @abstractmethod
+    async def upload(self, data: bytes, filename: str) -> str:
+        """Upload a batch input file; returns its id."""
+
+    @abstractmethod
+    async def create(self, file_id: str, metadata: dict[str, str]) -> dict[str, Any]:
+        """Submit the batch of input file ``file_id``; returns the batch object."""
+
+    @abstractmethod
+    async def retrieve(self, batch_id: str) -> dict[str, Any]:
+        """The batch object as it is now (``status``, ``request_counts``, file ids)."""
+
+    @abstractmethod
+    async def cancel(self, batch_id: str) -> dict[str, Any]:
+        """Ask the server to stop the batch; returns the batch object."""
+
+    @abstractmethod
+    async def content(self, file_id: str) -> bytes:
+        """The bytes of an output or error file."""

@@ -20,6 +20,10 @@ from lakeinfer.endpoints.llama_server import (
     shared_server,
 )
 
+#: the embedded model's ``timeout_s``: seconds a request may go without a new token
+EMBEDDED_IDLE_TIMEOUT_S = 300.0
+TRANSPORT_BACKSTOP_S = 3600.0
+
 
 class EmbeddedChatProvider(LlamaServerProvider):
     """Chat completions from the managed ``llama-server``, with prompt caching and prefix
@@ -38,7 +42,12 @@ class EmbeddedChatProvider(LlamaServerProvider):
             model="embedded",
             api_key=server.api_key,
             max_concurrency=server.settings.requests_in_flight,
-            timeout_s=600.0,
+            # seconds without a new token (answers are streamed): a queued request waits for
+            # a slot, whose answer is bounded by its max_tokens
+            timeout_s=EMBEDDED_IDLE_TIMEOUT_S,
+            # the scheduler's deadlines follow the server's progress; the clients' own
+            # limit is only a backstop
+            transport_timeout_s=TRANSPORT_BACKSTOP_S,
             description=EMBEDDED_MODEL_NAME,
             prefix_caching=True,
             extra_body={"cache_prompt": True},

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import importlib.util
 import json
@@ -34,10 +35,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from lakeinfer.endpoints.base import AIRequest, K, Outcome
 from lakeinfer.endpoints.label_similarity import LabelSimilarity
@@ -50,6 +53,7 @@ from lakeinfer.endpoints.openai_http import OpenAIProvider
 from lakeinfer.endpoints.slot_priming import SlotPrimer, attach_primers
 from lakeinfer.errors import RuntimeUnavailableError
 from lakeinfer.redaction import logger, register
+from lakeinfer.runtime.deadlines import Reporter, progress_reporter
 from lakeinfer.runtime.prefixes import pinned_order, prefix_groups
 from lakeinfer.runtime.processes import stop_process
 from lakeinfer.sql.task_scoring import TOP_LOGPROBS, is_completion
@@ -61,6 +65,8 @@ START_TIMEOUT_S = 120.0
 IN_FLIGHT_PER_SLOT = 2
 #: output tokens of a scored completion whose request names no ``max_tokens``
 SCORED_TOKENS = 64
+#: seconds between two looks at ``/slots`` while streamed requests wait for their first token
+SLOTS_POLL_S = 2.0
 
 log = logger(__name__)
 
@@ -303,6 +309,8 @@ class LlamaServerProvider(OpenAIProvider):
 
     def __init__(self, name: str, *, slots: int, slot_files: Path | None = None, **options: Any):
         options.setdefault("prefix_caching", True)
+        # streamed: a slow answer whose tokens keep coming is not timed out and sent again
+        options.setdefault("stream", True)
         super().__init__(name, **options)
         self.capabilities = replace(self.capabilities, scored_completions=True)
         self._priors: dict[str, asyncio.Future[Outcome]] = {}
@@ -313,6 +321,9 @@ class LlamaServerProvider(OpenAIProvider):
         #: slot caches copied from a group's first slot to its others, and copies refused
         self.slot_copies = 0
         self.failed_slot_copies = 0
+        #: the deadlines of the streamed requests in flight, told while the server works
+        self._waiting: set[Reporter] = set()
+        self._watcher: asyncio.Task[None] | None = None
 
     def arrange(self, items: list[tuple[K, AIRequest]]) -> list[tuple[K, AIRequest]]:
         texts = [str(request.payload) for _, request in items]
@@ -341,6 +352,86 @@ class LlamaServerProvider(OpenAIProvider):
             else:
                 outcomes.extend(await super().infer([request]))
         return outcomes
+
+    def repetition_controls(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """llama.cpp's repetition penalties, for the retry of a structured answer that
+        repeated itself up to ``max_tokens``: DRY (which penalises extending a sequence
+        already seen, more the longer it gets) and a light ``frequency_penalty`` over the last
+        32 tokens. Measured on the embedded model, they end the loops of a JSON list
+        (``"person", "person", ...``) and of an open ``json_object``.
+
+        Never on a first attempt: llama.cpp counts the prompt among the tokens it penalises,
+        and a first-attempt DRY cut a long organisation name copied from the input short.
+        The DRY sequence breakers are a control character JSON never holds raw, because
+        llama.cpp's defaults (newline, quote, colon) cut ``"a", "a", ...`` into short pieces
+        that never count as a repeat."""
+        return {
+            "dry_multiplier": 0.8,
+            "dry_allowed_length": 4,
+            "dry_sequence_breakers": ["\u001e"],
+            "frequency_penalty": 0.3,
+            "repeat_last_n": 32,
+        }
+
+    async def _post_stream(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
+        """A streamed request whose deadline also follows the server's own progress: while it
+        waits for a slot (no token of its own yet), the slots decoding other rows count as
+        progress, so a queue behind slow rows is not taken for a dead server."""
+        async with self._following_server():
+            return await super()._post_stream(path, body)
+
+    @contextlib.asynccontextmanager
+    async def _following_server(self) -> AsyncIterator[None]:
+        """Within this block, the current call's deadline follows the server's progress
+        (:meth:`_watch_slots`)."""
+        report = progress_reporter()
+        if report is None:
+            yield
+            return
+        self._waiting.add(report)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.ensure_future(self._watch_slots())
+        try:
+            yield
+        finally:
+            self._waiting.discard(report)
+
+    async def _watch_slots(self) -> None:
+        """While streamed requests are in flight, tell their deadlines when ``/slots`` shows a
+        slot that decoded or read tokens since the last look."""
+        last: object = None
+        while self._waiting:
+            await asyncio.sleep(min(SLOTS_POLL_S, min(r.timeout_s for r in self._waiting) / 3))
+            seen = await self._slot_activity()
+            if seen is not None and seen != last:
+                for report in list(self._waiting):
+                    report()
+            last = seen
+
+    async def _slot_activity(self) -> object:
+        """What the busy slots have done so far (task, tokens read, tokens decoded); None
+        when no slot is busy or ``/slots`` cannot be read."""
+        try:
+            async with self._client().get(self._origin + "/slots") as response:
+                if response.status != 200:
+                    return None
+                slots = await response.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return None
+        busy = []
+        for slot in slots if isinstance(slots, list) else ():
+            if not isinstance(slot, dict) or not slot.get("is_processing"):
+                continue
+            tokens = slot.get("next_token")
+            tokens = tokens[0] if isinstance(tokens, list) and tokens else tokens
+            decoded = tokens.get("n_decoded") if isinstance(tokens, dict) else None
+            busy.append((slot.get("id_task"), slot.get("n_prompt_tokens_processed"), decoded))
+        return busy or None
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await super().aclose()
 
     async def _chat(self, request: AIRequest) -> Outcome:
         if not is_completion(request.payload):
@@ -376,7 +467,8 @@ class LlamaServerProvider(OpenAIProvider):
         return answer
 
     async def _completion(self, body: dict[str, Any]) -> Outcome:
-        answer = await self._post("/completion", body, from_root=True)
+        async with self._following_server():  # answered whole: the server's progress counts
+            answer = await self._post("/completion", body, from_root=True)
         if isinstance(answer, Outcome):
             return answer
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), str):
@@ -407,7 +499,9 @@ class LlamaServerProvider(OpenAIProvider):
 
     async def _prefill(self, request: AIRequest) -> Outcome:
         """``request`` with one output token: its slot reads (and keeps) the prompt."""
-        parameters = {**request.parameters, "max_tokens": 1}
+        # no response format: one token of JSON is an unfinished answer, not a read prompt
+        parameters = {k: v for k, v in request.parameters.items() if k != "response_format"}
+        parameters["max_tokens"] = 1
         return await self._send_one(AIRequest(request.payload, parameters))
 
     async def _copy_slot(self, source: int, targets: Sequence[int]) -> None:

@@ -4,6 +4,12 @@ One shared :class:`aiohttp.ClientSession` per endpoint (connection reuse matters
 TCP connection per row costs more than the row). ``base_url`` follows the OpenAI SDK convention
 and includes the version prefix, e.g. ``http://127.0.0.1:8000/v1``. Chat requests go to
 ``/chat/completions`` as one user message; embeddings to ``/embeddings`` in batches.
+
+With ``stream=True`` (local servers: llama.cpp's) chat answers are streamed, and each chunk
+tells the scheduler the request is making progress
+(:func:`lakeinfer.runtime.deadlines.made_progress`): a slow answer is not cut off while its
+tokens keep coming. A structured answer (a JSON ``response_format``) that stops at
+``max_tokens`` is the row's error, naming the limit, rather than broken JSON to check.
 """
 
 from __future__ import annotations
@@ -16,8 +22,17 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from lakeinfer.endpoints.base import AIRequest, Capabilities, Outcome, Provider, Task
+from lakeinfer.endpoints.base import (
+    AIRequest,
+    BatchAPI,
+    Capabilities,
+    Outcome,
+    Provider,
+    Task,
+)
 from lakeinfer.endpoints.http1 import ConnectionClosedError, Http1Client
+from lakeinfer.runtime.answer_bounds import is_structured, truncated_answer
+from lakeinfer.runtime.deadlines import made_progress
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 #: The endpoint asks the client to slow down (rate limit, overload).
@@ -49,7 +64,13 @@ class OpenAIProvider(Provider):
         extra_body: dict[str, Any] | None = None,
         max_batch: int | None = None,
         http1: bool = True,
+        stream: bool = False,
+        transport_timeout_s: float | None = None,
     ):
+        """``stream``: chat answers are streamed, so a slow answer that keeps coming is not
+        timed out (see the module docstring). ``transport_timeout_s``: the HTTP clients' own
+        limit (default ``timeout_s``); a larger one leaves the deadline to the scheduler,
+        whose deadlines follow progress."""
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -66,7 +87,14 @@ class OpenAIProvider(Provider):
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._transport_timeout_s = transport_timeout_s or timeout_s
+        self._timeout = aiohttp.ClientTimeout(total=self._transport_timeout_s)
+        self.stream = stream
+        # a stream has no overall limit of its own (the scheduler caps it); this one is for
+        # the time between two chunks
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_read=self._transport_timeout_s
+        )
         self._extra_body = extra_body or {}
         self._session: aiohttp.ClientSession | None = None
         # plain-HTTP endpoints (local servers, where throughput is CPU-bound) get the lean
@@ -88,7 +116,7 @@ class OpenAIProvider(Provider):
                 str(url.hostname),
                 url.port or 80,
                 {**self._headers, "Accept": "application/json", "User-Agent": USER_AGENT},
-                self.timeout_s,
+                self._transport_timeout_s,
             )
 
     @property
@@ -120,19 +148,31 @@ class OpenAIProvider(Provider):
         return [await self._chat(request) for request in batch]
 
     async def _chat(self, request: AIRequest) -> Outcome:
+        body = self.chat_body(request)
+        if self.stream:
+            answer = await self._post_stream("/chat/completions", body)
+        else:
+            answer = await self._post("/chat/completions", body)
+        if isinstance(answer, Outcome):
+            return answer
+        return self.chat_outcome(answer, body)
+
+    def chat_body(self, request: AIRequest) -> dict[str, Any]:
+        """The body of the chat completion that asks ``request``."""
         # a list is a whole conversation (lakeinfer serve passes clients' messages through)
         messages = request.payload
         if not isinstance(messages, list):
             messages = [{"role": "user", "content": messages}]
-        body: dict[str, Any] = {
+        return {
             "model": self.model,
             "messages": messages,
             **self._extra_body,
             **request.parameters,
         }
-        answer = await self._post("/chat/completions", body)
-        if isinstance(answer, Outcome):
-            return answer
+
+    def chat_outcome(self, answer: Any, body: dict[str, Any] | None = None) -> Outcome:
+        """The outcome a chat completion (a decoded JSON body) gives; ``body``, the request
+        that asked it, tells whether a cut-off answer was a structured one."""
         try:
             choice = answer["choices"][0]
             content = choice["message"]["content"]
@@ -143,12 +183,33 @@ class OpenAIProvider(Provider):
         usage = answer.get("usage") or {}
         details = usage.get("prompt_tokens_details")
         cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        return Outcome(
+        outcome = Outcome(
             value=content,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             cached_tokens=int(cached or 0),
         )
+        if body is not None and choice.get("finish_reason") == "length" and is_structured(body):
+            return truncated_answer(outcome, body, self.repetition_controls(body))
+        return outcome
+
+    def repetition_controls(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The parameters that ask this endpoint again, after an answer that repeated itself
+        up to ``max_tokens``, with a repetition penalty; None: asking again cannot help.
+
+        None here: at temperature 0 the same request gives the same answer, and the penalty
+        OpenAI's API has (``frequency_penalty``) is refused by some compatible endpoints and
+        would also penalise the spans a structured answer copies from its input."""
+        return None
+
+    def batch_api(self) -> BatchAPI | None:
+        """OpenAI's Files + Batches API under the same base URL (chat endpoints); whether the
+        server really serves it is the endpoint's ``batch_mode`` in ``config.toml``."""
+        if self.task != "chat":
+            return None
+        from lakeinfer.endpoints.openai_batch import OpenAIBatchAPI
+
+        return OpenAIBatchAPI(self)
 
     def _no_content(self, choice: Any) -> str:
         """The error of a chat answer whose ``content`` is null (a refusal, a tool call, a
@@ -197,6 +258,62 @@ class OpenAIProvider(Provider):
         share = prompt_tokens // max(len(batch), 1)
         return [Outcome(value=v, prompt_tokens=share) for v in vectors]
 
+    async def _post_stream(self, path: str, body: dict[str, Any]) -> dict[str, Any] | Outcome:
+        """POST a chat request as a stream; its chunks put together as one chat completion
+        (content, finish_reason, usage), or an :class:`Outcome` error. Each chunk counts as
+        progress; no chunk within ``timeout_s`` is a timeout."""
+        url = self._origin + self._path + path
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        pieces: list[str] = []
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        try:
+            async with self._client().post(
+                url, data=orjson.dumps(body), timeout=self._stream_timeout
+            ) as response:
+                if response.status >= 400:
+                    raw = await response.read()
+                    return _http_error(url, response.status, raw, response.headers)
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        break
+                    made_progress()
+                    chunk = orjson.loads(data)
+                    if chunk.get("error") is not None:  # the server failed mid-answer
+                        error = chunk["error"]
+                        text = error.get("message") if isinstance(error, dict) else error
+                        return Outcome(error=f"{url} failed mid-answer: {_snippet(str(text))}")
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            pieces.append(piece)
+                        finish = choice.get("finish_reason") or finish
+        except TimeoutError:
+            return Outcome(
+                error=f"request to {url} timed out: no new token for "
+                f"{self._transport_timeout_s:g}s",
+                retryable=True,
+                timed_out=True,
+            )
+        except orjson.JSONDecodeError:
+            return Outcome(error=f"{url} streamed a malformed chunk", retryable=True)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
+            return Outcome(error=f"{url} closed the connection without answering", retryable=True)
+        except (aiohttp.ClientError, OSError) as exc:
+            return Outcome(
+                error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True
+            )
+        if finish is None:
+            return Outcome(
+                error=f"{url} ended its stream before the answer was done", retryable=True
+            )
+        message = {"role": "assistant", "content": "".join(pieces)}
+        return {"choices": [{"message": message, "finish_reason": finish}], "usage": usage}
+
     async def _post(
         self, path: str, body: dict[str, Any], *, from_root: bool = False
     ) -> dict[str, Any] | Outcome:
@@ -214,7 +331,7 @@ class OpenAIProvider(Provider):
                     retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             return Outcome(
-                error=f"request to {url} timed out after {self.timeout_s:g}s",
+                error=f"request to {url} timed out after {self._transport_timeout_s:g}s",
                 retryable=True,
                 timed_out=True,
             )
@@ -225,14 +342,7 @@ class OpenAIProvider(Provider):
                 error=f"cannot reach {url}: {exc.__class__.__name__}: {exc}", retryable=True
             )
         if status >= 400:
-            text = raw.decode("utf-8", "replace")
-            return Outcome(
-                error=f"HTTP {status} from {url}: {_snippet(_error_text(text))}",
-                retryable=status in RETRYABLE_STATUS,
-                retry_after=_retry_after(retry_after),
-                throttled=status in THROTTLE_STATUS,
-                status=status,
-            )
+            return _http_error(url, status, raw, {"Retry-After": retry_after})
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -250,6 +360,18 @@ class OpenAIProvider(Provider):
             self._http1.close()
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+def _http_error(url: str, status: int, raw: bytes, headers: Any) -> Outcome:
+    """The outcome of an HTTP error status (``headers``: a mapping with ``Retry-After``)."""
+    text = raw.decode("utf-8", "replace")
+    return Outcome(
+        error=f"HTTP {status} from {url}: {_snippet(_error_text(text))}",
+        retryable=status in RETRYABLE_STATUS,
+        retry_after=_retry_after(headers.get("Retry-After")),
+        throttled=status in THROTTLE_STATUS,
+        status=status,
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

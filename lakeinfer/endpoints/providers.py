@@ -15,8 +15,9 @@ providers are registered below; an installed package adds its own under the
 default). Code can also call :func:`register` directly. Users then
 ``lakeinfer endpoints create NAME --provider my-provider [--option key=value ...]``.
 
-This module imports no configuration code: :mod:`lakeinfer.config` asks it for provider names
-and fields when it validates an endpoint.
+:mod:`lakeinfer.config` stores and validates endpoints as data, and asks this module's
+:func:`check_endpoint` (by module name: it imports nothing of the endpoints) whether an
+endpoint fits its provider's row of the table.
 """
 
 from __future__ import annotations
@@ -101,6 +102,35 @@ def create(name: str, config: EndpointConfig) -> Provider:
     return kind.factory(name, config)
 
 
+def check_endpoint(endpoint: EndpointConfig) -> None:
+    """Hold ``endpoint`` to its provider's row: the provider exists, the fields it needs are
+    set, the task is one it serves (its first task when none is given, ``custom`` for an
+    installed provider). Raises ``ValueError``, which the configuration reports."""
+    kind = find(endpoint.provider)
+    if kind is None:
+        raise ValueError(
+            f"unknown provider {endpoint.provider!r}; available: "
+            f"{', '.join(provider_names())} (third-party providers register the "
+            f"entry point group {GROUP!r})"
+        )
+    missing = [f for f in kind.fields if getattr(endpoint, f) is None]
+    if missing:
+        flags = ", ".join("--" + f.replace("_", "-") for f in missing)
+        raise ValueError(f"provider {endpoint.provider!r} needs {flags}")
+    tasks = kind.tasks
+    if tasks is None:  # a plugin: any task, custom unless told
+        if endpoint.task is None:
+            endpoint.task = "custom"
+        return
+    if endpoint.task is None:
+        endpoint.task = tasks[0]  # type: ignore[assignment]
+    if endpoint.task not in tasks:
+        raise ValueError(
+            f"provider {endpoint.provider!r} does not serve task {endpoint.task!r}; "
+            f"use --task {' or '.join(tasks)}"
+        )
+
+
 def is_http(provider: str) -> bool:
     kind = _KINDS.get(provider)
     return kind is not None and kind.http
@@ -150,6 +180,8 @@ def _openai_compatible(name: str, config: EndpointConfig, base_url: str) -> Prov
         max_concurrency=config.max_concurrency,
         timeout_s=max(config.timeout_s, HTTP_BACKSTOP_TIMEOUT_S),
         max_retries=config.max_retries,
+        # options.stream: answers stream, so a slow answer that keeps coming is not a dead one
+        stream=bool(config.options.get("stream", False)),
         **_batch(config),
     )
 

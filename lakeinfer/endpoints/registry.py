@@ -60,13 +60,33 @@ _KIND = {
 class EndpointRegistry:
     """Resolves and caches providers for one session; :meth:`close` releases them."""
 
-    def __init__(self, config: LakeinferConfig, notice: Callable[[str], None]):
-        self.config = config
+    def __init__(
+        self,
+        config: LakeinferConfig | Callable[[], LakeinferConfig],
+        notice: Callable[[str], None],
+    ):
+        """``config``: the configuration, or what returns it when an endpoint is first
+        looked up."""
+        self._config = config
         self._notice = notice
         self._providers: dict[str, Provider] = {}
         #: providers registered from the Python API (functions), by name
         self._registered: dict[str, Provider] = {}
         self._retired: list[Provider] = []
+        #: Databricks names answered by an embedded model instead, and that model
+        self._stand_ins: dict[str, str] = {}
+
+    def stand_in_of(self, name: str) -> str | None:
+        """The embedded model that answers the Databricks endpoint ``name`` in this session,
+        or None when ``name`` is served by what it names (or has not been called)."""
+        return self._stand_ins.get(name)
+
+    @property
+    def config(self) -> LakeinferConfig:
+        """The configuration the endpoints are looked up in."""
+        if callable(self._config):
+            self._config = self._config()
+        return self._config
 
     def names(self) -> list[str]:
         return sorted(
@@ -162,6 +182,25 @@ class EndpointRegistry:
             return None, None
         return endpoint.price_input_per_million, endpoint.price_output_per_million
 
+    def batch_prices_of(self, name: str) -> tuple[float | None, float | None]:
+        """USD per million input and output tokens answered in a batch: the configured batch
+        prices, else half the online ones."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is None:
+            return None, None
+        online = self.prices_of(name)
+        given = (endpoint.price_batch_input_per_million, endpoint.price_batch_output_per_million)
+        price_in, price_out = (
+            b if b is not None else (None if o is None else o / 2)
+            for b, o in zip(given, online, strict=True)
+        )
+        return price_in, price_out
+
+    def batch_mode_of(self, name: str) -> str | None:
+        """The endpoint's own ``batch_mode`` in config.toml (None: not set)."""
+        endpoint = self.config.endpoints.get(name)
+        return None if endpoint is None or name in self._registered else endpoint.batch_mode
+
     def logs_requests(self, name: str) -> bool:
         endpoint = self.config.endpoints.get(name)
         return bool(endpoint and endpoint.log_requests)
@@ -242,6 +281,7 @@ class EndpointRegistry:
         )
 
         path = embedded_model_path()
+        self._stand_ins[name] = EMBEDDED_EMBEDDING_MODEL
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_EMBEDDING_MODEL} "
             f"(384 dimensions; set DATABRICKS_HOST and DATABRICKS_TOKEN, or configure an "
@@ -256,11 +296,17 @@ class EndpointRegistry:
         from lakeinfer.endpoints.llama_server import EMBEDDED_MODEL_NAME
 
         provider = EmbeddedChatProvider(name)
+        self._stand_ins[name] = EMBEDDED_MODEL_NAME
         self._notice(
             f"endpoint {name!r} is answered by the embedded model {EMBEDDED_MODEL_NAME} "
             f"(configure an endpoint of that name to use another model)"
         )
         return provider
+
+    @property
+    def holds_providers(self) -> bool:
+        """Whether a provider was built that :meth:`aclose` must release."""
+        return bool(self._providers or self._retired)
 
     async def aclose(self) -> None:
         providers, self._providers = list(self._providers.values()), {}

@@ -23,15 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakeinfer.endpoints.base import AIRequest, Outcome, Provider
 from lakeinfer.endpoints.registry import EndpointRegistry
-from lakeinfer.engine.structured_output import check_answer, retry_payload
+from lakeinfer.engine.structured_output import bounded_parameters, check_answer, retry_payload
 from lakeinfer.errors import (
     AnalysisError,
     BudgetExceededError,
@@ -41,21 +40,35 @@ from lakeinfer.runtime.cache import ResponseCache, cache_keys
 from lakeinfer.runtime.cancel import CancelToken
 from lakeinfer.runtime.loop import BackgroundLoop
 from lakeinfer.runtime.progress import Progress, ProgressObserver
-from lakeinfer.runtime.scheduler import CallStats, run_requests
 from lakeinfer.settings import Settings
 from lakeinfer.sql.functions import DEFAULT_TEMPERATURE, AiQueryCall
 from lakeinfer.sql.task_specs import AnswerError
 from lakeinfer.sql.types import ddl_to_arrow
 
+if TYPE_CHECKING:
+    from lakeinfer.engine.batch_mode import BatchRun
+    from lakeinfer.engine.batch_records import BatchRecords
+    from lakeinfer.runtime.scheduler import CallStats
+
 CHARS_PER_TOKEN = 4
+
+
+def _new_stats() -> CallStats:
+    # the scheduler (and asyncio with it) loads when a statement first counts model calls
+    from lakeinfer.runtime.scheduler import CallStats
+
+    return CallStats()
 
 
 @dataclass
 class EndpointUsage:
-    """What one statement cost at one endpoint."""
+    """What one statement cost at one endpoint: ``stats`` of the online calls, ``batch`` of
+    the requests answered through the batch API (``batch_ids``)."""
 
-    stats: CallStats = field(default_factory=CallStats)
+    stats: CallStats = field(default_factory=_new_stats)
     cache_hits: int = 0
+    batch: CallStats = field(default_factory=_new_stats)
+    batch_ids: list[str] = field(default_factory=list)
 
 
 class AiEvaluator:
@@ -70,6 +83,7 @@ class AiEvaluator:
         progress: bool | None = None,
         observer: ProgressObserver | None = None,
         cancel: CancelToken | None = None,
+        batches: BatchRecords | None = None,
     ):
         self.registry = registry
         self.loop = loop
@@ -79,6 +93,12 @@ class AiEvaluator:
         self.progress = progress
         self.observer = observer  # told of every answer (live views)
         self.cancel = cancel  # stops the calls of this statement when set
+        #: where submitted batches are recorded (None: batch mode is not used)
+        self.batches = batches
+        #: the statement writes a table (CREATE TABLE AS, INSERT): batch_mode 'auto' applies
+        self.accepts_latency = False
+        #: the statement's text, kept in the records of its batches
+        self.sql: str | None = None
         self.usage: dict[str, EndpointUsage] = {}
         #: rows for system.ai.inference_log (endpoints with log_requests = true)
         self.log_rows: list[dict[str, Any]] = []
@@ -91,10 +111,21 @@ class AiEvaluator:
     @property
     def stats(self) -> CallStats:
         """All endpoints together."""
-        total = CallStats()
+        total = _new_stats()
         for usage in self.usage.values():
             total.add(usage.stats)
+            total.add(usage.batch)
         return total
+
+    def stream_rows(self) -> int | None:
+        """Rows a statement with AI calls reads at a time when batch mode may answer them (a
+        table is written and batch mode is on somewhere): many, so they make few large
+        batches; None: the default."""
+        if self.batches is None or not self.accepts_latency:
+            return None
+        from lakeinfer.engine.batch_mode import STATEMENT_ROWS, may_use_batch
+
+        return STATEMENT_ROWS if may_use_batch(self.settings, self.registry) else None
 
     @property
     def cache_hits(self) -> int:
@@ -190,7 +221,8 @@ class AiEvaluator:
                     except AnswerError as exc:  # a row the function cannot ask (bad to_lang)
                         self._memo[key] = Outcome(error=str(exc))
                         continue
-                    missing[key] = AIRequest(payload, call.parameters)
+                    parameters = bounded_parameters(call.parameters, value, call.task is not None)
+                    missing[key] = AIRequest(payload, parameters)
                     originals[key] = value
             if missing:
                 fail_fast = None
@@ -218,6 +250,8 @@ class AiEvaluator:
     ) -> Callable[[Hashable, Outcome], None]:
         """What raises, as soon as it arrives, the first answer that would fail the statement
         (an error, or a value that does not fit the result type), naming its first row."""
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         result_type = self.result_type(call)
 
         def check(key: Hashable, outcome: Outcome) -> None:
@@ -287,6 +321,8 @@ class AiEvaluator:
         # the usage is counted into as calls are made, so a statement that is stopped,
         # cancelled or interrupted (Ctrl-C) still records what it cost
         def call_endpoint() -> None:
+            from lakeinfer.runtime.scheduler import run_requests
+
             self.loop.run(
                 run_requests(
                     provider, feed(), record, limits=limits, cancel=self.cancel, stats=usage.stats
@@ -294,6 +330,12 @@ class AiEvaluator:
             )
 
         try:
+            batch = self._batch_run(call, provider, usage, record.bar, len(feed.items))
+            if batch is not None:
+                try:
+                    feed.items = self.loop.run(batch.run(feed.items, record))
+                finally:
+                    usage.batch_ids += batch.batch_ids
             call_endpoint()
             if record.retry and not feed.stopped:
                 feed.items = record.take_retries()
@@ -307,6 +349,30 @@ class AiEvaluator:
                 f"lakeinfer.budget_tokens = {feed.budget}; it was stopped and nothing was "
                 f"written (answers received so far are cached)"
             )
+
+    def _batch_run(
+        self, call: AiQueryCall, provider: Provider, usage: EndpointUsage, bar: Progress, n: int
+    ) -> BatchRun | None:
+        """The batch run for ``n`` uncached requests of ``call``, when batch mode applies."""
+        from lakeinfer.engine.batch_mode import BatchRun, uses_batch
+
+        if self.batches is None or not uses_batch(
+            self.settings, self.registry, call.endpoint, provider, n, self.accepts_latency
+        ):
+            return None
+        api = provider.batch_api()
+        assert api is not None
+        return BatchRun(
+            api,
+            self.batches,
+            endpoint=call.endpoint,
+            identity=self.registry.identity_of(call.endpoint),
+            settings=self.settings,
+            stats=usage.batch,
+            bar=bar,
+            cancel=self.cancel,
+            statement=self.sql,
+        )
 
     def _answer_from_cache(
         self, call: AiQueryCall, missing: dict[Hashable, AIRequest], usage: EndpointUsage
@@ -376,6 +442,35 @@ class AiEvaluator:
             "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
         }
 
+    def cost_note(self, call: AiQueryCall, preview: dict[str, int]) -> tuple[str, float, float]:
+        """What EXPLAIN adds about a call's batch mode and price, from its :meth:`preview`
+        (empty when batch mode is off and no price is configured); with the estimated USD
+        online and at the price it would be answered at (0.0 unpriced)."""
+        from lakeinfer.engine.batch_mode import mode_of, uses_batch
+
+        endpoint = self.resolve(call).endpoint
+        tokens_in, tokens_out = preview["input_tokens"], preview["output_tokens"]
+        mode = mode_of(self.settings, self.registry, endpoint)
+        parts, batched = [], False
+        if mode != "off" and self.task_of(call) == "chat":
+            provider = self.registry.get(endpoint)
+            to_call = preview["distinct"] - preview["cached"]
+            batched = uses_batch(
+                self.settings, self.registry, endpoint, provider, to_call, self.accepts_latency
+            )
+            parts.append(f"batch mode {mode}: {'batch' if batched else 'online'}")
+        price_in, price_out = self.registry.prices_of(endpoint)
+        if price_in is None and price_out is None:
+            return "; ".join(parts), 0.0, 0.0
+        batch_in, batch_out = self.registry.batch_prices_of(endpoint)
+        online = tokens_in / 1e6 * (price_in or 0.0) + tokens_out / 1e6 * (price_out or 0.0)
+        batch = tokens_in / 1e6 * (batch_in or 0.0) + tokens_out / 1e6 * (batch_out or 0.0)
+        if parts:
+            parts.append(f"price online ~${online:.4f}, batch ~${batch:.4f}")
+        else:
+            parts.append(f"price ~${online:.4f}")
+        return "; ".join(parts), online, batch if batched else online
+
     def _cache_usable(self, call: AiQueryCall) -> bool:
         """Whether answers of ``call`` are looked up in and written to the response cache."""
         if self._cache_factory is None or not self.settings.get("cache"):
@@ -431,6 +526,8 @@ class AiEvaluator:
         requests: list[Any] | None = None,
     ) -> pa.Array:
         """Answers of the distinct requests, ``take``n into row order (NULL rows stay NULL)."""
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         result_type = self.result_type(call)
         results: list[Any] = []
         errors: list[str | None] = []
@@ -606,6 +703,8 @@ def _request_key(value: Any) -> Hashable:
 def _distinct(requests: pa.Array) -> tuple[list[Any], pa.Array]:
     """The distinct values of ``requests`` and, per row, the index of its value (NULL rows get
     a NULL index). Dictionary encoding where Arrow has it; structs and lists by their JSON."""
+    import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     try:
         encoded = pc.dictionary_encode(requests)
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp, parse_one
 
 from lakeinfer.errors import AnalysisError, SqlError, did_you_mean
@@ -124,6 +123,8 @@ class MergePlan:
 
     def counts(self, actions: pa.Array) -> dict[str, int]:
         """num_updated_rows / num_deleted_rows / num_inserted_rows from the row labels."""
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         totals = {"update": 0, "delete": 0, "insert": 0}
         counted = pc.value_counts(actions).to_pylist()
         by_label = {c.label: c.action for c in self.clauses}
@@ -280,6 +281,8 @@ def finish_merge(plan: MergePlan, data: pa.Table, table: str) -> tuple[pa.Table,
     Databricks refuses a MERGE in which several source rows update or delete the same target
     row; a target row matched by several source rows that no clause acts on is kept once.
     """
+    import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     actions = data.column(ACTION).combine_chunks()
     target_ids = data.column(TARGET_ID).combine_chunks()
     changing = {c.label for c in plan.clauses if c.kind == "matched"}
@@ -303,6 +306,8 @@ def finish_merge(plan: MergePlan, data: pa.Table, table: str) -> tuple[pa.Table,
 
 
 def _first_occurrence(ids: pa.Array) -> pa.BooleanArray:
+    import pyarrow.compute as pc  # loaded on use: it is slow to import
+
     present = pc.drop_null(ids)
     if len(pc.unique(present)) == len(present):
         return pa.array([True] * len(ids), pa.bool_())

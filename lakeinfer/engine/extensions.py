@@ -2,7 +2,8 @@
 
 The engine knows its own statements (DDL, DML, queries, catalog commands); everything else
 (``vector_search``, ``ai_forecast``, ``CREATE VECTOR INDEX``, ``CREATE STREAMING TABLE``, ...)
-is registered here by the feature that implements it, so the engine never imports a feature.
+is registered here by the feature that implements it, so the engine never imports a feature;
+so is what ``session.readStream`` returns.
 :mod:`lakeinfer.features` registers the built-in ones; a package can add its own under the
 ``lakeinfer.extensions`` entry point group (a callable taking this module's
 :class:`Extensions`), loaded the first time the engine meets a table function or a statement
@@ -78,6 +79,7 @@ class Extensions:
         self._functions: dict[str, TableFunction] = {}
         self._statements: dict[str, StatementKind] = {}
         self._loaders: list[Callable[[], bool]] = []
+        self._stream_reader: Callable[..., object] | None = None
 
     def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
         """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
@@ -143,6 +145,14 @@ class Extensions:
         if look_further and self.load_more():
             return self.statement_kind(statement)
         return None
+
+    def set_stream_reader(self, factory: Callable[..., object]) -> None:
+        """Make ``session.readStream`` return ``factory(session)``."""
+        self._stream_reader = factory
+
+    def stream_reader(self) -> Callable[..., object] | None:
+        """What builds ``session.readStream`` (None: no streaming feature registered)."""
+        return self._stream_reader
 
 
 #: The engine's extensions (one per process, as the features are).

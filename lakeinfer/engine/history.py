@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -18,7 +19,9 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.redaction import redact
-from lakeinfer.runtime.scheduler import CallStats
+
+if TYPE_CHECKING:
+    from lakeinfer.runtime.scheduler import CallStats
 
 HISTORY_TABLE = TableName("system", "ai", "query_history")
 LOG_TABLE = TableName("system", "ai", "inference_log")
@@ -71,6 +74,11 @@ class StatementStats:
     cost_usd: float | None = None
     query_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     status: str = "FINISHED"
+    #: requests answered through the provider's batch API, and in how many batches
+    batch_requests: int = 0
+    batches: int = 0
+    #: what the same tokens cost at the online price (set when some went in a batch)
+    online_cost_usd: float | None = None
 
     def summary(self) -> str:
         """The one-line summary printed after a statement."""
@@ -78,6 +86,13 @@ class StatementStats:
         parts = [
             f"{ai.requests + self.cache_hits} requests",
             f"{ai.calls} calls",
+            *(
+                [
+                    f"{self.batch_requests} in {self.batches} batch{'es' if self.batches != 1 else ''}"
+                ]
+                if self.batches
+                else []
+            ),
             f"{self.cache_hits} cached",
             f"{ai.retries} retries",
             *([f"{ai.throttled} throttled"] if ai.throttled else []),
@@ -88,7 +103,10 @@ class StatementStats:
             *([f"{ai.cached_tokens} in from the prompt cache"] if ai.cached_tokens else []),
         ]
         if self.cost_usd is not None:
-            parts.append(f"~${self.cost_usd:.4f}")
+            cost = f"~${self.cost_usd:.4f}"
+            if self.online_cost_usd is not None:
+                cost += f" (online price ~${self.online_cost_usd:.4f})"
+            parts.append(cost)
         parts.append(f"{self.seconds:.1f}s")
         return "ai: " + ", ".join(parts)
 
@@ -97,16 +115,40 @@ def statement_stats(
     sql: str, evaluator: AiEvaluator, registry: EndpointRegistry, seconds: float, status: str
 ) -> StatementStats:
     cost: float | None = None
+    online: float | None = None
+    batch_requests = batches = 0
     for endpoint, usage in evaluator.usage.items():
+        batch_requests += usage.batch.requests
+        batches += len(set(usage.batch_ids))
         price_in, price_out = registry.prices_of(endpoint)
         if price_in is None and price_out is None:
             continue
-        cost = (
-            (cost or 0.0)
-            + usage.stats.prompt_tokens / 1e6 * (price_in or 0.0)
-            + usage.stats.completion_tokens / 1e6 * (price_out or 0.0)
+        batch_in, batch_out = registry.batch_prices_of(endpoint)
+        spent = _priced(usage.stats, price_in, price_out) + _priced(
+            usage.batch, batch_in, batch_out
         )
-    return StatementStats(sql, evaluator.stats, seconds, evaluator.cache_hits, cost, status=status)
+        cost = (cost or 0.0) + spent
+        if usage.batch.requests:
+            at_online = _priced(usage.stats, price_in, price_out)
+            at_online += _priced(usage.batch, price_in, price_out)
+            online = (online or 0.0) + at_online
+    return StatementStats(
+        sql,
+        evaluator.stats,
+        seconds,
+        evaluator.cache_hits,
+        cost,
+        status=status,
+        batch_requests=batch_requests,
+        batches=batches,
+        online_cost_usd=online,
+    )
+
+
+def _priced(stats: CallStats, price_in: float | None, price_out: float | None) -> float:
+    return stats.prompt_tokens / 1e6 * (price_in or 0.0) + stats.completion_tokens / 1e6 * (
+        price_out or 0.0
+    )
 
 
 def record(

@@ -101,7 +101,7 @@ class QueryRunner:
             else:
                 plan = stage_select(tree)
                 if plan is not None:
-                    rows = BATCH_ROWS if batch_rows is None else batch_rows
+                    rows = batch_rows or ai.stream_rows() or BATCH_ROWS
                     return self._stream_staged(plan, ai, rows, registered)
                 table = self._run_with_functions(tree, ai)
             registered.close()
@@ -152,6 +152,7 @@ class QueryRunner:
                 f"then {len(plan.calls)} ai_query call(s), inner calls first"
             ]
             total = 0
+            online_usd = chosen_usd = 0.0
             for staged in plan.calls:
                 endpoint = ai.resolve(staged.call).endpoint
                 name = f"ai_query #{staged.index + 1} endpoint={endpoint!r}"
@@ -165,13 +166,20 @@ class QueryRunner:
                 to_call = p["distinct"] - p["cached"]
                 tokens = p["input_tokens"] + p["output_tokens"]
                 total += tokens
+                note, online, chosen = ai.cost_note(staged.call, p)
+                online_usd, chosen_usd = online_usd + online, chosen_usd + chosen
                 lines.append(
                     f"{name}: {p['rows']} rows, {p['distinct']} distinct requests, "
                     f"{p['cached']} cached, {to_call} to call, ~{tokens} tokens "
                     f"({p['input_tokens']} in by characters/4 + {p['output_tokens']} out by "
-                    f"max_tokens)"
+                    f"max_tokens)" + (f"; {note}" if note else "")
                 )
-            lines.append(f"estimated total: ~{total} tokens")
+            price = ""
+            if online_usd:
+                price = f", ~${chosen_usd:.4f}"
+                if chosen_usd != online_usd:
+                    price += f" (online price ~${online_usd:.4f})"
+            lines.append(f"estimated total: ~{total} tokens{price}")
             return lines
 
     def describe(
@@ -433,6 +441,24 @@ _MISSING_QUALIFIED = re.compile(
 )
 
 
+_CAST_FAILED = re.compile(r"Could not convert string '(?P<value>.*?)' to (?P<type>[A-Z0-9_()., ]+)")
+_UNKNOWN_FUNCTION = re.compile(
+    r"(?:Scalar|Table|Aggregate) Function with name (?P<name>\S+) does not"
+)
+#: DuckDB's internal type names in messages, as Databricks spells them
+_TYPE_NAMES = {
+    "INT8": "TINYINT",
+    "INT16": "SMALLINT",
+    "INT32": "INT",
+    "INT64": "BIGINT",
+    "BOOL": "BOOLEAN",
+    "VARCHAR": "STRING",
+}
+#: what follows DuckDB's first lines: its candidate list, or the query it ran (lakeinfer's
+#: rewrite of the user's statement, not what the user wrote)
+_DUCKDB_CONTEXT = re.compile(r"\n\s*(?:\n\s*LINE \d+:|Candidate functions:).*", re.DOTALL)
+
+
 def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = None) -> str:
     """DuckDB's message without the internal relation names lakeinfer invented; an unknown
     column is named with its position in the statement and the closest existing columns."""
@@ -443,6 +469,25 @@ def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = N
         return DIVIDE_BY_ZERO
     if "[CAST_INVALID_INPUT] argument" in message:  # a SQL function's argument (raised as such)
         return message[message.index("[CAST_INVALID_INPUT]") :].split("\n")[0]
+    cast = _CAST_FAILED.search(message)
+    if cast is not None:
+        target = _TYPE_NAMES.get(cast.group("type").strip(), cast.group("type").strip())
+        return (
+            f"[CAST_INVALID_INPUT] The value '{cast.group('value')}' of the type \"STRING\" "
+            f'cannot be cast to "{target}" because it is malformed. Correct the value as per '
+            "the syntax, or change its target type. Use `try_cast` to tolerate malformed input "
+            "and return NULL instead."
+        )
+    unknown = _UNKNOWN_FUNCTION.search(message)
+    if unknown is not None:
+        from lakeinfer.sql.function_list import names
+
+        name = unknown.group("name")
+        return (
+            f"[UNRESOLVED_ROUTINE] Cannot resolve routine `{name}` on search path"
+            f"{did_you_mean(name, names())}"
+        )
+    message = _DUCKDB_CONTEXT.sub("", message)
     missing = _MISSING_COLUMN.search(message) or _MISSING_QUALIFIED.search(message)
     if missing is not None:
         name = missing.group("name")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
 from lakeinfer.catalog.delta_catalog import (
@@ -162,6 +161,7 @@ class StatementExecutor:
                 raise TableExistsError(f"table {name} already exists (use CREATE OR REPLACE TABLE)")
         else:
             self.catalog.require_schema(name.catalog, name.schema)
+        ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(query, self.namespace, ai)
         try:
             _check_unique_names(rows.schema.names, name)
@@ -259,6 +259,7 @@ class StatementExecutor:
         target = statement.this
         name = self._writable(self._table_name(target))
         schema = self.catalog.schema(name)  # fails early on an unknown table
+        ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(statement.expression, self.namespace, ai)
         try:
             if isinstance(target, exp.Schema) and target.expressions:
@@ -325,6 +326,8 @@ class StatementExecutor:
         return _counts(num_affected_rows=changed.num_rows)
 
     def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
+        import pyarrow.compute as pc  # loaded on use: it is slow to import
+
         name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
@@ -593,6 +596,7 @@ class StatementExecutor:
         query = statement
         if isinstance(statement, (exp.Create, exp.Insert)) and statement.expression is not None:
             query = statement.expression
+            ai.accepts_latency = True
         if not isinstance(query, QUERY_TYPES):
             raise AnalysisError("EXPLAIN takes a query, CREATE TABLE ... AS or INSERT ... SELECT")
         lines = self.runner.explain(query, self.namespace, ai)

@@ -4,6 +4,11 @@ Constrained decoding (llama.cpp turns a JSON schema into a grammar; hosted endpo
 ``response_format``) makes valid answers the rule; this is the check behind the guarantee. An
 answer that fails it is asked for once more, with the reason appended to the prompt, and a
 second failure becomes that row's error (see :class:`lakeinfer.engine.ai_eval.AiEvaluator`).
+
+Each structured request is bounded first (:func:`bounded_parameters`): its ``max_tokens`` comes
+from its schema and its input (:func:`lakeinfer.runtime.answer_bounds.answer_bound`) unless the
+query set one, so a model looping under a grammar stops in seconds with an error naming the
+limit instead of running to the server's own.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from typing import Any
+
+from lakeinfer.runtime.answer_bounds import QUERY_FLOOR_TOKENS, answer_bound, is_structured
 
 #: appended to the prompt of the one retry of an answer that did not fit
 RETRY_NOTE = (
@@ -68,3 +75,23 @@ def retry_payload(payload: Any, reason: str) -> Any | None:
     if not isinstance(payload, str):
         return None
     return payload + RETRY_NOTE.format(reason=reason)
+
+
+def bounded_parameters(parameters: dict[str, Any], value: Any, task: bool) -> dict[str, Any]:
+    """The parameters of one request for the row input ``value``: a structured answer gets
+    the ``max_tokens`` its schema and input allow. ``task``: a task function's, whose own
+    ``max_tokens`` is a ceiling lowered to the bound; an ``ai_query`` that sets ``max_tokens``
+    (or ``max_completion_tokens``) keeps it, one that does not gets at least
+    :data:`~lakeinfer.runtime.answer_bounds.QUERY_FLOOR_TOKENS`."""
+    if not is_structured(parameters):
+        return parameters
+    if task:
+        bound = answer_bound(parameters["response_format"], value)
+        ceiling = parameters.get("max_tokens")
+        if isinstance(ceiling, int) and ceiling <= bound:
+            return parameters
+        return {**parameters, "max_tokens": bound}
+    if "max_tokens" in parameters or "max_completion_tokens" in parameters:
+        return parameters
+    bound = answer_bound(parameters["response_format"], value, floor=QUERY_FLOOR_TOKENS)
+    return {**parameters, "max_tokens": bound}

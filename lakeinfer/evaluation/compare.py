@@ -193,7 +193,7 @@ def infer_kind(values: Sequence[Any]) -> FieldKind:
         return "list"
     if all(isinstance(v, bool) for v in present):
         return "label"
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+    if all(m.is_number(v) for v in present):
         return "numeric"
     if all(isinstance(v, str) for v in present):
         distinct = {m.normalize_text(v) for v in present}

@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from numbers import Number
 from typing import Any
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
@@ -39,10 +40,18 @@ def normalize_text(value: Any) -> str | None:
 
 
 def exact_match(predicted: Any, expected: Any) -> bool:
-    """Equal values; numbers compare by value (``1 == 1.0``) but never equal booleans."""
+    """Equal values; numbers compare by value (``1 == 1.0``, a DECIMAL ``4.20 == 4.2``) but
+    never equal booleans."""
     if isinstance(predicted, bool) != isinstance(expected, bool):
         return False
+    if is_number(predicted) and is_number(expected):
+        return float(predicted) == float(expected)
     return bool(predicted == expected)
+
+
+def is_number(value: Any) -> bool:
+    """An int, float or Decimal (a DECIMAL column's value), not a boolean."""
+    return isinstance(value, Number) and not isinstance(value, bool)
 
 
 def normalized_match(predicted: Any, expected: Any) -> bool:
@@ -55,7 +64,7 @@ def to_number(value: Any) -> float | None:
     None when the value is missing or not a number."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if is_number(value):
         return float(value)
     text = str(value).strip().replace(",", "").lstrip("$€£").rstrip("%").strip()
     try:

@@ -141,6 +141,7 @@ def create(
         else {"cron": schedule.cron, "timezone": schedule.timezone, "text": schedule.to_sql(None)},
     )
     pinned, sources = _pinned(executor, definition)
+    ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
     rows = executor.runner.stream(pinned, _namespace(definition), ai)
     metadata = _refresh_metadata("FULL", sources)
     operation = "CREATE OR REPLACE MATERIALIZED VIEW" if existing else "CREATE MATERIALIZED VIEW"
@@ -201,6 +202,7 @@ def refresh(
     commits since the last refresh allow, else fully (``full`` forces it)."""
     catalog = executor.catalog
     definition = catalog.materialized_view(name)
+    ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
     if definition is None:
         if catalog.exists(name) or catalog.view(name) is not None:
             raise SqlError(f"{name} is not a materialized view")

@@ -10,14 +10,12 @@ checked again.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
+from lakeinfer.catalog.delta_log import commit_versions, read_commit
 from lakeinfer.pipelines.errors import StreamingError
 from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, storable_schema
 
@@ -53,31 +51,16 @@ class DeltaSink:
         """The rows the table's commit of batch ``batch_id`` added (None: no such commit in
         the table's log). Read from the log, newest commit first: a batch looked up is
         usually one of the last."""
-        log = Path(self.path) / "_delta_log"
-        commits = sorted(log.glob("*.json"), reverse=True) if log.is_dir() else []
-        for commit in commits:
-            if not commit.stem.isdigit():
-                continue
+        for version in commit_versions(self.path):
             try:
-                actions = [json.loads(line) for line in commit.read_text().splitlines() if line]
-            except (OSError, ValueError):
+                commit = read_commit(self.path, version)
+            except (OSError, ValueError, KeyError):
                 continue
-            if not any(
-                (a.get("txn") or {}).get("appId") == self.app_id
-                and (a.get("txn") or {}).get("version") == batch_id
-                for a in actions
-            ):
+            if commit is None or commit.transactions.get(self.app_id) != batch_id:
                 continue
-            rows = 0
-            for action in actions:
-                add = action.get("add")
-                if add is None or not add.get("dataChange", True):
-                    continue
-                stats = json.loads(add["stats"]) if add.get("stats") else {}
-                if "numRecords" not in stats:
-                    return None
-                rows += int(stats["numRecords"])
-            return rows
+            if any(a.rows is None for a in commit.added):
+                return None
+            return sum(a.rows or 0 for a in commit.added)
         return None
 
     def ensure(self, schema: pa.Schema) -> None:

@@ -14,7 +14,6 @@ commit that changes the schema raises :class:`StreamingError`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from lakeinfer.catalog.delta_log import log_directory, read_commit, schema_fields
 from lakeinfer.pipelines.errors import StreamingError
 
 
@@ -77,11 +77,6 @@ class Limits:
     max_rows: int | None = None
 
 
-def schema_fields(schema_string: str) -> list[tuple[str, str]]:
-    """``(name, type)`` of a Delta schema string, to compare schemas across versions."""
-    return [(f["name"], json.dumps(f["type"])) for f in json.loads(schema_string)["fields"]]
-
-
 class DeltaSource:
     """Reads the files of one Delta table between two positions."""
 
@@ -97,7 +92,7 @@ class DeltaSource:
 
     # -- versions ------------------------------------------------------------------------
     def latest_version(self) -> int:
-        if not (self.path / "_delta_log").is_dir():
+        if not log_directory(self.path).is_dir():
             raise StreamingError(f"source table {self.name} no longer exists")
         return DeltaTable(str(self.path)).version()
 
@@ -127,29 +122,22 @@ class DeltaSource:
         return [self._file(unquote(a["path"]), a["size_bytes"], a["num_records"]) for a in actions]
 
     def _commit_files(self, version: int) -> list[DataFile]:
-        log = self.path / "_delta_log" / f"{version:020d}.json"
-        try:
-            lines = log.read_text().splitlines()
-        except FileNotFoundError:
+        commit = read_commit(self.path, version)
+        if commit is None:
             raise StreamingError(
                 f"source table {self.name}: the log of version {version} is gone "
                 "(cleaned up); restart the stream with a new checkpoint"
-            ) from None
-        actions = [json.loads(line) for line in lines if line.strip()]
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
-        operation = info.get("operation", "?")
-        mode = (info.get("operationParameters") or {}).get("mode")
-        if mode:
-            operation = f"{operation} {mode.upper()}"
-        for action in actions:
-            meta = action.get("metaData")
-            if meta is not None and schema_fields(meta["schemaString"]) != self.fields():
-                raise StreamingError(
-                    f"the schema of source table {self.name} changed at version {version} "
-                    f"({operation}); a stream keeps the schema it started with: restart it "
-                    "with a new checkpoint location"
-                )
-        if any(a.get("remove", {}).get("dataChange") for a in actions):
+            )
+        operation = commit.operation
+        if commit.mode:
+            operation = f"{operation} {commit.mode.upper()}"
+        if commit.schema is not None and schema_fields(commit.schema) != self.fields():
+            raise StreamingError(
+                f"the schema of source table {self.name} changed at version {version} "
+                f"({operation}); a stream keeps the schema it started with: restart it "
+                "with a new checkpoint location"
+            )
+        if commit.rewrites_rows:
             if self.skip_change_commits:
                 return []
             raise StreamingError(
@@ -157,14 +145,7 @@ class DeltaSource:
                 "that deletes or rewrites rows; a stream only reads appends. Set the option "
                 "skipChangeCommits to true to ignore such commits"
             )
-        files = []
-        for action in actions:
-            add = action.get("add")
-            if add is None or not add.get("dataChange", True):
-                continue
-            rows = json.loads(add["stats"])["numRecords"] if add.get("stats") else None
-            files.append(self._file(unquote(add["path"]), int(add["size"]), rows))
-        return files
+        return [self._file(unquote(a.path), a.size, a.rows) for a in commit.added]
 
     def _file(self, relative: str, size: int, rows: int | None) -> DataFile:
         if rows is None:

@@ -3,10 +3,12 @@ UDF threads) can run async provider work; providers and their HTTP sessions live
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -20,6 +22,8 @@ class BackgroundLoop:
         self._lock = threading.Lock()
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # on first use: a statement that calls no model never starts the loop
+
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -32,6 +36,8 @@ class BackgroundLoop:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop thread and return its result (exceptions propagate)."""
+        import asyncio
+
         future = asyncio.run_coroutine_threadsafe(coro, self._ensure())
         try:
             return future.result()

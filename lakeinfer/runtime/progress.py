@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import IO, Protocol
 
-from tqdm import tqdm
-
 from lakeinfer.endpoints.base import Outcome
 
 #: seconds of work before the bar appears
@@ -29,6 +27,8 @@ class Progress:
     def __init__(
         self, total: int, label: str, enabled: bool | None = None, file: IO[str] | None = None
     ):
+        from tqdm import tqdm  # on first use: most statements call no model
+
         file = file or sys.stderr
         show = enabled if enabled is not None else file.isatty()
         self.errors = 0
@@ -49,6 +49,10 @@ class Progress:
             self.errors += 1
             self._bar.set_postfix(errors=self.errors, refresh=False)
         self._bar.update(1)
+
+    def status(self, text: str) -> None:
+        """Show what the work is waiting for (a batch's status) beside the count."""
+        self._bar.set_postfix_str(text, refresh=not self._bar.disable)
 
     def grow(self, requests: int) -> None:
         """More requests to come (the next batch of a streamed statement)."""
@@ -106,6 +110,7 @@ class LiveProgress:
         self._clock = clock
         self._lock = threading.Lock()
         self._started: float | None = None
+        self._stopped: float | None = None
         self._state = ProgressSnapshot()
         self._cost: dict[str, float] = {}
 
@@ -136,6 +141,12 @@ class LiveProgress:
                     + outcome.completion_tokens / 1e6 * (price_out or 0.0)
                 )
 
+    def stop(self) -> None:
+        """The work is over: elapsed time (and the rate) stay as they are now."""
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = self._clock()
+
     def snapshot(self) -> ProgressSnapshot:
         """A consistent copy of the counters, with elapsed time and rate filled in."""
         with self._lock:
@@ -143,7 +154,8 @@ class LiveProgress:
             if self._cost:
                 state.cost_usd = sum(self._cost.values())
             if self._started is not None:
-                state.elapsed_s = self._clock() - self._started
+                now = self._stopped if self._stopped is not None else self._clock()
+                state.elapsed_s = now - self._started
                 answered = state.done - state.cached
                 state.rows_per_s = answered / state.elapsed_s if state.elapsed_s > 0 else 0.0
             return state

@@ -8,10 +8,16 @@ there are no per-chunk barriers, so one slow request never stalls the others. Ea
   when the endpoint throttles, grown back while it keeps up),
 * waits for its share of the per-minute budgets (requests, input and output tokens), when any
   is set,
-* gets ``timeout_s`` to answer, after which it counts as a retryable failure.
+* gets ``timeout_s`` to answer, after which it counts as a retryable failure; a provider whose
+  answer streams in reports progress (:func:`lakeinfer.runtime.deadlines.made_progress`), and
+  its call then times out only after ``timeout_s`` without progress or at the overall cap
+  ``max_request_s`` (not retried: it would redo the same work).
 
 Retryable failures (429, 5xx, timeouts, resets) are retried after the ``Retry-After`` the
 endpoint asked for, else with exponential backoff and full jitter, up to ``max_retries`` times.
+A failure that taught something about the request (``Outcome.retry_parameters``: an answer cut
+off while repeating itself is asked again with a repetition penalty) is retried with those
+parameters, never as the same request again.
 An endpoint that keeps failing as a whole trips its :class:`~lakeinfer.runtime.breaker.
 CircuitBreaker`, after which its calls are refused at once until a probe succeeds.
 
@@ -34,6 +40,7 @@ from lakeinfer.errors import StatementCancelledError
 from lakeinfer.redaction import redact_outcome
 from lakeinfer.runtime.breaker import CLOSED, FAILURE_THRESHOLD, CircuitBreaker
 from lakeinfer.runtime.cancel import CancelToken
+from lakeinfer.runtime.deadlines import CAPPED, STALLED, Deadlines
 from lakeinfer.runtime.limits import EndpointLimits
 from lakeinfer.runtime.rate import AdaptiveLimit, Clock, RateLimiter
 
@@ -151,7 +158,7 @@ async def run_requests(
     batch_size = max(1, provider.capabilities.max_batch)
     workers = max(1, limits.max_concurrency)
     source: Iterator[tuple[Hashable, AIRequest]] = iter(items)
-    deadlines = _Deadlines(limits.timeout_s) if limits.timeout_s else None
+    deadlines = Deadlines(limits.timeout_s, limits.max_request_s) if limits.timeout_s else None
     call = _Caller(provider, pacer, stats, sleep, deadlines, limits.max_retries)
 
     def account(key: Hashable, outcome: Outcome) -> None:
@@ -206,37 +213,6 @@ async def run_requests(
     return stats
 
 
-class _Deadlines:
-    """Times out calls with one periodic check rather than a timer per call.
-
-    A timer per call (``asyncio.timeout``) costs several microseconds, which shows at a thousand
-    calls a second; this costs a dict insert per call. A call times out between ``timeout_s``
-    and ``timeout_s + tick`` after it was sent.
-    """
-
-    def __init__(self, timeout_s: float):
-        self.timeout_s = timeout_s
-        self.tick = min(1.0, max(0.01, timeout_s / 10))
-        self.loop = asyncio.get_running_loop()
-        self.pending: dict[asyncio.Task[object], float] = {}
-        self.expired: set[asyncio.Task[object]] = set()
-        self._watch = self.loop.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick)
-            now = self.loop.time()
-            late = [task for task, deadline in self.pending.items() if deadline <= now]
-            for task in late:
-                del self.pending[task]
-                self.expired.add(task)
-                task.cancel()
-
-    async def close(self) -> None:
-        self._watch.cancel()
-        await asyncio.gather(self._watch, return_exceptions=True)
-
-
 class _Caller:
     """One run's way of making a call: slot, budget, deadline, retries."""
 
@@ -246,7 +222,7 @@ class _Caller:
         pacer: EndpointPacer,
         stats: CallStats,
         sleep: Callable[[float], object],
-        deadlines: _Deadlines | None,
+        deadlines: Deadlines | None,
         max_retries: int,
     ):
         self.provider = provider
@@ -272,6 +248,11 @@ class _Caller:
                 if outcome.error is None:
                     final[index] = outcome
                 elif outcome.retryable and attempt <= self.max_retries:
+                    if outcome.retry_parameters:
+                        requests[index] = _relearned(requests[index], outcome.retry_parameters)
+                    # what the failed attempt generated was spent all the same
+                    self.stats.prompt_tokens += outcome.prompt_tokens
+                    self.stats.completion_tokens += outcome.completion_tokens
                     retry.append(index)
                     if outcome.retry_after is not None:
                         wait = max(wait or 0.0, outcome.retry_after)
@@ -324,21 +305,18 @@ class _Caller:
                 # inline rather than a helper coroutine: this runs once per request
                 task = asyncio.current_task()
                 assert task is not None
-                deadlines.pending[task] = deadlines.loop.time() + deadlines.timeout_s
+                token = deadlines.start(task)
                 try:
                     outcomes = await self.provider.infer(batch)
                 except asyncio.CancelledError:
-                    if task not in deadlines.expired:
+                    why = deadlines.expired.pop(task, None)
+                    if why is None:
                         raise
-                    deadlines.expired.discard(task)
                     if task.uncancel() > 0:
                         raise  # cancelled from outside as well
-                    message = f"timed out after {deadlines.timeout_s:g}s"
-                    outcomes = [
-                        Outcome(error=message, retryable=True, timed_out=True) for _ in batch
-                    ]
+                    outcomes = [_timed_out(deadlines, why) for _ in batch]
                 finally:
-                    deadlines.pending.pop(task, None)
+                    deadlines.finish(task, token)
             elapsed = time.monotonic() - started
             for outcome in outcomes:
                 outcome.latency_s = elapsed
@@ -359,3 +337,28 @@ class _Caller:
             if not answered:
                 breaker.abandon(probe)
             concurrency.release(ticket, throttled, success and not throttled, elapsed)
+
+
+def _timed_out(deadlines: Deadlines, why: str) -> Outcome:
+    """The outcome of a call cut off by its deadline: no progress within ``timeout_s`` (the
+    endpoint may be stuck: retryable), or still answering at the overall cap (asking again
+    would redo the same work: not retried)."""
+    if why == CAPPED:
+        cap = deadlines.max_request_s
+        message = (
+            f"timed out after {cap:g}s while the answer was still arriving (max_request_s); "
+            f"raise it with SET lakeinfer.max_request_s = {2 * cap:g}, or bound the answer "
+            "with max_tokens"
+        )
+        return Outcome(error=message, retryable=False, timed_out=True)
+    if why == STALLED:
+        message = f"timed out: no new token for {deadlines.timeout_s:g}s"
+        return Outcome(error=message, retryable=True, timed_out=True)
+    return Outcome(
+        error=f"timed out after {deadlines.timeout_s:g}s", retryable=True, timed_out=True
+    )
+
+
+def _relearned(request: AIRequest, parameters: dict[str, object]) -> AIRequest:
+    """``request`` with what its failed attempt taught (e.g. a repetition penalty)."""
+    return AIRequest(request.payload, {**request.parameters, **parameters}, request.lane)

@@ -13,7 +13,16 @@
 Importing this package does not import pyspark; :func:`register` does. See docs/spark.md.
 """
 
-from lakeinfer.spark.api import (
+import warnings
+
+# PySpark warns on every Arrow conversion that it does not yet fully support pandas 3; the
+# pinned pandas is 3.x, and everything lakeinfer does in Spark is tested on it (Arrow batches,
+# not the pandas API on Spark), so the warning would only be noise in users' output.
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)
+
+from lakeinfer.spark.api import (  # noqa: E402
     SparkAI,
     expr,
     register,
@@ -23,7 +32,7 @@ from lakeinfer.spark.api import (
     sql,
     table,
 )
-from lakeinfer.spark.functions import FUNCTIONS, Signature
+from lakeinfer.spark.functions import FUNCTIONS, Signature  # noqa: E402
 
 __all__ = [
     "FUNCTIONS",

@@ -48,8 +48,8 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
+from lakeinfer.catalog.delta_log import read_commit, schema_fields
 from lakeinfer.errors import AnalysisError, ConfigError
-from lakeinfer.pipelines.source import schema_fields
 from lakeinfer.spark import tables
 from lakeinfer.spark.files import (
     AddFile,
@@ -344,25 +344,19 @@ class LakeinferStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
 
     def _added(self, version: int) -> list[DataFile]:
         name = self.table.name
-        log = Path(self.table.path) / "_delta_log" / f"{version:020d}.json"
-        try:
-            lines = log.read_text().splitlines()
-        except FileNotFoundError:
+        commit = read_commit(self.table.path, version)
+        if commit is None:
             raise AnalysisError(
                 f"stream over {name}: the log of version {version} is gone (cleaned up); "
                 "restart the stream with a new checkpoint"
-            ) from None
-        actions = [json.loads(line) for line in lines if line.strip()]
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
-        operation = info.get("operation", "?")
-        for action in actions:
-            meta = action.get("metaData")
-            if meta is not None and schema_fields(meta["schemaString"]) != self.fields:
-                raise AnalysisError(
-                    f"the schema of {name} changed at version {version} ({operation}); a "
-                    "stream keeps the schema it started with: restart it with a new checkpoint"
-                )
-        if any(a.get("remove", {}).get("dataChange") for a in actions):
+            )
+        operation = commit.operation
+        if commit.schema is not None and schema_fields(commit.schema) != self.fields:
+            raise AnalysisError(
+                f"the schema of {name} changed at version {version} ({operation}); a "
+                "stream keeps the schema it started with: restart it with a new checkpoint"
+            )
+        if commit.rewrites_rows:
             if self.skip_changes:
                 return []
             raise AnalysisError(
@@ -371,16 +365,10 @@ class LakeinferStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow)
                 "to true to ignore such commits"
             )
         columns = self.plan.partition_columns
-        files = []
-        for action in actions:
-            add = action.get("add")
-            if add is None or not add.get("dataChange", True):
-                continue
-            values = add.get("partitionValues") or {}
-            files.append(
-                DataFile(add["path"], int(add["size"]), tuple((c, values.get(c)) for c in columns))
-            )
-        return files
+        return [
+            DataFile(a.path, a.size, tuple((c, a.partition_values.get(c)) for c in columns))
+            for a in commit.added
+        ]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, VersionFiles)

@@ -11,6 +11,17 @@ JSON when the request has a response format whose enum holds TEXT), so tests can
 chosen answers (yes/no for ``ai_filter``). A prompt containing ``[[no-content]]`` is answered
 with ``"content": null`` (``finish_reason`` ``content_filter``), as a filtered answer is.
 
+Two markers play a model that misbehaves slowly. ``[[repeat:TEXT]]`` under a JSON response
+format is a model looping under its grammar: ``{"items": ["TEXT", "TEXT", ...`` one item per
+token until the request's ``max_tokens`` (``finish_reason`` ``length``), or without end when it
+sets none; ``[[endless:TEXT]]`` loops without end whatever it sets, as a server that ignores it.
+A request with a repetition penalty (``repeat_penalty`` > 1, ``frequency_penalty`` > 0) breaks
+the loop and gets the normal answer. ``[[slow-tokens:MS]]`` is a slow but working model: its
+answer takes MS milliseconds per word, streamed as each word is made (a plain request gets it
+all at the end). ``[[queued:MS]]`` is a request waiting MS milliseconds for a slot of a busy
+server: nothing of its answer comes meanwhile, while ``GET /slots`` (as llama.cpp's server
+has it) shows a slot decoding, its token count growing, whenever any chat request is in flight.
+
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
 ``Retry-After: 0.05``), ``503``, ``slow`` (a normal answer after ``--slow-ms``, meant to exceed a
@@ -22,6 +33,9 @@ A prompt containing ``[[echo-auth:NNN]]`` is answered with status NNN and the
 key provided: ..." error, another error status as a text body listing every header (and the
 header URL-encoded), 200 as the answer's content. A request with a wrong token (when the
 server requires one) gets a 401 that quotes the token it received.
+
+It also serves OpenAI's Files + Batches API (``/v1/files``, ``/v1/batches``), with failures
+injected by markers in the prompts: see :mod:`lakeinfer.testing.fake_batches`.
 
 ``GET /stats`` returns request counts, the bodies received, ``faults`` (count per kind),
 ``answered`` (per prompt, the normal answers given: faults and injected statuses excluded) and
@@ -54,11 +68,17 @@ from urllib.parse import quote
 from aiohttp import web
 
 from lakeinfer.runtime.processes import stop_process
+from lakeinfer.testing.fake_batches import batch_routes
 
 STATUS_MARKER = re.compile(r"\[\[status:(\d{3})\]\]")
 ECHO_AUTH_MARKER = re.compile(r"\[\[echo-auth:(\d{3})\]\]")
 ANSWER_MARKER = re.compile(r"\[\[answer:([^\]]*)\]\]")
 NO_CONTENT_MARKER = "[[no-content]]"
+REPEAT_MARKER = re.compile(r"\[\[(repeat|endless):([^\]]*)\]\]")
+SLOW_TOKENS_MARKER = re.compile(r"\[\[slow-tokens:(\d+)\]\]")
+QUEUED_MARKER = re.compile(r"\[\[queued:(\d+)\]\]")
+#: seconds per token of a runaway answer (fast enough to run away, slow enough to be cheap)
+RUNAWAY_TOKEN_S = 0.002
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
 #: the environment variable :class:`FakeOpenAIServer` hands the server's token over in
 TOKEN_VARIABLE = "LAKEINFER_FAKE_OPENAI_TOKEN"
@@ -84,13 +104,28 @@ class _State:
         self.fault_seed = fault_seed
         self.slow_s = slow_s
         self.rng = random.Random(fault_seed)
-        self.counts: dict[str, int] = {"chat": 0, "embeddings": 0, "errors": 0, "max_in_flight": 0}
+        self.counts: dict[str, int] = {
+            "chat": 0,
+            "embeddings": 0,
+            "errors": 0,
+            "max_in_flight": 0,
+            # the batch API (fake_batches): files uploaded, batches created, lines answered
+            "files": 0,
+            "batches": 0,
+            "batch_lines": 0,
+        }
         self.faults: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self.answered: dict[str, int] = {}
         self.arrivals: list[float] = []
         self.in_flight = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        #: per prompt, the lines answered in batches (what a batch bills)
+        self.batch_answered: dict[str, int] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        #: keep batches in_progress (a test kills its client meanwhile)
+        self.hold_batches = False
 
     def pick_fault(self) -> str | None:
         """The fault this request gets, if it is picked for one."""
@@ -107,6 +142,10 @@ class _State:
         self.arrivals.clear()
         self.bodies.clear()
         self.headers.clear()
+        self.batch_answered.clear()
+        self.files.clear()
+        self.batches.clear()
+        self.hold_batches = False
         self.rng = random.Random(self.fault_seed)
 
 
@@ -165,21 +204,31 @@ async def _fault_response(state: _State, kind: str, request: web.Request) -> web
 
 
 async def _stream_chat(
-    request: web.Request, body: dict[str, Any], prompt: str, content: str
+    request: web.Request,
+    body: dict[str, Any],
+    prompt: str,
+    content: str,
+    delay_s: float = 0.0,
+    words: list[str] | None = None,
+    finish: str = "stop",
 ) -> web.StreamResponse:
-    """``"stream": true``: the answer as server-sent events, one word per chunk, then a usage
-    chunk when ``stream_options.include_usage`` is set, then ``[DONE]``."""
+    """``"stream": true``: the answer as server-sent events, one word per chunk (each after
+    ``delay_s``; ``words``: the pieces, when not the words of ``content``), then a usage chunk
+    when ``stream_options.include_usage`` is set, then ``[DONE]``."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "model": "fake"}
-    words = content.split(" ")
+    if words is None:
+        words = [w if i == 0 else " " + w for i, w in enumerate(content.split(" "))]
     for index, word in enumerate(words):
-        delta = {"content": word if index == 0 else " " + word}
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        delta = {"content": word}
         if index == 0:
             delta["role"] = "assistant"
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-    final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
     await response.write(f"data: {json.dumps(final)}\n\n".encode())
     if (body.get("stream_options") or {}).get("include_usage"):
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(words)}
@@ -189,6 +238,61 @@ async def _stream_chat(
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
+
+
+def _penalised(body: dict[str, Any]) -> bool:
+    """Whether a request carries a repetition penalty (which breaks a runaway loop)."""
+    return (body.get("repeat_penalty") or 1.0) > 1.0 or (body.get("frequency_penalty") or 0) > 0
+
+
+async def _runaway(
+    request: web.Request, body: dict[str, Any], text: str, endless: bool = False
+) -> web.StreamResponse:
+    """A model repeating ``text`` under a JSON grammar: one item per token up to the request's
+    ``max_tokens`` (then ``finish_reason`` ``length``), without end when it sets none or
+    ``endless``."""
+    limit = None if endless else body.get("max_tokens") or body.get("max_completion_tokens")
+    item = json.dumps(text)
+
+    def pieces() -> Any:
+        yield '{"items": [' + item
+        count = 1
+        while limit is None or count < limit:
+            yield ", " + item
+            count += 1
+
+    if body.get("stream"):
+        if limit is None:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            base = {"id": "chatcmpl-runaway", "object": "chat.completion.chunk"}
+            for piece in pieces():  # until the client goes away
+                await asyncio.sleep(RUNAWAY_TOKEN_S)
+                delta = {"content": piece}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        return await _stream_chat(
+            request, body, "", "", RUNAWAY_TOKEN_S, list(pieces()), finish="length"
+        )
+    if limit is None:
+        await asyncio.Event().wait()  # generating for ever: the client's deadline ends it
+    content = "".join(pieces())
+    await asyncio.sleep(RUNAWAY_TOKEN_S * limit)
+    return web.json_response(
+        {
+            "id": "chatcmpl-runaway",
+            "object": "chat.completion",
+            "model": body.get("model", "fake"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "length",
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": limit, "total_tokens": limit + 1},
+        }
+    )
 
 
 def _structured_answer(response_format: Any, prompt: str, chosen: str | None = None) -> str | None:
@@ -223,6 +327,46 @@ def _instance(schema: dict[str, Any], text: str, chosen: str | None = None) -> A
     if kind == "array":
         return [_instance(schema.get("items", {}), text, chosen)]
     return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), text)
+
+
+def chat_completion(
+    state: _State, body: dict[str, Any], picked: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body answering the chat request ``body`` (markers in its prompt
+    choose the answer or an error status); ``picked``: the answer chosen by the caller."""
+    prompt = body["messages"][-1]["content"]
+    marker = STATUS_MARKER.search(prompt)
+    if marker:
+        state.counts["errors"] += 1
+        status = int(marker.group(1))
+        return status, {"error": {"message": f"injected failure {status}"}}
+    chosen = ANSWER_MARKER.search(prompt)
+    if picked is None and chosen:
+        picked = chosen.group(1)
+    content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
+        picked if picked is not None else f"echo: {prompt}"
+    )
+    finish = "stop"
+    if NO_CONTENT_MARKER in prompt:
+        content, finish = None, "content_filter"
+    return 200, {
+        "id": f"chatcmpl-{state.counts['chat']}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": len((content or "").split()),
+            "total_tokens": len(prompt.split()) + len((content or "").split()),
+        },
+    }
 
 
 def build_app(
@@ -272,51 +416,38 @@ def build_app(
             if response is not None:
                 return response
         prompt = body["messages"][-1]["content"]
-        marker = STATUS_MARKER.search(prompt)
-        if marker:
-            state.counts["errors"] += 1
-            status = int(marker.group(1))
-            return web.json_response(
-                {"error": {"message": f"injected failure {status}"}}, status=status
-            )
-        chosen = ANSWER_MARKER.search(prompt)
-        picked = chosen.group(1) if chosen else None
-        echo = ECHO_AUTH_MARKER.search(prompt)
+        if STATUS_MARKER.search(prompt) is None:
+            repeat = REPEAT_MARKER.search(prompt)
+            structured = _structured_answer(body.get("response_format"), "")
+            if repeat and structured and not _penalised(body):
+                if state.keep_bodies:
+                    state.answered[prompt] = state.answered.get(prompt, 0) + 1
+                endless = repeat.group(1) == "endless"
+                return await _runaway(request, body, repeat.group(2), endless)
+            queued = QUEUED_MARKER.search(prompt)
+            if queued:
+                await asyncio.sleep(int(queued.group(1)) / 1000.0)
+        slow = SLOW_TOKENS_MARKER.search(prompt)
+        delay_s = int(slow.group(1)) / 1000.0 if slow else 0.0
+        echo = None if STATUS_MARKER.search(prompt) else ECHO_AUTH_MARKER.search(prompt)
+        picked = None
         if echo:
             answer = _echo_auth(request, int(echo.group(1)))
             if isinstance(answer, web.Response):
                 return answer
             picked = answer
-        content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
-            picked if picked is not None else f"echo: {prompt}"
-        )
-        finish = "stop"
-        if NO_CONTENT_MARKER in prompt:
-            content, finish = None, "content_filter"
+        status, payload = chat_completion(state, body, picked)
+        if status != 200:
+            return web.json_response(payload, status=status)
         if fault is None and state.keep_bodies:
             state.answered[prompt] = state.answered.get(prompt, 0) + 1
         if body.get("stream"):
-            return await _stream_chat(request, body, prompt, content or "")
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{state.counts['chat']}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": len(prompt.split()),
-                    "completion_tokens": len((content or "").split()),
-                    "total_tokens": len(prompt.split()) + len((content or "").split()),
-                },
-            }
-        )
+            content = payload["choices"][0]["message"]["content"]
+            return await _stream_chat(request, body, prompt, content or "", delay_s)
+        if delay_s:
+            content = payload["choices"][0]["message"]["content"]
+            await asyncio.sleep(delay_s * len((content or "").split(" ")))
+        return web.json_response(payload)
 
     async def embeddings(request: web.Request) -> web.Response:
         body = await request.json()
@@ -357,14 +488,29 @@ def build_app(
                 "arrivals": state.arrivals,
                 "bodies": state.bodies,
                 "headers": state.headers,
+                "batch_answered": state.batch_answered,
             }
         )
+
+    async def slots(request: web.Request) -> web.Response:
+        busy = state.in_flight > 0
+        decoded = int(time.monotonic() * 10) if busy else 0
+        slot = {
+            "id": 0,
+            "is_processing": busy,
+            "id_task": state.counts["chat"],
+            "n_prompt_tokens_processed": 1,
+            "next_token": [{"n_decoded": decoded}],
+        }
+        return web.json_response([slot])
 
     async def reset(request: web.Request) -> web.Response:
         state.reset()
         return web.json_response({"ok": True})
 
-    app = web.Application()
+    # batch input files are up to 200 MB
+    app = web.Application(client_max_size=256 * 1024 * 1024)
+    app.add_routes(batch_routes(state, chat_completion, authorised))
     app.add_routes(
         [
             web.post("/v1/chat/completions", chat),
@@ -373,6 +519,7 @@ def build_app(
             web.post("/serving-endpoints/chat/completions", chat),
             web.post("/serving-endpoints/embeddings", embeddings),
             web.get("/stats", stats),
+            web.get("/slots", slots),
             web.post("/reset", reset),
         ]
     )
@@ -463,6 +610,16 @@ class FakeOpenAIServer:
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def hold_batches(self, hold: bool = True) -> None:
+        """Keep batches ``in_progress`` (or let them go on): see :mod:`fake_batches`."""
+        request = urllib.request.Request(
+            f"{self.url}/batches-hold",
+            data=json.dumps({"hold": hold}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         urllib.request.urlopen(request, timeout=10).close()
 
     def stop(self) -> None:

@@ -62,6 +62,8 @@ class Run:
     statements: list[StatementResult] = field(default_factory=list)
     error: dict[str, Any] | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    #: Databricks endpoint names this run called that an embedded model answered, and it
+    stand_ins: dict[str, str] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
         """The run as the page shows it (without rows: those are paged separately)."""
@@ -83,6 +85,7 @@ class Run:
                 for s in self.statements
             ],
             "error": self.error,
+            "stand_ins": dict(self.stand_ins),
         }
 
 
@@ -149,6 +152,7 @@ class RunManager:
                             stats.summary() if stats is not None else None,
                         )
                     )
+                    self._note_stand_ins(run)
                     run.cancel.raise_if_cancelled()
             run.state = "finished"
         except StatementCancelledError as exc:
@@ -157,9 +161,18 @@ class RunManager:
             run.state = "failed"
             run.error = error_of(exc, run.sql, len(run.statements))
         finally:
+            self._note_stand_ins(run)
+            run.progress.stop()
             run.seconds = time.monotonic() - started
             self._lock.release()
             run.done.set()
+
+    def _note_stand_ins(self, run: Run) -> None:
+        registry = self.session.registry
+        for endpoint in run.progress.snapshot().endpoints:
+            model = registry.stand_in_of(endpoint)
+            if model is not None:
+                run.stand_ins[endpoint] = model
 
 
 def statement_spans(text: str) -> list[tuple[int, int, int]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import lakeinfer
@@ -43,6 +46,21 @@ def test_provider_and_task_must_fit():
     with pytest.raises(ConfigError, match="'sentence-transformers' does not serve task 'chat'"):
         make_endpoint(provider="sentence-transformers", model="/m", task="chat")
     assert make_endpoint(provider="databricks", base_url="https://w", model="e").task == "custom"
+
+
+def test_configuration_asks_the_provider_table_it_does_not_import():
+    """The configuration validates an endpoint against the provider table in ``endpoints/``
+    even in a process where nothing imported that table yet."""
+    script = (
+        "import sys\n"
+        "from lakeinfer.config import make_endpoint\n"
+        "assert 'lakeinfer.endpoints.providers' not in sys.modules\n"
+        "print(make_endpoint(provider='sentence-transformers', model='/m').task)\n"
+        "make_endpoint(provider='openai')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "embeddings"
+    assert "ConfigError: provider 'openai' needs --base-url, --model" in done.stderr
 
 
 def test_local_models_run_one_batch_at_a_time_unless_configured(home):
@@ -144,3 +162,16 @@ def test_only_the_embedded_chat_model_scores_completions_and_asking_starts_nothi
     monkeypatch.setenv("DATABRICKS_TOKEN", "t")
     # a workspace answers the pre-provisioned names: its prompts stay Databricks-like
     assert not registry.scores_completions("databricks-meta-llama-3-3-70b-instruct")
+
+
+def test_a_session_keeps_the_configuration_it_opened_with(tmp_path):
+    """Without a config.toml the session's configuration is empty, even when it is first
+    looked at after another process wrote one."""
+    home = tmp_path / "home"
+    with lakeinfer.connect(home) as session:
+        later = make_endpoint(base_url="http://127.0.0.1:1/v1", model="m")
+        save_config(home, LakeinferConfig(endpoints={"later": later}))
+        assert session.config.endpoints == {}
+        assert "later" not in session.registry.names()
+    with lakeinfer.connect(home) as session:
+        assert "later" in session.registry.names()

@@ -92,3 +92,15 @@ def test_table_function_errors_and_unknown_names(home, registered):
         EXTENSIONS.remove("split_words")
         with pytest.raises(SqlError, match="Table Function with name split_words does not exist"):
             session.sql("SELECT * FROM split_words('a b')").to_pylist()
+
+
+def test_read_stream_is_what_the_streaming_feature_registered(home):
+    with lakeinfer.connect(home) as session:
+        builtin = EXTENSIONS.stream_reader()
+        assert type(session.readStream).__name__ == "DataStreamReader"
+        EXTENSIONS.set_stream_reader(lambda owner: ("reader of", owner))
+        try:
+            assert session.readStream == ("reader of", session)
+        finally:
+            assert builtin is not None
+            EXTENSIONS.set_stream_reader(builtin)

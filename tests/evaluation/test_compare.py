@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -155,3 +156,14 @@ def test_single_plain_columns_compare_as_one_field_whatever_their_names():
     assert [(f.name, f.kind) for f in result.fields] == [("label", "label")]
     assert result.fields[0].metrics["accuracy"] == 0.75
     assert result.fields[0].classification.matrix == [[2, 0], [1, 1]]
+
+
+def test_decimal_ground_truth_compares_by_value():
+    prices = pa.array([Decimal("4.20"), Decimal("7.50")], pa.decimal128(5, 2))
+    truth = pa.table({"k": ["a", "b"], "price": prices})
+    preds = pa.table({"k": ["a", "b"], "price": [4.2, 7.4]})
+    result = compare(preds, truth, "k")
+    field = result.fields[0]
+    assert field.kind == "numeric"  # 4.20 is a number, not a value to match exactly
+    assert field.metrics["exact_match"] == 0.5  # 4.2 equals DECIMAL 4.20
+    assert field.metrics["within_tolerance"] == 0.5  # 7.4 is 1.3% off 7.50

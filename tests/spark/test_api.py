@@ -137,3 +137,19 @@ def test_rewrite_checks_arguments_on_the_driver(ai, spark):
     assert ai.rewrite("SELECT ai_query('chat', ai_query('chat', x)) FROM t") == (
         "SELECT ai_query('chat', ai_query('chat', x)) FROM t"
     )
+
+
+def test_no_pandas_version_warning_from_pyspark_on_the_pinned_versions():
+    import subprocess
+    import sys
+
+    script = (
+        "import lakeinfer.spark\n"
+        "from pyspark.sql.pandas.utils import require_minimum_pandas_version\n"
+        "require_minimum_pandas_version()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "does not yet fully support pandas" not in done.stderr

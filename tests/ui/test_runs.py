@@ -48,3 +48,22 @@ def test_errors_without_a_position_point_at_their_statement():
 
 def test_internal_errors_name_their_class():
     assert error_of(KeyError("x"), "SELECT 1", 0)["message"] == "KeyError: 'x'"
+
+
+def test_a_run_says_which_model_answered_a_databricks_name_and_its_clock_stops(tmp_path):
+    import time
+
+    import lakeinfer
+    from lakeinfer.ui.runs import RunManager
+
+    with lakeinfer.connect(tmp_path / "lh", notice=lambda m: None, sandboxed=True) as session:
+        runs = RunManager(session)
+        run = runs.start("SELECT ai_query('databricks-gte-large-en', 'hello') AS v")
+        assert run.done.wait(300)
+        snapshot = run.snapshot()
+        assert snapshot["state"] == "finished", snapshot["error"]
+        assert snapshot["stand_ins"] == {"databricks-gte-large-en": "all-MiniLM-L6-v2"}
+        elapsed = snapshot["progress"]["elapsed_s"]
+        time.sleep(0.2)
+        assert run.snapshot()["progress"]["elapsed_s"] == elapsed  # stopped with the run
+        runs.close()

@@ -257,8 +257,12 @@ const sqlView = {
     for (const tab of $("#statements").children) tab.classList.toggle("active", Number(tab.dataset.index) === index);
     const statement = this.run.statements[index];
     const summary = $("#ai-summary");
-    summary.hidden = !statement.ai;
-    summary.textContent = statement.ai || "";
+    // a Databricks name answered by the embedded stand-in says so, as the CLI does
+    const standIns = Object.entries(this.run.stand_ins || {}).map(
+      ([endpoint, model]) => `${endpoint} is answered by the embedded model ${model}`);
+    const text = [statement.ai, ...standIns].filter(Boolean).join(" · ");
+    summary.hidden = !text;
+    summary.textContent = text;
     const page = await api(`/api/runs/${this.run.id}/statements/${index}?offset=${offset}&limit=${PAGE}`);
     renderGrid($("#results"), page, (next) => this.select(index, next));
   },
