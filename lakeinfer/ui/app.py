@@ -157,6 +157,9 @@ def create_app(
     def streams(request: web.Request) -> web.Response:
         return _json_response(sources.streams(session.catalog))
 
+    def batch_list(request: web.Request) -> web.Response:
+        return _json_response(sources.batches(session.home))
+
     def report_list(request: web.Request) -> web.Response:
         return _json_response(sources.reports(dirs))
 
@@ -193,6 +196,7 @@ def create_app(
             web.get("/api/jobs", _threaded(jobs)),
             web.get("/api/jobs/{run_id}/tasks", _threaded(job_tasks)),
             web.get("/api/streams", _threaded(streams)),
+            web.get("/api/batches", _threaded(batch_list)),
             web.get("/api/reports", _threaded(report_list)),
             web.get("/reports/{report_id}", _threaded(report_file)),
             web.static("/static", STATIC),

@@ -41,10 +41,23 @@ EMPTY = {
     "are recorded in system.lakeflow.job_runs.",
     "streams": "No streams yet. A streaming table (CREATE STREAMING TABLE ... or "
     "`lakeinfer stream`) keeps its checkpoint under <home>/_checkpoints.",
+    "batches": "No provider batches yet. With SET lakeinfer.batch_mode = 'on' (or 'auto' for "
+    "large writes), a statement sends its requests through the endpoint's batch API; each "
+    "batch is recorded under <home>/_batches (also `lakeinfer batches list`).",
     "reports": "No reports yet. `lakeinfer eval` and `lakeinfer bench` write their HTML "
     "reports to <home>/_reports; reports saved elsewhere show up "
     "when the workspace is started with --reports DIR.",
 }
+
+
+# -- provider batches ----------------------------------------------------------------------
+def batches(home: Path) -> list[dict[str, Any]]:
+    """The recorded provider batches, newest first, as ``lakeinfer batches list`` shows them
+    (the status last seen; ``lakeinfer batches status`` asks the provider again)."""
+    from lakeinfer.engine.batch_records import BatchRecords
+
+    rows = [record.row() for record in BatchRecords(home)]
+    return sorted(rows, key=lambda row: row["created_at"], reverse=True)[:MAX_ROWS]
 
 
 # -- jobs ----------------------------------------------------------------------------------

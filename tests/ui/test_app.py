@@ -314,3 +314,19 @@ def test_stopping_the_workspace_cancels_its_run_before_the_session_closes(home: 
             assert run is not None and run.state == "cancelled"
             assert not session.table_exists("e")
             assert slow.stats().get("slow", 0) < 6
+
+
+def test_provider_batches_are_listed_newest_first(served):
+    from lakeinfer.engine.batch_records import BatchRecord, BatchRecords
+
+    url, home = served["url"], served["session"].home
+    assert call(url, "/api/batches")[1] == []
+    assert "lakeinfer.batch_mode" in call(url, "/api/info")[1]["empty"]["batches"]
+    records = BatchRecords(home)
+    records.put(BatchRecord("a" * 32, "llm", "batch_1", "file_1", 10, 100, created_at=1.0))
+    records.put(BatchRecord("b" * 32, "llm", "batch_2", "file_2", 5, 50, status="completed"))
+    listed = call(url, "/api/batches")[1]
+    assert [(b["batch_id"], b["status"], b["requests"]) for b in listed] == [
+        ("batch_2", "completed", 5),
+        ("batch_1", "validating", 10),
+    ]

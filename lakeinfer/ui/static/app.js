@@ -514,6 +514,22 @@ views.streams = {
   },
 };
 
+views.batches = {
+  async open() {
+    const rows = await api("/api/batches");
+    renderRecords($("#batches"), rows, [
+      { label: "Batch", key: "batch_id", class: "mono" },
+      { label: "Endpoint", key: "endpoint", class: "mono" },
+      { label: "Status", value: (r) => badge(String(r.status).toUpperCase()) },
+      { label: "Requests", value: (r) => fmt.int(r.requests), num: true },
+      { label: "Completed", value: (r) => fmt.int(r.completed), num: true },
+      { label: "Failed", value: (r) => fmt.int(r.failed), num: true },
+      { label: "Answers taken", value: (r) => (r.collected ? "yes" : "not yet") },
+      { label: "Submitted", value: (r) => new Date(r.created_at * 1000).toLocaleString() },
+    ], { testid: "batches", emptyText: info.empty?.batches });
+  },
+};
+
 views.reports = {
   list: [],
   async open(id) {
