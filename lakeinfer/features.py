@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from lakeinfer.engine.extensions import EXTENSIONS, GROUP, Extensions
 from lakeinfer.errors import ConfigError
+from lakeinfer.pipelines import materialized_syntax
 from lakeinfer.vector import syntax as vector_syntax
 
 if TYPE_CHECKING:
@@ -81,6 +82,13 @@ def register_builtins(extensions: Extensions) -> None:
     extensions.add_table_function("vector_search", _vector_search)
     extensions.add_table_function("ai_evaluate", _ai_evaluate)
     extensions.add_table_function("ai_forecast", _ai_forecast)
+    # before streaming tables: a materialized view reading STREAM(t) is refused, not streamed
+    extensions.add_statement(
+        "materialized view",
+        materialized_syntax.matches,
+        _materialized_view,
+        syntax=materialized_syntax.SYNTAX,
+    )
     extensions.add_statement("streaming table", _is_streaming_table, _create_streaming_table)
     extensions.add_statement(
         "vector index", vector_syntax.NODES, _vector_statement, syntax=vector_syntax.SYNTAX
@@ -115,6 +123,15 @@ def _ai_forecast(
     from lakeinfer.forecast import ai_forecast
 
     return ai_forecast(runner, node, namespace, ai)
+
+
+def _materialized_view(
+    executor: StatementExecutor, statement: exp.Expression, ai: AiEvaluator
+) -> StatementResult:
+    from lakeinfer.engine.statements import StatementResult
+    from lakeinfer.pipelines.materialized import execute
+
+    return StatementResult(execute(executor, statement, ai))
 
 
 def _is_streaming_table(statement: exp.Expression) -> bool:

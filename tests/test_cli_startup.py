@@ -14,10 +14,12 @@ from pathlib import Path
 #: Third-party packages no plain SQL statement needs.
 HEAVY = ("pandas", "matplotlib", "aiohttp", "torch", "pyspark", "transformers", "starlette")
 #: Features whose only module a command line without them loads is their ``cli`` (and the
-#: plain-Python modules named here: errors, defaults, what a package's ``__init__`` exports).
+#: plain-Python modules named here: errors, defaults, grammars, what a package's ``__init__``
+#: exports).
 FEATURES = ("bench", "evaluation", "pipelines", "serving", "ui", "spark", "forecast")
 ALLOWED = {
     "lakeinfer.pipelines.errors",
+    "lakeinfer.pipelines.materialized_syntax",  # a grammar: imports only the SQL dialect
     "lakeinfer.serving.defaults",
     "lakeinfer.evaluation.compare",
     "lakeinfer.evaluation.metrics",

@@ -48,8 +48,18 @@ WriteMode = Literal["append", "overwrite"]
 VIEW_FILE = "_lakeinfer_view.json"
 #: Delta schema field metadata key of a column's comment (as Spark and Delta write it).
 COMMENT_KEY = "comment"
+#: A SQL function is a directory holding this file (functions share their schema's names with
+#: tables and views).
+FUNCTION_FILE = "_lakeinfer_function.json"
+#: A materialized view is a Delta table whose directory also holds this file (its definition).
+MATERIALIZED_VIEW_FILE = "_lakeinfer_materialized_view.json"
+#: Files that make a directory a catalog object other than a table.
+DEFINITION_FILES = (VIEW_FILE, FUNCTION_FILE)
 #: Commit metadata key naming the SQL operation behind a commit (shown by DESCRIBE HISTORY).
 OPERATION_KEY = "lakeinfer.operation"
+#: Commit metadata key of a materialized view's refresh: JSON of ``{"type": "FULL" or
+#: "INCREMENTAL", "sources": {table: version}}``, the source versions it was computed from.
+REFRESH_KEY = "lakeinfer.materializedView.refresh"
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,38 @@ class ViewDefinition:
     schema: str
     comment: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FunctionDefinition:
+    """A stored SQL function: parameters as ``(name, type, default SQL or None, comment)``,
+    the return type, the body (an expression's SQL) and the namespace its names resolve in."""
+
+    parameters: list[tuple[str, str, str | None, str | None]]
+    returns: str
+    body: str
+    catalog: str
+    schema: str
+    comment: str | None = None
+    deterministic: bool = True
+    created: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FunctionDefinition:
+        data = dict(data)
+        data["parameters"] = [tuple(p) for p in data["parameters"]]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class MaterializedViewDefinition:
+    """A materialized view's query (its SQL), the namespace its names resolve in, and its
+    refresh schedule (``cron``, ``timezone``, ``text``; None: refreshed when asked)."""
+
+    sql: str
+    catalog: str
+    schema: str
+    schedule: dict[str, str] | None = None
 
 
 @dataclass
@@ -267,9 +309,7 @@ class DeltaCatalog:
 
     def _holds_objects(self, entries: list[Path]) -> bool:
         """Whether any of a schema directory's ``entries`` is a table or a view."""
-        return any(
-            _is_entry_dir(e) and (self._is_table(e) or (e / VIEW_FILE).is_file()) for e in entries
-        )
+        return any(_is_entry_dir(e) and (self._is_table(e) or _defines(e)) for e in entries)
 
     def _owns(self, entry: Path) -> bool:
         if entry.is_symlink():
@@ -278,7 +318,7 @@ class DeltaCatalog:
             return True
         if not is_valid_name(entry.name) or not entry.is_dir():
             return False
-        return self._is_table(entry) or (entry / VIEW_FILE).is_file() or not any(entry.iterdir())
+        return self._is_table(entry) or _defines(entry) or not any(entry.iterdir())
 
     def require_catalog(self, catalog: str) -> None:
         if not self.catalog_exists(catalog):
@@ -435,27 +475,43 @@ class DeltaCatalog:
         self.require_schema(name.catalog, name.schema)
         if self.exists(name):
             raise TableExistsError(f"cannot create view {name}: a table of that name exists")
-        if self.view(name) is not None:
+        self._store_definition(name, VIEW_FILE, view.__dict__, "view", replace, if_not_exists)
+
+    def _store_definition(
+        self,
+        name: TableName,
+        file: str,
+        data: dict[str, Any],
+        kind: str,
+        replace: bool,
+        if_not_exists: bool,
+    ) -> None:
+        """Store a view's or a function's definition ``data`` as ``file`` in the directory of
+        ``name``: a new directory published in one step, or (``replace``) the file of the same
+        kind replaced atomically."""
+        path = self.table_path(name) / file
+        if path.is_file():
             if if_not_exists:
                 return
             if not replace:
-                raise TableExistsError(f"view {name} already exists (use CREATE OR REPLACE VIEW)")
-            path = self._view_file(name)
+                raise self._taken(name, kind)
             temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(view.__dict__))
+            temporary.write_text(json.dumps(data))
             temporary.replace(path)  # atomic: readers see the old or the new definition
             return
         with self._staging(name) as staging:
-            (staging / VIEW_FILE).write_text(json.dumps(view.__dict__))
+            (staging / file).write_text(json.dumps(data))
             if not self._publish(name, staging):
-                if if_not_exists and self.view(name) is not None:
+                if if_not_exists and path.is_file():
                     return
-                raise self._taken(name, "view")
+                raise self._taken(name, kind)
 
     def drop_view(self, name: TableName, if_exists: bool = False) -> None:
         if self.view(name) is None:
             if if_exists:
                 return
+            if self.materialized_view(name) is not None:
+                raise SqlError(f"{name} is a materialized view (use DROP MATERIALIZED VIEW)")
             if self.exists(name):
                 raise SqlError(f"{name} is a table, not a view (use DROP TABLE)")
             raise UnknownTableError(str(name), self._all_table_names())
@@ -468,6 +524,86 @@ class DeltaCatalog:
         return sorted(
             p.name for p in path.iterdir() if _is_entry_dir(p) and (p / VIEW_FILE).is_file()
         )
+
+    # -- SQL functions ---------------------------------------------------------------------
+    def function(self, name: TableName) -> FunctionDefinition | None:
+        """The stored SQL function ``name``, or None when no function has that name."""
+        path = self.table_path(name) / FUNCTION_FILE
+        if not path.is_file():
+            return None
+        return FunctionDefinition.from_json(json.loads(path.read_text()))
+
+    def create_function(
+        self,
+        name: TableName,
+        function: FunctionDefinition,
+        *,
+        replace: bool = False,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Store ``function`` under ``name`` (a function shares its schema's names with tables
+        and views)."""
+        self.require_schema(name.catalog, name.schema)
+        if self.exists(name) or self.view(name) is not None:
+            raise self._taken(name, "function")
+        data = {**function.__dict__, "parameters": [list(p) for p in function.parameters]}
+        self._store_definition(name, FUNCTION_FILE, data, "function", replace, if_not_exists)
+
+    def drop_function(self, name: TableName, if_exists: bool = False) -> None:
+        if self.function(name) is None:
+            if if_exists:
+                return
+            raise SqlError(
+                f"function not found: {name}"
+                f"{did_you_mean(name.table, self.list_functions(name.catalog, name.schema))}"
+            )
+        self._delete(name)
+
+    def list_functions(self, catalog: str, schema: str) -> list[str]:
+        """The SQL functions of a schema."""
+        if not self.schema_exists(catalog, schema):
+            return []
+        path = self.schema_path(catalog, schema)
+        if not path.exists():
+            return []
+        return sorted(
+            p.name for p in path.iterdir() if _is_entry_dir(p) and (p / FUNCTION_FILE).is_file()
+        )
+
+    # -- materialized views --------------------------------------------------------------
+    def materialized_view(self, name: TableName) -> MaterializedViewDefinition | None:
+        """The definition of the materialized view ``name``; None when ``name`` is none."""
+        path = self.table_path(name) / MATERIALIZED_VIEW_FILE
+        if not self._is_table(path.parent) or not path.is_file():
+            return None
+        return MaterializedViewDefinition(**json.loads(path.read_text()))
+
+    def set_materialized_view(self, name: TableName, view: MaterializedViewDefinition) -> None:
+        """Store the definition of the materialized view ``name`` (its table exists)."""
+        path = self.table_path(name) / MATERIALIZED_VIEW_FILE
+        temporary = path.with_name(MATERIALIZED_VIEW_FILE + ".tmp")
+        temporary.write_text(json.dumps(view.__dict__))
+        temporary.replace(path)
+
+    def last_refresh(self, name: TableName) -> dict[str, Any] | None:
+        """The newest refresh of the materialized view ``name``: ``type``, ``sources``
+        (``{table: version}``), ``version`` (of the view's table) and ``timestamp`` (ms)."""
+        for commit in self.history(name):
+            if REFRESH_KEY in commit:
+                refresh = json.loads(commit[REFRESH_KEY])
+                return {**refresh, "version": commit["version"], "timestamp": commit["timestamp"]}
+        return None
+
+    def drop_materialized_view(self, name: TableName, if_exists: bool = False) -> None:
+        if self.materialized_view(name) is None:
+            if if_exists:
+                return
+            if self.exists(name):
+                raise SqlError(f"{name} is a table, not a materialized view (use DROP TABLE)")
+            if self.view(name) is not None:
+                raise SqlError(f"{name} is a view, not a materialized view (use DROP VIEW)")
+            raise UnknownTableError(str(name), self._all_table_names())
+        self._delete(name)
 
     def _all_table_names(self) -> list[str]:
         names = []
@@ -574,9 +710,13 @@ class DeltaCatalog:
         options: TableOptions | None = None,
         read_version: int | None = None,
         operation: str | None = None,
+        metadata: dict[str, str] | None = None,
+        definition: tuple[str, str] | None = None,
     ) -> int:
         """One atomic commit of every batch of ``batches`` (declared as ``schema``); returns
-        the rows written.
+        the rows written. ``metadata``: more keys for the commit's information (what the
+        commit computed from); ``definition``: a file name and text a new table's directory
+        holds from the moment it exists (a materialized view's definition).
 
         The batches are consumed while the data files are written, so memory holds about one
         batch; the commit happens only after the last one. When producing a batch fails, that
@@ -613,7 +753,10 @@ class DeltaCatalog:
             _check_partitioning(name, options, target.names)
         try:
             if new:
-                if not self._write_new(name, reader, options, operation or "CREATE TABLE"):
+                made = self._write_new(
+                    name, reader, options, operation or "CREATE TABLE", metadata, definition
+                )
+                if not made:
                     if create or not self.exists(name):
                         raise self._taken(name, "table")
                     raise ConcurrentWriteError(
@@ -631,7 +774,7 @@ class DeltaCatalog:
                     mode=mode,
                     schema_mode="overwrite" if replace_schema else None,
                     partition_by=(options.partition_by or None) if replace_schema else None,
-                    commit_properties=_commit_properties(operation),
+                    commit_properties=_commit_properties(operation, metadata),
                 )
         except BaseException as exc:
             if failure:
@@ -666,6 +809,8 @@ class DeltaCatalog:
         data: pa.Table | pa.RecordBatchReader,
         options: TableOptions,
         operation: str,
+        metadata: dict[str, str] | None = None,
+        definition: tuple[str, str] | None = None,
     ) -> bool:
         """Write a new table under a staging name and rename it to ``name`` in one step that
         fails if the name is taken (then returns False and nothing is left behind). A process
@@ -678,8 +823,10 @@ class DeltaCatalog:
                 mode="error",
                 partition_by=options.partition_by or None,
                 description=options.comment,
-                commit_properties=_commit_properties(operation),
+                commit_properties=_commit_properties(operation, metadata),
             )
+            if definition is not None:
+                (staging / definition[0]).write_text(definition[1])
             if options.properties:  # delta-rs checks keys at create time; ours are free-form
                 DeltaTable(str(staging)).alter.set_table_properties(
                     options.properties, raise_if_not_exists=False
@@ -722,11 +869,17 @@ class DeltaCatalog:
                 return TableExistsError(
                     f"table {name} already exists (use CREATE OR REPLACE TABLE)"
                 )
-            return TableExistsError(f"cannot create view {name}: a table of that name exists")
+            return TableExistsError(f"cannot create {kind} {name}: a table of that name exists")
         if (path / VIEW_FILE).is_file():
             if kind == "view":
                 return TableExistsError(f"view {name} already exists (use CREATE OR REPLACE VIEW)")
-            return TableExistsError(f"cannot create table {name}: a view of that name exists")
+            return TableExistsError(f"cannot create {kind} {name}: a view of that name exists")
+        if (path / FUNCTION_FILE).is_file():
+            if kind == "function":
+                return TableExistsError(
+                    f"function {name} already exists (use CREATE OR REPLACE FUNCTION)"
+                )
+            return TableExistsError(f"cannot create {kind} {name}: a function of that name exists")
         return TableExistsError(
             f"cannot create {kind} {name}: {path} exists and is neither a table nor a view"
         )
@@ -738,6 +891,8 @@ class DeltaCatalog:
             if self.view(name) is not None:
                 raise SqlError(f"{name} is a view, not a table (use DROP VIEW)")
             raise UnknownTableError(str(name), self._all_table_names())
+        if self.materialized_view(name) is not None:
+            raise SqlError(f"{name} is a materialized view (use DROP MATERIALIZED VIEW)")
         self._delete(name)
 
     def _delete(self, name: TableName) -> None:
@@ -824,10 +979,20 @@ def _check_partitioning(name: TableName, options: TableOptions, columns: list[st
         )
 
 
-def _commit_properties(operation: str | None) -> CommitProperties | None:
-    if operation is None:
+def _commit_properties(
+    operation: str | None, metadata: dict[str, str] | None = None
+) -> CommitProperties | None:
+    if operation is None and not metadata:
         return None
-    return CommitProperties(custom_metadata={OPERATION_KEY: operation})
+    custom = dict(metadata or {})
+    if operation is not None:
+        custom[OPERATION_KEY] = operation
+    return CommitProperties(custom_metadata=custom)
+
+
+def _defines(path: Path) -> bool:
+    """Whether the directory ``path`` holds a view's or a function's definition."""
+    return any((path / file).is_file() for file in DEFINITION_FILES)
 
 
 def _is_entry_dir(path: Path) -> bool:

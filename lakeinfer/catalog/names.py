@@ -26,7 +26,7 @@ from lakeinfer.errors import AnalysisError
 
 #: Longest name, in UTF-8 bytes (Unity Catalog allows 255 characters; file systems 255 bytes).
 MAX_NAME_BYTES = 255
-NameKind = Literal["catalog", "schema", "table", "view"]
+NameKind = Literal["catalog", "schema", "table", "view", "function"]
 #: Characters no name may contain: path separators, ``.``, and what a location URL forbids.
 FORBIDDEN = ("/", "\\", ".", "%", "[", "]", "^", "|")
 

@@ -31,6 +31,7 @@ from lakeinfer.sql import json_functions, semantic
 from lakeinfer.sql.ddl import to_duckdb
 from lakeinfer.sql.functions import AiQueryCall, bind_ai_query
 from lakeinfer.sql.plan import (
+    FunctionInlining,
     StagedCall,
     StagedSelect,
     ViewLookup,
@@ -61,6 +62,8 @@ class QueryRunner:
         self.views = views
         #: where the query may read files (None: anywhere)
         self.sandbox = sandbox
+        #: inlines SQL function calls (None: there are none)
+        self.functions: FunctionInlining | None = None
         json_functions.register(con)
         semantic.register(con)
         self._aux: duckdb.DuckDBPyConnection | None = None
@@ -87,7 +90,9 @@ class QueryRunner:
         registered = ExitStack()  # table functions, relations and operators of this query
         try:
             query = registered.enter_context(table_functions(self, query, namespace, ai))
-            tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
+            tree, relations = rewrite_tables(
+                query, namespace, self.views, sandbox=self.sandbox, functions=self.functions
+            )
             tree = translate(tree)
             registered.enter_context(self._registered(relations))
             tree = registered.enter_context(bound_operators(self.con, tree, ai))
@@ -112,7 +117,9 @@ class QueryRunner:
         The relational part runs (it decides which requests exist); requests that depend on
         other AI answers (nested calls) cannot be known and are reported as such.
         """
-        tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
+        tree, relations = rewrite_tables(
+            query, namespace, self.views, sandbox=self.sandbox, functions=self.functions
+        )
         tree = semantic.rewrite(translate(tree), OperatorEndpoints(ai))
         nodes = ai_calls(tree)
         aggregates = [n for n in tree.find_all(exp.Anonymous) if semantic.is_operator(n, "ai_agg")]
@@ -184,7 +191,9 @@ class QueryRunner:
     def _describe(
         self, query: exp.Expression, namespace: Namespace, ai: AiEvaluator | None
     ) -> pa.Schema:
-        tree, relations = rewrite_tables(query, namespace, self.views, sandbox=self.sandbox)
+        tree, relations = rewrite_tables(
+            query, namespace, self.views, sandbox=self.sandbox, functions=self.functions
+        )
         endpoints = OperatorEndpoints(ai, start_providers=False)
         tree = semantic.rewrite(translate(tree), endpoints)
         for node in reversed(ai_calls(tree)):
@@ -456,6 +465,8 @@ def _clean_duckdb_error(exc: duckdb.Error, tree: exp.Expression | str | None = N
     message = str(exc)
     if DIVIDE_BY_ZERO in message or "Division by zero in expression" in message:
         return DIVIDE_BY_ZERO
+    if "[CAST_INVALID_INPUT] argument" in message:  # a SQL function's argument (raised as such)
+        return message[message.index("[CAST_INVALID_INPUT]") :].split("\n")[0]
     cast = _CAST_FAILED.search(message)
     if cast is not None:
         target = _TYPE_NAMES.get(cast.group("type").strip(), cast.group("type").strip())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 from sqlglot import exp
@@ -18,12 +19,14 @@ from lakeinfer.catalog.delta_catalog import (
     COMMENT_KEY,
     OPERATION_KEY,
     DeltaCatalog,
+    FunctionDefinition,
+    MaterializedViewDefinition,
     Namespace,
     TableName,
     TableOptions,
     ViewDefinition,
 )
-from lakeinfer.engine import dml
+from lakeinfer.engine import dml, sql_functions
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.engine.batches import RowStream, table_to_batch
 from lakeinfer.engine.extensions import EXTENSIONS
@@ -63,7 +66,11 @@ class StatementExecutor:
         self.settings = settings
         #: session-scoped views (CREATE TEMPORARY VIEW), by qualified name
         self.temp_views: dict[TableName, ViewDefinition] = {}
+        #: session-scoped SQL functions (CREATE TEMPORARY FUNCTION), by lower-case name
+        self.temp_functions: dict[str, FunctionDefinition] = {}
+        self.functions = sql_functions.FunctionInliner(catalog, self.temp_functions)
         runner.views = self.find_view
+        runner.functions = self.functions.inline
 
     def find_view(self, name: TableName) -> ViewDefinition | None:
         """A temporary view of this session, else a stored view, else None."""
@@ -129,9 +136,16 @@ class StatementExecutor:
             return _empty()
         if kind == "VIEW":
             return self._create_view(statement, ai)
+        if kind == "FUNCTION":
+            return self._create_function(statement, ai)
         if kind != "TABLE":
             raise AnalysisError(f"CREATE {kind} is not supported")
         name = self._table_name(statement.this)
+        if replace and self.catalog.materialized_view(name) is not None:
+            raise AnalysisError(
+                f"{name} is a materialized view: replace it with CREATE OR REPLACE MATERIALIZED "
+                "VIEW, or drop it with DROP MATERIALIZED VIEW first"
+            )
         options = _table_options(statement)
         query = statement.expression
         if query is None:
@@ -217,10 +231,34 @@ class StatementExecutor:
         )
         return _empty()
 
+    def _create_function(self, statement: exp.Create, ai: AiEvaluator) -> StatementResult:
+        parts, temporary, function = sql_functions.definition(statement, self.namespace)
+        name = None if temporary else self.functions.name_of(parts, self.namespace)
+        shown = parts[0].lower() if name is None else str(name)
+        # resolve the body now, as it will be called (an unknown function or column, or a
+        # cycle through other functions, fails at CREATE); derive the return type if needed
+        probe = exp.select(exp.alias_(sql_functions.probe(function), "result"))
+        home = Namespace(function.catalog, function.schema)
+        with self.functions.defining(shown, function):
+            result = self.runner.describe(probe, home, ai).field(0).type
+        if not function.returns:
+            function = sql_functions.with_return_type(function, arrow_to_ddl(result))
+        replace = bool(statement.args.get("replace"))
+        if_not_exists = bool(statement.args.get("exists"))
+        if name is None:
+            if shown in self.temp_functions and not replace:
+                if if_not_exists:
+                    return _empty()
+                raise SqlError(f"temporary function {shown} already exists")
+            self.temp_functions[shown] = function
+            return _empty()
+        self.catalog.create_function(name, function, replace=replace, if_not_exists=if_not_exists)
+        return _empty()
+
     # -- INSERT --------------------------------------------------------------------------
     def _insert(self, statement: exp.Insert, ai: AiEvaluator) -> StatementResult:
         target = statement.this
-        name = self._table_name(target)
+        name = self._writable(self._table_name(target))
         schema = self.catalog.schema(name)  # fails early on an unknown table
         ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(statement.expression, self.namespace, ai)
@@ -260,9 +298,18 @@ class StatementExecutor:
             rows.close()
         return _affected(written, inserted=written)
 
+    def _writable(self, name: TableName) -> TableName:
+        """``name``, unless it is a materialized view (its rows come from its query)."""
+        if self.catalog.materialized_view(name) is not None:
+            raise AnalysisError(
+                f"{name} is a materialized view: its rows come from its query; change its "
+                "sources and run REFRESH MATERIALIZED VIEW"
+            )
+        return name
+
     # -- UPDATE / DELETE / MERGE -----------------------------------------------------------
     def _update(self, statement: exp.Update, ai: AiEvaluator) -> StatementResult:
-        name = self._table_name(statement.this)
+        name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
         changed_query, unchanged_query = dml.update_queries(statement, schema.names, str(name))
@@ -282,7 +329,7 @@ class StatementExecutor:
     def _delete(self, statement: exp.Delete, ai: AiEvaluator) -> StatementResult:
         import pyarrow.compute as pc  # loaded on use: it is slow to import
 
-        name = self._table_name(statement.this)
+        name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
         query = dml.delete_query(statement, schema.names)
@@ -294,7 +341,7 @@ class StatementExecutor:
         return _counts(num_affected_rows=deleted)
 
     def _merge(self, statement: exp.Merge, ai: AiEvaluator) -> StatementResult:
-        name = self._table_name(statement.this)
+        name = self._writable(self._table_name(statement.this))
         schema = self.catalog.schema(name)
         version = self.catalog.version(name)
         using = statement.args["using"]
@@ -376,6 +423,8 @@ class StatementExecutor:
             name = self._table_name(target)
             if self.temp_views.pop(name, None) is None:
                 self.catalog.drop_view(name, if_exists=if_exists)
+        elif kind == "FUNCTION":
+            self._drop_function(target, bool(statement.args.get("temporary")), if_exists)
         elif kind in ("SCHEMA", "DATABASE"):
             catalog, schema = self._schema_name(target)
             self.catalog.drop_schema(
@@ -384,6 +433,44 @@ class StatementExecutor:
         else:
             raise AnalysisError(f"DROP {kind} is not supported")
         return _empty()
+
+    def _drop_function(self, target: exp.Expression, temporary: bool, if_exists: bool) -> None:
+        parts = [p.name for p in target.parts]
+        shown = ".".join(parts)
+        if temporary:
+            if len(parts) > 1 or self.temp_functions.pop(parts[0].lower(), None) is None:
+                if not if_exists:
+                    raise SqlError(f"temporary function not found: {shown}")
+            return
+        name = self.functions.name_of(parts, self.namespace)
+        if (
+            not if_exists
+            and len(parts) == 1
+            and parts[0].lower() in self.temp_functions
+            and self.catalog.function(name) is None
+        ):
+            raise SqlError(f"{shown} is a temporary function (use DROP TEMPORARY FUNCTION)")
+        self.catalog.drop_function(name, if_exists=if_exists)
+
+    def _describe_function(self, target: exp.Expression, extended: bool) -> StatementResult:
+        parts = [p.name for p in target.parts]
+        found = self.functions.find(parts, self.namespace)
+        if found is not None:
+            rows = sql_functions.describe_rows(found[0], found[1], extended)
+        elif (
+            len(parts) == 1 and parts[0].lower() in show_functions("SYSTEM")["function"].to_pylist()
+        ):
+            rows = [f"Function: {parts[0].lower()}", "Class: built-in (see docs/functions.md)"]
+        else:
+            raise SqlError(f"function not found: {'.'.join(parts)}{position_of(target)}")
+        return StatementResult(pa.table({"function_desc": pa.array(rows, pa.string())}), True)
+
+    def _user_functions(self) -> list[str]:
+        """The SQL functions ``SHOW USER FUNCTIONS`` lists: temporary ones, then those of the
+        current schema (qualified)."""
+        catalog, schema = self.namespace.catalog, self.namespace.schema
+        stored = [f"{catalog}.{schema}.{f}" for f in self.catalog.list_functions(catalog, schema)]
+        return sorted(self.temp_functions) + stored
 
     def _use(self, statement: exp.Use) -> StatementResult:
         kind = statement.args.get("kind")
@@ -404,6 +491,8 @@ class StatementExecutor:
     def _describe(self, statement: exp.Describe) -> StatementResult:
         style = (statement.args.get("style") or "").upper()
         target = statement.this
+        if (statement.args.get("kind") or "").upper() == "FUNCTION":
+            return self._describe_function(target, style == "EXTENDED")
         if isinstance(target, QUERY_TYPES):  # DESCRIBE QUERY / DESCRIBE SELECT ...
             return self._describe_columns(self.runner.describe(target, self.namespace), [])
         name = self._table_name(target)
@@ -421,11 +510,12 @@ class StatementExecutor:
         extra = []
         if style in ("EXTENDED", "FORMATTED"):
             details = self.catalog.details(name)
+            materialized = self.catalog.materialized_view(name)
             extra = [
                 ("Catalog", name.catalog),
                 ("Database", name.schema),
                 ("Table", name.table),
-                ("Type", "MANAGED"),
+                ("Type", "MANAGED" if materialized is None else "MATERIALIZED_VIEW"),
                 ("Provider", "delta"),
                 ("Location", details["location"]),
                 ("Version", str(details["version"])),
@@ -438,6 +528,8 @@ class StatementExecutor:
                     + "]",
                 ),
             ]
+            if materialized is not None:
+                extra += _materialized_rows(materialized, self.catalog.last_refresh(name))
         return self._describe_columns(schema, extra)
 
     @staticmethod
@@ -583,7 +675,8 @@ class StatementExecutor:
                 }
             )
         if isinstance(statement, dialect.ShowFunctions):
-            return show_functions(statement.args.get("scope") or "ALL", pattern)
+            scope = statement.args.get("scope") or "ALL"
+            return show_functions(scope, pattern, user=self._user_functions())
         return None
 
 
@@ -650,6 +743,26 @@ def _align(data: pa.Table, schema: pa.Schema, name: TableName, *, by_name: bool)
                 f"{arrow_to_ddl(column.type)} does not fit {arrow_to_ddl(field.type)} ({exc})"
             ) from None
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _materialized_rows(
+    view: MaterializedViewDefinition, refresh: dict | None
+) -> list[tuple[str, str]]:
+    """What DESCRIBE EXTENDED adds for a materialized view: its query, schedule and last
+    refresh (when, how, and the source versions it read)."""
+    rows = [("View Text", view.sql)]
+    if view.schedule:
+        rows.append(("Refresh Schedule", f"{view.schedule['text']}"))
+    if refresh is not None:
+        when = datetime.fromtimestamp(refresh["timestamp"] / 1000, UTC)
+        sources = ", ".join(f"{t} at version {v}" for t, v in sorted(refresh["sources"].items()))
+        sources = sources or "no table read directly (views are read as they are)"
+        rows += [
+            ("Last Refreshed", when.isoformat(sep=" ", timespec="seconds")),
+            ("Last Refresh Type", refresh["type"]),
+            ("Last Refreshed From", sources),
+        ]
+    return rows
 
 
 def _namespace_of(view: ViewDefinition) -> Namespace:

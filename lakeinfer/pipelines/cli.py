@@ -289,22 +289,29 @@ def jobs_list(ctx: Any, directory: str, fmt: str) -> None:
 
 
 @jobs.command("serve")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path(file_okay=False), required=False)
 @click.pass_obj
 @friendly_errors
-def jobs_serve(ctx: Any, directory: str) -> None:
-    """Run the scheduled jobs of DIRECTORY when they are due, until interrupted.
+def jobs_serve(ctx: Any, directory: str | None) -> None:
+    """Run the scheduled jobs of DIRECTORY, and the refreshes of the lakehouse's materialized
+    views created with a SCHEDULE, when they are due, until interrupted.
 
-    Job files are read at start; restart the command after editing them."""
+    Job files and schedules are read at start; restart the command after changing them."""
     import threading
 
+    from lakeinfer.catalog.delta_catalog import DeltaCatalog
+    from lakeinfer.config import resolve_home
     from lakeinfer.pipelines.jobs import load_jobs
+    from lakeinfer.pipelines.materialized import scheduled_jobs
     from lakeinfer.pipelines.scheduler import JobScheduler, in_thread
 
     runner = _runner(ctx)
-    scheduler = JobScheduler(load_jobs(directory), in_thread(runner.run_scheduled))
+    found = load_jobs(directory) if directory is not None else []
+    found += scheduled_jobs(DeltaCatalog(resolve_home(ctx.home)))
+    scheduler = JobScheduler(found, in_thread(runner.run_scheduled))
     if not scheduler.jobs:
-        raise JobError(f"no scheduled (unpaused) job in {directory}")
+        where = f"in {directory} and " if directory is not None else ""
+        raise JobError(f"no scheduled (unpaused) job {where}no materialized view with a SCHEDULE")
     for job in scheduler.jobs:
         say(f"{job.name}: next run {scheduler.next_runs[job.name].isoformat()}")
     stop = threading.Event()

@@ -183,18 +183,31 @@ def names() -> list[str]:
     return list(NAMES)
 
 
-def show_functions(scope: str = "ALL", pattern: str | None = None) -> pa.Table:
-    """``SHOW [USER | SYSTEM | ALL] FUNCTIONS [[LIKE] 'pattern']``. There are no user
-    functions, so ``SHOW USER FUNCTIONS`` is empty."""
-    listed = [] if scope.upper() == "USER" else names()
+def show_functions(
+    scope: str = "ALL", pattern: str | None = None, user: list[str] | None = None
+) -> pa.Table:
+    """``SHOW [USER | SYSTEM | ALL] FUNCTIONS [[LIKE] 'pattern']``: ``user`` are the SQL
+    functions created with ``CREATE FUNCTION`` (listed before the built-in ones)."""
+    scope = scope.upper()
+    listed = [] if scope == "SYSTEM" else list(user or [])
+    if scope != "USER":
+        listed += names()
     return pa.table({"function": pa.array(matching(listed, pattern), pa.string())})
 
 
 def matching(listed: list[str], pattern: str | None) -> list[str]:
     """The names of ``listed`` that a ``SHOW ... LIKE`` pattern selects (all when None), as
     Databricks matches them: ``*`` stands for any characters, ``|`` separates alternatives,
-    case is ignored."""
+    case is ignored. A qualified name (a stored function's) matches by its last part too."""
     if pattern is None:
         return listed
     alternatives = [p.strip().lower() for p in pattern.split("|")]
-    return [n for n in listed if any(fnmatch.fnmatchcase(n.lower(), p) for p in alternatives)]
+    return [
+        n
+        for n in listed
+        if any(
+            fnmatch.fnmatchcase(n.lower(), p)
+            or fnmatch.fnmatchcase(n.rsplit(".", 1)[-1].lower(), p)
+            for p in alternatives
+        )
+    ]

@@ -59,6 +59,8 @@ _NO_STAGING_ABOVE = (exp.AggFunc, exp.Window, exp.Subquery, exp.Select, exp.Lamb
 
 
 ViewLookup = Callable[[TableName], ViewDefinition | None]
+#: Inlines SQL function calls in a tree (in place), resolving names in a namespace.
+FunctionInlining = Callable[[exp.Expression, Namespace], exp.Expression]
 MAX_VIEW_DEPTH = 32
 
 
@@ -69,6 +71,7 @@ def rewrite_tables(
     _depth: int = 0,
     *,
     sandbox: SqlSandbox | None = None,
+    functions: FunctionInlining | None = None,
 ) -> tuple[exp.Expression, dict[str, TableRef]]:
     """Replace lakehouse table references with internal relation names.
 
@@ -76,12 +79,15 @@ def rewrite_tables(
     namespace they were created in. Time travel (``VERSION AS OF`` / ``TIMESTAMP AS OF``)
     names a snapshot of its own. Returns the rewritten copy and ``{relation: TableRef}`` for
     the executor to register. ``sandbox``: where ``read_files`` may look (None: anywhere).
+    ``functions`` inlines SQL function calls, in the query and in each view's body.
     """
     if _depth > MAX_VIEW_DEPTH:
         raise AnalysisError(
             f"views nest more than {MAX_VIEW_DEPTH} deep (a view refers to itself?)"
         )
     tree = tree.copy()
+    if functions is not None:
+        tree = functions(tree, namespace)
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     relations: dict[str, TableRef] = {}
     for table in list(tree.find_all(exp.Table)):
@@ -106,7 +112,12 @@ def rewrite_tables(
                 raise AnalysisError(f"{name} is a view: time travel needs a table")
             body = parse_one(view.sql, read="databricks")
             body, inner = rewrite_tables(
-                body, Namespace(view.catalog, view.schema), views, _depth + 1, sandbox=sandbox
+                body,
+                Namespace(view.catalog, view.schema),
+                views,
+                _depth + 1,
+                sandbox=sandbox,
+                functions=functions,
             )
             relations.update(inner)
             replacement: exp.Expression = exp.Subquery(this=body, alias=alias.copy())
