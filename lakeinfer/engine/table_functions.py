@@ -182,6 +182,9 @@ def _correlated(
         .from_(select.args["from_"].this.copy())
     )
     keys_query.set("joins", [j.copy() for j in before])
+    filters = _filters_on(select, [select.args["from_"].this, *(j.this for j in before)])
+    if filters:
+        keys_query.set("where", exp.Where(this=exp.and_(*(f.copy() for f in filters))))
     ctes = [c.copy() for s in _with_scopes(select) for c in s.args["with_"].expressions]
     if ctes:
         keys_query.set("with_", exp.With(expressions=ctes))
@@ -195,6 +198,29 @@ def _correlated(
     for name in keys.column_names:
         result = result.append_column(name, keys.column(name).take(rows))
     return result
+
+
+def _filters_on(select: exp.Select, tables: list[exp.Expression]) -> list[exp.Expression]:
+    """The conditions of ``select``'s WHERE (ANDed) that only read columns of ``tables``, named
+    by their alias, and call no function of lakeinfer's: they may filter the tables before a
+    LATERAL call, so that rows the query drops do not pay for a search."""
+    where = select.args.get("where")
+    if where is None:
+        return []
+    names = {t.alias_or_name.lower() for t in tables}
+    found = []
+    for condition in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+        columns = list(condition.find_all(exp.Column))
+        if (
+            columns
+            and all(c.table and c.table.lower() in names for c in columns)
+            and condition.find(exp.Query, exp.Subquery, exp.Anonymous) is None
+            and not any(
+                f.sql_name().lower().startswith("ai_") for f in condition.find_all(exp.Func)
+            )
+        ):
+            found.append(condition)
+    return found
 
 
 def _with_scopes(select: exp.Expression) -> list[exp.Expression]:

@@ -155,6 +155,17 @@ def test_lateral_search_runs_each_outer_rows_query_with_one_embedding_call(sessi
     stats = fake_server.stats()
     assert stats["embeddings"] == before + 1
     assert stats["bodies"][-1]["input"] == sorted([SENTENCES[1].upper(), SENTENCES[3].upper()])
+    # the outer WHERE's conditions on the tables before the LATERAL are applied first: rows it
+    # drops are not searched (nor embedded)
+    filtered = session.sql(
+        "SELECT q.id, s.id AS hit FROM query_table q, LATERAL (SELECT * FROM vector_search("
+        "index => 'docs_idx', query_text => lower(q.query_txt), num_results => 1)) s "
+        "WHERE q.id = 2 AND s.search_score > -2"
+    ).to_pylist()
+    assert [r["id"] for r in filtered] == [2]
+    stats = fake_server.stats()
+    assert stats["embeddings"] == before + 2
+    assert stats["bodies"][-1]["input"] == [SENTENCES[3].lower()]
     # a WITH query before the LATERAL, an empty outer table
     assert session.sql(
         "WITH few AS (SELECT * FROM query_table WHERE id = 2) SELECT f.id, s.id AS hit FROM "
