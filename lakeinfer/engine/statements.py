@@ -221,6 +221,11 @@ class StatementExecutor:
         target = statement.this
         name = self._table_name(target)
         schema = self.catalog.schema(name)  # fails early on an unknown table
+        if statement.args.get("where") is not None:
+            raise AnalysisError(
+                f"INSERT INTO {name} REPLACE WHERE is not supported; use MERGE, or DELETE "
+                "then INSERT"
+            )
         ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(statement.expression, self.namespace, ai)
         try:
@@ -240,6 +245,12 @@ class StatementExecutor:
                 rows = rows.map(
                     renamed, lambda b: pa.RecordBatch.from_arrays(b.columns, schema=renamed)
                 )
+                rows = _aligned(rows, schema, name, by_name=True)
+            elif statement.args.get("by_name"):
+                known = {f.name.lower() for f in schema}
+                unknown = [c for c in rows.schema.names if c.lower() not in known]
+                if unknown:
+                    raise AnalysisError(f"column {unknown[0]!r} does not exist in {name}")
                 rows = _aligned(rows, schema, name, by_name=True)
             else:
                 rows = _aligned(rows, schema, name, by_name=False)

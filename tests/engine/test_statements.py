@@ -90,6 +90,21 @@ def test_insert_by_position_by_name_and_select(s):
     ]
 
 
+def test_insert_by_name_matches_columns_by_name_and_replace_where_is_refused(s, home):
+    s.sql("CREATE TABLE t (id INT, name STRING, score DOUBLE)")
+    s.sql("INSERT INTO t VALUES (1, 'a', 0.5)")
+    s.sql("INSERT INTO t BY NAME SELECT 'b' AS name, 2 AS id")
+    assert s.sql("SELECT * FROM t ORDER BY id").to_pylist() == [
+        {"id": 1, "name": "a", "score": 0.5},
+        {"id": 2, "name": "b", "score": None},
+    ]
+    with pytest.raises(AnalysisError, match="column 'nope' does not exist in main.default.t"):
+        s.sql("INSERT INTO t BY NAME SELECT 3 AS id, 'x' AS nope")
+    with pytest.raises(AnalysisError, match="REPLACE WHERE is not supported"):
+        s.sql("INSERT INTO t REPLACE WHERE id = 1 SELECT 1, 'new', 1.0")
+    assert DeltaTable(str(home / "main" / "default" / "t")).version() == 2
+
+
 def test_insert_with_wrong_shape_names_the_problem_and_writes_nothing(s, home):
     s.sql("CREATE TABLE t (id INT, name STRING)")
     with pytest.raises(AnalysisError, match="has 2 columns"):
