@@ -32,6 +32,8 @@ from lakeinfer.sql import arguments
 from lakeinfer.sql.parse import position_of
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakeinfer.engine.query import QueryRunner
 
 _ids = itertools.count()
@@ -160,7 +162,7 @@ def _correlated(
     outer: list[exp.Expression],
     namespace: Namespace,
     ai: AiEvaluator,
-):
+) -> pa.Table:
     """The call's rows for every distinct value of its ``outer`` arguments, with those values
     as the key columns; the call's ``outer`` arguments are left replaced by the key columns."""
     scope = _lateral_scope(table)
