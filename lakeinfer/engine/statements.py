@@ -444,7 +444,7 @@ class StatementExecutor:
     def _describe_columns(schema: pa.Schema, extra: list[tuple[str, str]]) -> StatementResult:
         names = [f.name for f in schema]
         types = [arrow_to_ddl(f.type) for f in schema]
-        comments: list[str | None] = [None] * len(schema)
+        comments = [(f.metadata or {}).get(b"comment", b"").decode() or None for f in schema]
         if extra:
             names += ["", "# Detailed Table Information"] + [k for k, _ in extra]
             types += ["", ""] + [v for _, v in extra]
@@ -603,7 +603,20 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
         if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
             raise AnalysisError(f"column {column.sql(dialect='databricks')} needs a type")
         what = f"CREATE TABLE column {column.name!r}{position_of(column)}"
-        fields.append(pa.field(column.name, ddl_to_arrow(column.args["kind"], what)))
+        nullable, metadata = True, {}
+        for constraint in column.args.get("constraints") or []:
+            kind = constraint.args.get("kind")
+            if isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null"):
+                nullable = False
+            elif isinstance(kind, exp.CommentColumnConstraint):
+                metadata["comment"] = kind.name
+            else:
+                raise AnalysisError(
+                    f"{what}: {constraint.sql(dialect='databricks')} is not supported (only NOT "
+                    "NULL and COMMENT)"
+                )
+        dtype = ddl_to_arrow(column.args["kind"], what)
+        fields.append(pa.field(column.name, dtype, nullable=nullable, metadata=metadata or None))
     return pa.schema(fields)
 
 
@@ -631,11 +644,18 @@ def _align(data: pa.Table, schema: pa.Schema, name: TableName, *, by_name: bool)
         if by_name:
             index = lowered.get(field.name.lower())
             if index is None:
+                if not field.nullable and data.num_rows:
+                    raise AnalysisError(
+                        f"cannot write NULL into column {field.name!r} of {name}: NOT NULL "
+                        "(give it a value)"
+                    )
                 columns.append(pa.nulls(data.num_rows, field.type))
                 continue
         else:
             index = position
         column = data.column(index)
+        if not field.nullable and column.null_count:
+            raise AnalysisError(f"cannot write NULL into column {field.name!r} of {name}: NOT NULL")
         try:
             columns.append(column.cast(field.type))
         except CAST_ERRORS as exc:

@@ -105,6 +105,34 @@ def test_insert_by_name_matches_columns_by_name_and_replace_where_is_refused(s, 
     assert DeltaTable(str(home / "main" / "default" / "t")).version() == 2
 
 
+def test_column_not_null_and_comment_are_kept_and_other_constraints_refused(s, home):
+    s.sql("CREATE TABLE t (id INT NOT NULL COMMENT 'the key', name STRING)")
+    assert s.sql("DESCRIBE t").to_pylist() == [
+        {"col_name": "id", "data_type": "INT", "comment": "the key"},
+        {"col_name": "name", "data_type": "STRING", "comment": None},
+    ]
+    s.sql("INSERT INTO t VALUES (1, 'a')")
+    for statement in (
+        "INSERT INTO t VALUES (NULL, 'b')",
+        "INSERT INTO t (name) VALUES ('b')",
+        "UPDATE t SET id = NULL",
+        "MERGE INTO t USING (SELECT 1 AS id) AS s ON t.id = s.id "
+        "WHEN MATCHED THEN UPDATE SET id = NULL",
+    ):
+        with pytest.raises(AnalysisError, match="cannot write NULL into column 'id' of main"):
+            s.sql(statement)
+    assert DeltaTable(str(home / "main" / "default" / "t")).version() == 1
+    s.sql("INSERT OVERWRITE t SELECT 2, 'b'")
+    assert s.sql("DESCRIBE t").to_pylist()[0]["comment"] == "the key"
+    for column, refused in (
+        ("x STRING DEFAULT 'a'", "DEFAULT 'a'"),
+        ("k BIGINT GENERATED ALWAYS AS IDENTITY", "GENERATED ALWAYS AS IDENTITY"),
+    ):
+        with pytest.raises(AnalysisError) as error:
+            s.sql(f"CREATE TABLE u ({column})")
+        assert f"{refused} is not supported (only NOT NULL and COMMENT)" in str(error.value)
+
+
 def test_insert_with_wrong_shape_names_the_problem_and_writes_nothing(s, home):
     s.sql("CREATE TABLE t (id INT, name STRING)")
     with pytest.raises(AnalysisError, match="has 2 columns"):
