@@ -79,7 +79,7 @@ def register_builtins(extensions: Extensions) -> None:
     """The table functions and statements of lakeinfer's own features, and what
     ``session.readStream`` returns."""
     extensions.set_stream_reader(_stream_reader)
-    extensions.add_table_function("vector_search", _vector_search)
+    extensions.add_table_function("vector_search", _vector_search, _vector_search_each)
     extensions.add_table_function("ai_evaluate", _ai_evaluate)
     extensions.add_table_function("ai_forecast", _ai_forecast)
     # before streaming tables: a materialized view reading STREAM(t) is refused, not streamed
@@ -107,6 +107,14 @@ def _stream_reader(session: Session) -> DataStreamReader:
     from lakeinfer.pipelines.streaming import DataStreamReader
 
     return DataStreamReader(session)
+
+
+def _vector_search_each(
+    runner: QueryRunner, node: exp.Expression, namespace: Namespace, ai: AiEvaluator, keys: pa.Table
+) -> pa.Table:
+    from lakeinfer.vector.sql import vector_search_each
+
+    return vector_search_each(runner, node, namespace, ai, keys)
 
 
 def _ai_evaluate(

@@ -14,7 +14,11 @@ it does not know::
 
 A table function is called in a FROM clause (``SELECT * FROM my_fn(TABLE(t), 3)``); its handler
 gets the query runner, the call's node, the current namespace and the AI evaluator, and returns
-an Arrow table the query then reads like any table. A statement kind has its grammar (functions
+an Arrow table the query then reads like any table. A table function whose arguments may
+refer to the columns of an earlier table of the FROM clause, inside ``LATERAL`` (as
+``vector_search``'s ``query_text`` may), also registers a *correlated* handler: it gets the
+distinct values of those arguments at once (see :mod:`lakeinfer.engine.table_functions`) and
+answers them all in one go. A statement kind has its grammar (functions
 that parse the statement into its own node in the ``lakeinfer`` SQL dialect, see
 :mod:`lakeinfer.sql.dialect`), the node classes it runs (or a matcher: is this parsed statement
 mine?) and a handler returning the statement's result. A statement without a grammar reaches
@@ -47,6 +51,11 @@ GROUP = "lakeinfer.extensions"
 TableFunctionHandler = Callable[
     ["QueryRunner", exp.Expression, "Namespace", "AiEvaluator"], "pa.Table"
 ]
+#: (runner, call, namespace, AI evaluator, keys): the call's rows for every row of ``keys``
+#: (the distinct values of its correlated arguments), each result row with its key row's number
+CorrelatedHandler = Callable[
+    ["QueryRunner", exp.Expression, "Namespace", "AiEvaluator", "pa.Table"], "pa.Table"
+]
 StatementHandler = Callable[["StatementExecutor", exp.Expression, "AiEvaluator"], "StatementResult"]
 #: What a statement kind runs: statements of these node classes, or those a function accepts.
 StatementMatch = (
@@ -60,6 +69,8 @@ class TableFunction:
 
     name: str
     evaluate: TableFunctionHandler
+    #: computes its rows for many values of its correlated arguments (None: it has none)
+    correlated: CorrelatedHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,17 @@ class Extensions:
         self._loaders: list[Callable[[], bool]] = []
         self._stream_reader: Callable[..., object] | None = None
 
-    def add_table_function(self, name: str, evaluate: TableFunctionHandler) -> None:
-        """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one)."""
+    def add_table_function(
+        self,
+        name: str,
+        evaluate: TableFunctionHandler,
+        correlated: CorrelatedHandler | None = None,
+    ) -> None:
+        """Make ``name(...)`` in a FROM clause call ``evaluate`` (replacing an earlier one);
+        ``correlated``: the handler for calls inside ``LATERAL`` whose arguments refer to
+        columns of the tables before it (without one, such arguments are an error)."""
         key = name.lower()
-        self._functions[key] = TableFunction(key, evaluate)
+        self._functions[key] = TableFunction(key, evaluate, correlated)
 
     def add_statement(
         self,

@@ -260,6 +260,11 @@ class StatementExecutor:
         target = statement.this
         name = self._writable(self._table_name(target))
         schema = self.catalog.schema(name)  # fails early on an unknown table
+        if statement.args.get("where") is not None:
+            raise AnalysisError(
+                f"INSERT INTO {name} REPLACE WHERE is not supported; use MERGE, or DELETE "
+                "then INSERT"
+            )
         ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
         rows = self.runner.stream(statement.expression, self.namespace, ai)
         try:
@@ -279,6 +284,12 @@ class StatementExecutor:
                 rows = rows.map(
                     renamed, lambda b: pa.RecordBatch.from_arrays(b.columns, schema=renamed)
                 )
+                rows = _aligned(rows, schema, name, by_name=True)
+            elif statement.args.get("by_name"):
+                known = {f.name.lower() for f in schema}
+                unknown = [c for c in rows.schema.names if c.lower() not in known]
+                if unknown:
+                    raise AnalysisError(f"column {unknown[0]!r} does not exist in {name}")
                 rows = _aligned(rows, schema, name, by_name=True)
             else:
                 rows = _aligned(rows, schema, name, by_name=False)
@@ -698,11 +709,20 @@ def _schema_from_columns(schema: exp.Expression) -> pa.Schema:
         if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
             raise AnalysisError(f"column {column.sql(dialect='databricks')} needs a type")
         what = f"CREATE TABLE column {column.name!r}{position_of(column)}"
-        comment = column.find(exp.CommentColumnConstraint)
-        metadata = {COMMENT_KEY: comment.this.name} if comment is not None else None
-        fields.append(
-            pa.field(column.name, ddl_to_arrow(column.args["kind"], what), metadata=metadata)
-        )
+        nullable, metadata = True, {}
+        for constraint in column.args.get("constraints") or []:
+            kind = constraint.args.get("kind")
+            if isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null"):
+                nullable = False
+            elif isinstance(kind, exp.CommentColumnConstraint):
+                metadata[COMMENT_KEY] = kind.name
+            else:
+                raise AnalysisError(
+                    f"{what}: {constraint.sql(dialect='databricks')} is not supported (only NOT "
+                    "NULL and COMMENT)"
+                )
+        dtype = ddl_to_arrow(column.args["kind"], what)
+        fields.append(pa.field(column.name, dtype, nullable=nullable, metadata=metadata or None))
     return pa.schema(fields)
 
 
@@ -730,11 +750,18 @@ def _align(data: pa.Table, schema: pa.Schema, name: TableName, *, by_name: bool)
         if by_name:
             index = lowered.get(field.name.lower())
             if index is None:
+                if not field.nullable and data.num_rows:
+                    raise AnalysisError(
+                        f"cannot write NULL into column {field.name!r} of {name}: NOT NULL "
+                        "(give it a value)"
+                    )
                 columns.append(pa.nulls(data.num_rows, field.type))
                 continue
         else:
             index = position
         column = data.column(index)
+        if not field.nullable and column.null_count:
+            raise AnalysisError(f"cannot write NULL into column {field.name!r} of {name}: NOT NULL")
         try:
             columns.append(column.cast(field.type))
         except CAST_ERRORS as exc:

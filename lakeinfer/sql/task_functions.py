@@ -39,9 +39,9 @@ from sqlglot import exp
 from lakeinfer.errors import AnalysisError
 from lakeinfer.sql import task_scoring as scoring
 from lakeinfer.sql.arguments import Kind, Parameter, Signature, bind
+from lakeinfer.sql.languages import UnknownLanguage, language_name
 from lakeinfer.sql.parse import position_of
 from lakeinfer.sql.task_specs import (
-    LANGUAGES,
     SENTIMENTS,
     V2_RESULT,
     AnswerError,
@@ -665,15 +665,13 @@ def _summarize(max_words: int) -> TaskSpec:
 def _translate(
     content: exp.Expression, to_lang: exp.Expression, where: str
 ) -> tuple[exp.Expression, TaskSpec]:
-    supported = ", ".join(LANGUAGES)
     if isinstance(to_lang, exp.Literal):
-        code = to_lang.this.strip().lower() if to_lang.is_string else to_lang.this
-        if code not in LANGUAGES:
+        try:
+            language = language_name(to_lang.this)
+        except UnknownLanguage as exc:
             raise AnalysisError(
-                f"{where}: to_lang {to_lang.this!r} is not supported; use one of {supported} "
-                "(or ai_query for other languages)"
-            )
-        language = LANGUAGES[code]
+                f"{where}: to_lang {to_lang.this!r} is not supported: {exc}"
+            ) from None
         return content, TaskSpec(
             "ai_translate",
             pa.string(),
@@ -682,14 +680,14 @@ def _translate(
         )
 
     def template(spec: TaskSpec, values: dict[str, Any]) -> str:
-        code = str(values["to_lang"]).strip().lower()
-        if code not in LANGUAGES:
+        try:
+            language = language_name(str(values["to_lang"]))
+        except UnknownLanguage as exc:
             raise AnswerError(
-                f"ai_translate: to_lang {values['to_lang']!r} is not supported; use one of "
-                f"{supported}"
-            )
+                f"ai_translate: to_lang {values['to_lang']!r} is not supported: {exc}"
+            ) from None
         return (
-            f"Translate the text below to {LANGUAGES[code]}. Answer with the translation "
+            f"Translate the text below to {language}. Answer with the translation "
             f"only.\n\nText:\n{values['content']}"
         )
 

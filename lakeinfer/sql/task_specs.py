@@ -18,17 +18,6 @@ from typing import Any
 
 import pyarrow as pa
 
-#: ai_translate's target languages, as Databricks supports them
-LANGUAGES = {
-    "en": "English",
-    "de": "German",
-    "fr": "French",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "hi": "Hindi",
-    "es": "Spanish",
-    "th": "Thai",
-}
 SENTIMENTS = ("positive", "negative", "neutral", "mixed")
 MASK = "[MASKED]"
 #: labels ai_mask also finds by pattern, so they are masked whatever the model misses

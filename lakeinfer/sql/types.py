@@ -33,8 +33,14 @@ def arrow_to_ddl(dtype: pa.DataType) -> str:
 
 def storable_schema(schema: pa.Schema) -> pa.Schema:
     """The schema a result is written to Delta with: NULL-typed columns become STRING,
-    view/large string and binary types become the plain ones delta-rs round-trips."""
-    return pa.schema([pa.field(f.name, _storable(f.type), metadata=_comment(f)) for f in schema])
+    view/large string and binary types become the plain ones delta-rs round-trips; a column's
+    NOT NULL and its comment (``comment`` metadata) are kept."""
+    return pa.schema(
+        [
+            pa.field(f.name, _storable(f.type), nullable=f.nullable, metadata=_comment(f))
+            for f in schema
+        ]
+    )
 
 
 def _comment(field: pa.Field) -> dict[bytes, bytes] | None:

@@ -194,34 +194,60 @@ class VectorIndexes:
         num_results: int = DEFAULT_RESULTS,
     ) -> pa.Table:
         """The ``num_results`` rows nearest to the query, most similar first, with their
-        cosine similarity as ``search_score``. The index is refreshed first if its table
+        cosine similarity as ``search_score`` (DOUBLE). The index is refreshed first if its table
         changed."""
+        texts = None if query_text is None else [query_text]
+        vectors = None if query_vector is None else [query_vector]
+        return self.search_many(name, ai, texts=texts, vectors=vectors, num_results=num_results)[0]
+
+    def search_many(
+        self,
+        name: TableName,
+        ai: AiEvaluator,
+        *,
+        texts: list[str | None] | None = None,
+        vectors: list[list[float] | None] | None = None,
+        num_results: int = DEFAULT_RESULTS,
+    ) -> list[pa.Table]:
+        """:meth:`search` for each of ``texts`` (or ``vectors``): one table per query, in
+        order, empty for a NULL query. The distinct texts are embedded in one call."""
         from usearch.index import Index
 
         self.refresh(name, ai)
         info = self.info(name)
         rows = pq.read_table(self._dir(name) / "rows.parquet")
-        if query_vector is None:
-            assert query_text is not None
-            answer = ai.answer(_embedding_call(info.endpoint), pa.array([query_text], pa.string()))
-            query_vector = answer.to_pylist()[0]
-        if info.rows and len(query_vector) != info.dimensions:
-            raise AnalysisError(
-                f"vector_search: query_vector has {len(query_vector)} dimensions, index {name} "
-                f"has {info.dimensions}"
-            )
+        if vectors is None:
+            assert texts is not None
+            distinct = sorted({t for t in texts if t is not None})
+            embedded = {}
+            if distinct:
+                call = _embedding_call(info.endpoint)
+                answers = ai.answer(call, pa.array(distinct, pa.string())).to_pylist()
+                embedded = dict(zip(distinct, answers, strict=True))
+            vectors = [None if t is None else embedded[t] for t in texts]
+        for vector in vectors:
+            if vector is not None and info.rows and len(vector) != info.dimensions:
+                raise AnalysisError(
+                    f"vector_search: query_vector has {len(vector)} dimensions, index {name} "
+                    f"has {info.dimensions}"
+                )
         result = rows.drop_columns([VECTOR])
+        empty = result.slice(0, 0).append_column(SCORE, pa.array([], pa.float64()))
         if not info.rows or num_results == 0:
-            return result.slice(0, 0).append_column(SCORE, pa.array([], pa.float32()))
+            return [empty for _ in vectors]
         index = Index.restore(str(self._dir(name) / "index.usearch"))
-        found = index.search(
-            np.asarray(query_vector, dtype=np.float32), min(num_results, len(index))
-        )
-        keys = np.asarray(found.keys, dtype=np.int64)
-        scores = (1.0 - np.asarray(found.distances, dtype=np.float32)).astype(np.float32)
-        order = np.argsort(-scores, kind="stable")
-        result = result.take(pa.array(keys[order]))
-        return result.append_column(SCORE, pa.array(scores[order], pa.float32()))
+        found = []
+        for vector in vectors:
+            if vector is None:
+                found.append(empty)
+                continue
+            hits = index.search(np.asarray(vector, dtype=np.float32), min(num_results, len(index)))
+            keys = np.asarray(hits.keys, dtype=np.int64)
+            scores = 1.0 - np.asarray(hits.distances, dtype=np.float64)
+            order = np.argsort(-scores, kind="stable")
+            table = result.take(pa.array(keys[order]))
+            found.append(table.append_column(SCORE, pa.array(scores[order], pa.float64())))
+        return found
 
 
 def _embedding_call(endpoint: str) -> AiQueryCall:

@@ -90,7 +90,9 @@ def test_table_function_errors_and_unknown_names(home, registered):
         with pytest.raises(AnalysisError, match="split_words: text must be a string"):
             session.sql("SELECT * FROM split_words(42)").to_pylist()
         EXTENSIONS.remove("split_words")
-        with pytest.raises(SqlError, match="Table Function with name split_words does not exist"):
+        with pytest.raises(
+            SqlError, match=r"\[UNRESOLVED_ROUTINE\] Cannot resolve routine `split_words`"
+        ):
             session.sql("SELECT * FROM split_words('a b')").to_pylist()
 
 

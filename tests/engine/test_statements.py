@@ -90,6 +90,49 @@ def test_insert_by_position_by_name_and_select(s):
     ]
 
 
+def test_insert_by_name_matches_columns_by_name_and_replace_where_is_refused(s, home):
+    s.sql("CREATE TABLE t (id INT, name STRING, score DOUBLE)")
+    s.sql("INSERT INTO t VALUES (1, 'a', 0.5)")
+    s.sql("INSERT INTO t BY NAME SELECT 'b' AS name, 2 AS id")
+    assert s.sql("SELECT * FROM t ORDER BY id").to_pylist() == [
+        {"id": 1, "name": "a", "score": 0.5},
+        {"id": 2, "name": "b", "score": None},
+    ]
+    with pytest.raises(AnalysisError, match="column 'nope' does not exist in main.default.t"):
+        s.sql("INSERT INTO t BY NAME SELECT 3 AS id, 'x' AS nope")
+    with pytest.raises(AnalysisError, match="REPLACE WHERE is not supported"):
+        s.sql("INSERT INTO t REPLACE WHERE id = 1 SELECT 1, 'new', 1.0")
+    assert DeltaTable(str(home / "main" / "default" / "t")).version() == 2
+
+
+def test_column_not_null_and_comment_are_kept_and_other_constraints_refused(s, home):
+    s.sql("CREATE TABLE t (id INT NOT NULL COMMENT 'the key', name STRING)")
+    assert s.sql("DESCRIBE t").to_pylist() == [
+        {"col_name": "id", "data_type": "INT", "comment": "the key"},
+        {"col_name": "name", "data_type": "STRING", "comment": None},
+    ]
+    s.sql("INSERT INTO t VALUES (1, 'a')")
+    for statement in (
+        "INSERT INTO t VALUES (NULL, 'b')",
+        "INSERT INTO t (name) VALUES ('b')",
+        "UPDATE t SET id = NULL",
+        "MERGE INTO t USING (SELECT 1 AS id) AS s ON t.id = s.id "
+        "WHEN MATCHED THEN UPDATE SET id = NULL",
+    ):
+        with pytest.raises(AnalysisError, match="cannot write NULL into column 'id' of main"):
+            s.sql(statement)
+    assert DeltaTable(str(home / "main" / "default" / "t")).version() == 1
+    s.sql("INSERT OVERWRITE t SELECT 2, 'b'")
+    assert s.sql("DESCRIBE t").to_pylist()[0]["comment"] == "the key"
+    for column, refused in (
+        ("x STRING DEFAULT 'a'", "DEFAULT 'a'"),
+        ("k BIGINT GENERATED ALWAYS AS IDENTITY", "GENERATED ALWAYS AS IDENTITY"),
+    ):
+        with pytest.raises(AnalysisError) as error:
+            s.sql(f"CREATE TABLE u ({column})")
+        assert f"{refused} is not supported (only NOT NULL and COMMENT)" in str(error.value)
+
+
 def test_insert_with_wrong_shape_names_the_problem_and_writes_nothing(s, home):
     s.sql("CREATE TABLE t (id INT, name STRING)")
     with pytest.raises(AnalysisError, match="has 2 columns"):

@@ -120,10 +120,13 @@ def test_translate_checks_languages_per_row_for_columns(tasks):
             "SELECT ai_translate(t, l) FROM VALUES ('hi', 'de'), ('yo', 'xx') AS v(t, l)"
         ).to_pylist()
     rows = tasks.sql(
-        "SELECT ai_translate(t, l) AS x FROM VALUES ('hi', 'DE'), ('yo', NULL) AS v(t, l)"
+        "SELECT ai_translate(t, l) AS x FROM VALUES ('hi', 'DE'), ('yo', NULL), "
+        "('hola', 'pt-BR'), ('ciao', 'Spanish') AS v(t, l)"
     ).to_pylist()
     assert rows[0]["x"].startswith("echo: Translate the text below to German.")
     assert rows[1]["x"] is None
+    assert rows[2]["x"].startswith("echo: Translate the text below to Portuguese (Brazil).")
+    assert rows[3]["x"].startswith("echo: Translate the text below to Spanish.")
 
 
 def test_task_endpoint_setting_and_its_kind_are_checked(tasks, fake_server):

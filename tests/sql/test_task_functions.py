@@ -52,6 +52,28 @@ def test_every_task_function_binds_to_an_ai_query_call_with_its_result_type():
     assert seen == set(TASK_FUNCTIONS)
 
 
+@pytest.mark.parametrize(
+    ("to_lang", "language"),
+    [
+        ("de", "German"),
+        ("DE", "German"),
+        ("Spanish", "Spanish"),
+        ("French", "French"),
+        ("es-MX", "Spanish (Mexico)"),
+        ("es_MX", "Spanish (Mexico)"),
+        ("pt-BR", "Portuguese (Brazil)"),
+        ("zh-Hans", "Chinese (Simplified)"),
+        ("ja", "Japanese"),
+        ("español", "Spanish"),
+    ],
+)
+def test_translate_takes_bcp47_codes_and_language_names(to_lang, language):
+    call = bind(f"ai_translate(x, '{to_lang}')")
+    assert call.task.instruction == (
+        f"Translate the text below to {language}. Answer with the translation only."
+    )
+
+
 def test_label_tasks_pin_their_answers_with_an_enum_schema():
     call = bind("ai_classify(x, ARRAY('urgent', 'not urgent'))")
     schema = call.parameters["response_format"]["json_schema"]["schema"]
@@ -115,7 +137,14 @@ def test_summarize_word_limit_defaults_to_50_and_0_means_none():
             "more than 128 properties",
         ),
         ('ai_extract(x, \'{"a": {"type": "enum"}}\')', "needs a list of labels"),
-        ("ai_translate(x, 'xx')", "to_lang 'xx' is not supported; use one of en, de, fr"),
+        (
+            "ai_translate(x, 'xx')",
+            "to_lang 'xx' is not supported: it names no known language; give a BCP-47 language "
+            "code (e.g. 'es', 'es-MX', 'pt-BR', 'zh-Hans') or a language name",
+        ),
+        ("ai_translate(x, 'Elvish Sindarin')", "to_lang 'Elvish Sindarin' is not supported"),
+        ("ai_translate(x, 'und')", "to_lang 'und' is not supported"),
+        ("ai_translate(x, 'es-ZZ')", "to_lang 'es-ZZ' is not supported"),
         ("ai_mask(x, ARRAY())", "at least 1 label"),
         ("ai_similarity(x)", "missing required argument 'expr2'"),
         ("ai_gen(x, y)", "takes at most 1 argument (prompt), got 2"),

@@ -101,3 +101,125 @@ def test_query_vector_other_endpoint_and_errors(session, fake_server):
         session.sql("SELECT * FROM vector_search(index => 'docs_idx')").to_arrow()
     with pytest.raises(AnalysisError, match="does not exist"):
         session.sql("SELECT * FROM vector_search(index => 'nope', query_text => 'x')").to_arrow()
+
+
+def _queries(session) -> None:
+    _docs(session)
+    session.sql("CREATE VECTOR INDEX docs_idx ON docs (body) USING emb")
+    session.sql("CREATE TABLE query_table (id INT, query_txt STRING)")
+    session.sql(
+        f"INSERT INTO query_table VALUES (1, '{SENTENCES[1]}'), (2, '{SENTENCES[3]}'), "
+        f"(3, '{SENTENCES[1]}'), (4, NULL)"
+    )
+
+
+LATERAL = (
+    "SELECT q.id AS qid, q.query_txt, s.* FROM query_table q, LATERAL (SELECT * FROM "
+    "vector_search(index => 'main.default.docs_idx', {query} => q.query_txt, "
+    "num_results => 2)) AS s"
+)
+
+
+def test_lateral_search_runs_each_outer_rows_query_with_one_embedding_call(session, fake_server):
+    _queries(session)
+    before = fake_server.stats()["embeddings"]
+    rows = session.sql(LATERAL.format(query="query_text") + " ORDER BY qid, search_score DESC")
+    rows = rows.to_pylist()
+    # each outer row gets its own num_results neighbours, its own text first (score 1)
+    assert [(r["qid"], r["id"]) for r in rows][::2] == [(1, 1), (2, 3), (3, 1)]
+    assert [r["qid"] for r in rows] == [1, 1, 2, 2, 3, 3]
+    for r in rows[::2]:
+        assert r["body"] == r["query_txt"] and r["search_score"] == pytest.approx(1.0, abs=1e-5)
+    assert rows[1]["id"] not in (1,) and rows[3]["id"] != 3
+    # the texts were embedded when the index was built: answered from the cache
+    assert fake_server.stats()["embeddings"] == before
+    # the older argument name, a LEFT JOIN LATERAL and the call without a subquery
+    assert session.sql(LATERAL.format(query="query") + " ORDER BY qid").to_arrow().num_rows == 6
+    left = session.sql(
+        "SELECT q.id, s.id AS hit FROM query_table q LEFT JOIN LATERAL (SELECT * FROM "
+        "vector_search(index => 'docs_idx', query_text => q.query_txt, num_results => 1)) s "
+        "ON TRUE ORDER BY q.id"
+    ).to_pylist()
+    assert left == [
+        {"id": 1, "hit": 1},
+        {"id": 2, "hit": 3},
+        {"id": 3, "hit": 1},
+        {"id": 4, "hit": None},
+    ]
+    bare = session.sql(
+        "SELECT q.id, s.id AS hit FROM query_table q, LATERAL vector_search(index => "
+        "'docs_idx', query_text => upper(q.query_txt), num_results => 1) AS s ORDER BY q.id"
+    ).to_pylist()
+    assert [r["id"] for r in bare] == [1, 2, 3]
+    # the two distinct new texts are embedded in one request; NULL queries give no rows
+    stats = fake_server.stats()
+    assert stats["embeddings"] == before + 1
+    assert stats["bodies"][-1]["input"] == sorted([SENTENCES[1].upper(), SENTENCES[3].upper()])
+    # the outer WHERE's conditions on the tables before the LATERAL are applied first: rows it
+    # drops are not searched (nor embedded)
+    filtered = session.sql(
+        "SELECT q.id, s.id AS hit FROM query_table q, LATERAL (SELECT * FROM vector_search("
+        "index => 'docs_idx', query_text => lower(q.query_txt), num_results => 1)) s "
+        "WHERE q.id = 2 AND s.search_score > -2"
+    ).to_pylist()
+    assert [r["id"] for r in filtered] == [2]
+    stats = fake_server.stats()
+    assert stats["embeddings"] == before + 2
+    assert stats["bodies"][-1]["input"] == [SENTENCES[3].lower()]
+    # a WITH query before the LATERAL, an empty outer table
+    assert session.sql(
+        "WITH few AS (SELECT * FROM query_table WHERE id = 2) SELECT f.id, s.id AS hit FROM "
+        "few f, LATERAL (SELECT * FROM vector_search(index => 'docs_idx', query_text => "
+        "f.query_txt, num_results => 1)) s"
+    ).to_pylist() == [{"id": 2, "hit": 3}]
+    assert (
+        session.sql(
+            "SELECT s.* FROM (SELECT * FROM query_table WHERE id > 9) q, LATERAL (SELECT * "
+            "FROM vector_search(index => 'docs_idx', query_text => q.query_txt)) s"
+        )
+        .to_arrow()
+        .num_rows
+        == 0
+    )
+
+
+def test_ctas_over_lateral_search_has_the_index_columns_and_the_score(session):
+    _queries(session)
+    session.sql("CREATE TABLE found AS " + LATERAL.format(query="query_text"))
+    described = {r["col_name"]: r["data_type"] for r in session.sql("DESCRIBE found").to_pylist()}
+    session.sql(
+        "CREATE TABLE one AS SELECT * FROM vector_search(index => 'docs_idx', "
+        "query => 'rain', num_results => 2)"
+    )
+    one = {r["col_name"]: r["data_type"] for r in session.sql("DESCRIBE one").to_pylist()}
+    assert one == {"id": "INT", "body": "STRING", "search_score": "DOUBLE"}
+    assert described == {"qid": "INT", "query_txt": "STRING", **one}
+    assert session.sql("SELECT count(*) AS n FROM found").to_pylist() == [{"n": 6}]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("vector_search('docs_idx', 'rain')", "arguments must be named"),
+        ("vector_search(index => 'docs_idx', query_txt => 'rain')", "did you mean 'query_text'"),
+        (
+            "vector_search(index => 'docs_idx', query => 'a', query_text => 'b')",
+            "'query_text' is given twice",
+        ),
+    ],
+)
+def test_vector_search_arguments_are_named(session, call, message):
+    _docs(session)
+    session.sql("CREATE VECTOR INDEX docs_idx ON docs (body) USING emb")
+    with pytest.raises(AnalysisError, match=message) as error:
+        session.sql(f"SELECT * FROM {call}").to_arrow()
+    assert str(error.value).startswith("vector_search at line 1, column ")
+
+
+def test_column_query_outside_lateral_is_a_clear_error(session):
+    _queries(session)
+    with pytest.raises(AnalysisError, match=r"refer to columns \(q.query_txt\).*LATERAL"):
+        session.sql(
+            "SELECT * FROM query_table q JOIN vector_search(index => 'docs_idx', "
+            "query_text => q.query_txt) s ON TRUE"
+        ).to_arrow()
