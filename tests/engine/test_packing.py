@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+import lakeinfer
 from lakeinfer.engine.packing import (
     PACK_FORMAT,
     pack_prompt,
@@ -17,6 +18,8 @@ from lakeinfer.engine.packing import (
     unpack_prompt,
 )
 from lakeinfer.errors import AnalysisError, EndpointError
+from lakeinfer.testing.fake_openai import FakeOpenAIServer
+from tests.conftest import configure
 
 LABELS = ("billing", "shipping", "other")
 
@@ -240,3 +243,36 @@ def test_pack_answers_are_json_of_the_rows_own_schema(session, fake_server):
     ).to_pylist()
     assert [json.loads(r["a"]) for r in rows] == [{"n": 1}] * 4
     assert fake_server.stats()["chat"] == 1
+
+
+def test_a_throttled_pack_is_retried_as_a_pack(home):
+    with FakeOpenAIServer(fault_rate=0.4, fault_seed=3, fault_kinds=("429",)) as server:
+        configure(home, server, chat={"max_retries": 10})
+        with lakeinfer.connect(home, progress=False) as session:
+            _texts(session, 32)
+            session.sql("SET lakeinfer.pack_rows = 8")
+            rows = session.sql("SELECT id, ai_query('chat', text) AS a FROM t ORDER BY id")
+            assert [r["a"] for r in rows.to_pylist()] == [f"echo: ticket {i} " for i in range(32)]
+            stats = server.stats()
+    assert stats["faults"]["429"] > 0
+    assert stats["chat"] == 4 + stats["faults"]["429"]  # no row was sent alone
+    assert len(_packed_bodies(stats)) == stats["chat"]
+
+
+def test_structured_rows_reserve_their_own_output_tokens_in_the_pack(session, fake_server):
+    _texts(session, 4)
+    session.sql("SET lakeinfer.pack_rows = 4")
+    session.sql(
+        "SELECT ai_query('chat', text, returnType => 'INT', "
+        "modelParameters => named_struct('max_tokens', 5)) AS n FROM t"
+    ).to_pylist()
+    (body,) = fake_server.stats()["bodies"]
+    assert body["max_tokens"] == 4 * (5 + 8)
+
+
+def test_embeddings_are_never_packed(session, fake_server):
+    _texts(session, 16)
+    session.sql("SET lakeinfer.pack_rows = 8")
+    rows = session.sql("SELECT ai_query('emb', text) AS v FROM t").to_pylist()
+    assert all(len(r["v"]) == 8 for r in rows)
+    assert fake_server.stats()["chat"] == 0
