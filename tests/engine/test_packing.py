@@ -276,3 +276,24 @@ def test_embeddings_are_never_packed(session, fake_server):
     rows = session.sql("SELECT ai_query('emb', text) AS v FROM t").to_pylist()
     assert all(len(r["v"]) == 8 for r in rows)
     assert fake_server.stats()["chat"] == 0
+
+
+def test_benchmark_runs_small_and_finds_the_calls_ratio():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "prompt_packing.py")]
+        + ["--rows", "64", "--limit", "0", "--format", "json", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr
+    fake = json.loads(result.stdout)["fake"]
+    assert fake["runs"]["pack_rows=1"]["calls"] == 64
+    assert fake["runs"]["pack_rows=8"]["calls"] == 8
+    assert fake["answers_equal"] and fake["prompt_tokens_ratio"] > 1
