@@ -69,6 +69,24 @@ def _batch_mode(value: Any) -> str:
     return text
 
 
+#: most rows one packed request may carry
+MAX_PACK_ROWS = 64
+
+
+def _pack_rows(value: Any) -> int | str:
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        rows = _whole(value, 1)
+    except ValueError:
+        rows = 0
+    if not 1 <= rows <= MAX_PACK_ROWS:
+        raise ValueError(
+            f"expected 'auto' or a whole number from 1 to {MAX_PACK_ROWS}, got {value!r}"
+        )
+    return rows
+
+
 def _name(value: Any) -> str:
     text = str(value).strip()
     if not text:
@@ -123,6 +141,14 @@ SETTINGS: dict[str, Spec] = {
         True,
         "task functions score labels and copy spans on endpoints that support it (the "
         "embedded model) instead of asking for JSON",
+    ),
+    # Off by default: packing changes what the model reads, which may change its answers
+    # (benchmarks/prompt_packing.py measures it)
+    "pack_rows": Spec(
+        _pack_rows,
+        1,
+        "rows per chat request: 1 sends each row alone, N packs N rows into one prompt with a "
+        "JSON answer per row, 'auto' packs short label answers on HTTP endpoints",
     ),
     # Databricks' task functions call Databricks-managed models; the same names answer here
     # from a workspace when one is set, else from the embedded models

@@ -306,7 +306,12 @@ class AiEvaluator:
         self._check_budget(missing)
         provider = self.registry.get(endpoint)
         limits = self.settings.limits(endpoint, self.registry.limits_of(endpoint))
-        feed = _BudgetedFeed(self, self._call_order(provider, missing))
+        # prompt packing: several rows per request when lakeinfer.pack_rows asks for it
+        from lakeinfer.engine.packing import packer
+
+        pack_rows = self.settings.get("pack_rows")
+        sender = packer(pack_rows, call, provider, missing, usage.stats, check) or provider
+        feed = _BudgetedFeed(self, self._call_order(sender, missing))
         record = _Recorder(
             self,
             endpoint,
@@ -320,12 +325,19 @@ class AiEvaluator:
 
         # the usage is counted into as calls are made, so a statement that is stopped,
         # cancelled or interrupted (Ctrl-C) still records what it cost
-        def call_endpoint() -> None:
-            from lakeinfer.runtime.scheduler import run_requests
+        def call_endpoint(sender: Provider) -> None:
+            from lakeinfer.runtime.scheduler import pacer_for, run_requests
 
+            pacer = pacer_for(provider, limits)  # a packing sender paces as its endpoint
             self.loop.run(
                 run_requests(
-                    provider, feed(), record, limits=limits, cancel=self.cancel, stats=usage.stats
+                    sender,
+                    feed(),
+                    record,
+                    limits=limits,
+                    pacer=pacer,
+                    cancel=self.cancel,
+                    stats=usage.stats,
                 )
             )
 
@@ -336,10 +348,10 @@ class AiEvaluator:
                     feed.items = self.loop.run(batch.run(feed.items, record))
                 finally:
                     usage.batch_ids += batch.batch_ids
-            call_endpoint()
+            call_endpoint(sender)
             if record.retry and not feed.stopped:
                 feed.items = record.take_retries()
-                call_endpoint()
+                call_endpoint(provider)
         finally:
             if self.cache is not None:
                 self.cache.flush()

@@ -101,6 +101,7 @@ class StatementStats:
             f"{ai.prompt_tokens} in + {ai.completion_tokens} out tokens",
             # prompt tokens the endpoint answered from its own prompt cache (shared prefixes)
             *([f"{ai.cached_tokens} in from the prompt cache"] if ai.cached_tokens else []),
+            *([_packing(ai)] if ai.packed_calls else []),
         ]
         if self.cost_usd is not None:
             cost = f"~${self.cost_usd:.4f}"
@@ -109,6 +110,15 @@ class StatementStats:
             parts.append(cost)
         parts.append(f"{self.seconds:.1f}s")
         return "ai: " + ", ".join(parts)
+
+
+def _packing(ai: CallStats) -> str:
+    """What prompt packing did: rows per packed call, rows sent again alone, tokens saved."""
+    again = f", {ai.pack_splits} sent again alone" if ai.pack_splits else ""
+    return (
+        f"{ai.packed_rows} rows in {ai.packed_calls} packed calls{again}, "
+        f"~{ai.prompt_tokens_saved} prompt tokens saved"
+    )
 
 
 def statement_stats(

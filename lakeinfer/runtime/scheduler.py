@@ -61,6 +61,12 @@ class CallStats:
     cached_tokens: int = 0  # prompt tokens the endpoint took from its prompt cache
     throttled: int = 0  # answers that were a 429/503/529 (each attempt counts)
     timeouts: int = 0  # attempts that got no answer within timeout_s
+    # prompt packing (lakeinfer.engine.packing): calls that carried several rows, those rows,
+    # rows of a failed or malformed pack sent again alone, and prompt tokens saved
+    packed_calls: int = 0
+    packed_rows: int = 0
+    pack_splits: int = 0
+    prompt_tokens_saved: int = 0
 
     def add(self, other: CallStats) -> None:
         for name in self.__dataclass_fields__:

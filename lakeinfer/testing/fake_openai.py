@@ -22,6 +22,14 @@ all at the end). ``[[queued:MS]]`` is a request waiting MS milliseconds for a sl
 server: nothing of its answer comes meanwhile, while ``GET /slots`` (as llama.cpp's server
 has it) shows a slot decoding, its token count growing, whenever any chat request is in flight.
 
+A packed prompt (several rows in one request, see :mod:`lakeinfer.engine.packing`) is answered
+with the keyed JSON object it asks for, each row answered as its own prompt would be (echo,
+``[[answer:TEXT]]``, the schema's instance), so packed and unpacked runs get the same answers.
+A row containing ``[[pack:drop]]`` is left out of the answer, ``[[pack:garble]]`` gets an
+answer of the wrong shape (a label that is not among the enum's, else a wrong JSON type),
+``[[pack:extra]]`` adds a key beyond the rows, and ``[[pack:broken]]`` makes the whole answer
+text that is not JSON; a row alone is answered normally whatever its markers.
+
 With ``--fault-rate R`` (0..1) each request is, with probability R (drawn from a generator seeded
 with ``--fault-seed``), answered with one fault picked at random: ``429`` (with
 ``Retry-After: 0.05``), ``503``, ``slow`` (a normal answer after ``--slow-ms``, meant to exceed a
@@ -79,6 +87,7 @@ SLOW_TOKENS_MARKER = re.compile(r"\[\[slow-tokens:(\d+)\]\]")
 QUEUED_MARKER = re.compile(r"\[\[queued:(\d+)\]\]")
 #: seconds per token of a runaway answer (fast enough to run away, slow enough to be cheap)
 RUNAWAY_TOKEN_S = 0.002
+PACK_MARKERS = ("[[pack:drop]]", "[[pack:garble]]", "[[pack:extra]]", "[[pack:broken]]")
 FAULT_KINDS = ("429", "503", "slow", "drop", "malformed")
 #: the environment variable :class:`FakeOpenAIServer` hands the server's token over in
 TOKEN_VARIABLE = "LAKEINFER_FAKE_OPENAI_TOKEN"
@@ -106,6 +115,7 @@ class _State:
         self.rng = random.Random(fault_seed)
         self.counts: dict[str, int] = {
             "chat": 0,
+            "packed": 0,
             "embeddings": 0,
             "errors": 0,
             "max_in_flight": 0,
@@ -308,6 +318,64 @@ def _structured_answer(response_format: Any, prompt: str, chosen: str | None = N
     return None
 
 
+def _packed_answer(response_format: Any, prompt: str) -> str | None:
+    """The keyed JSON answer to a packed prompt (None: the request is not one); each row is
+    answered as its own prompt, with the row's own answer schema."""
+    from lakeinfer.engine.packing import PACK_FORMAT, unpack_prompt
+
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema") or {}
+    if spec.get("name") != PACK_FORMAT:
+        return None
+    rows = unpack_prompt(prompt)
+    if rows is None:
+        return None
+    if "[[pack:broken]]" in prompt:
+        return '{"1": "this answer stops'
+    properties = spec["schema"]["properties"]
+    answer: dict[str, Any] = {}
+    for number, row in enumerate(rows, start=1):
+        if "[[pack:drop]]" in row:
+            continue
+        schema = properties[str(number)]
+        value = _row_answer(schema, row)
+        if "[[pack:garble]]" in row:
+            value = _garbled(schema, value)
+        if "[[pack:extra]]" in row:
+            answer[str(len(rows) + 1)] = value
+        answer[str(number)] = value
+    return json.dumps(answer)
+
+
+def _row_answer(schema: dict[str, Any], prompt: str) -> Any:
+    """One packed row's answer: what the row's own prompt would be answered with."""
+    chosen = ANSWER_MARKER.search(prompt)
+    picked = chosen.group(1) if chosen else None
+    kind = schema.get("type")
+    if schema == {"type": "string"}:
+        return picked if picked is not None else f"echo: {prompt}"
+    if schema == {"type": "object"}:
+        return {"echo": picked if picked is not None else prompt}
+    if kind in ("integer", "number", "boolean") and picked is not None:
+        try:
+            return json.loads(picked)
+        except json.JSONDecodeError:
+            return picked
+    return _instance(schema, prompt, picked)
+
+
+def _garbled(schema: dict[str, Any], value: Any) -> Any:
+    """``value`` made wrong: a label outside the enum where there is one, else a wrong type."""
+    if schema.get("enum"):
+        return "not one of the labels"
+    if isinstance(value, dict):
+        for key, inner in schema.get("properties", {}).items():
+            if isinstance(inner, dict) and inner.get("enum"):
+                return {**value, key: "not one of the labels"}
+    return "garbled" if schema.get("type") in ("integer", "number", "boolean") else 12345
+
+
 def _instance(schema: dict[str, Any], text: str, chosen: str | None = None) -> Any:
     """An instance of ``schema``; an enum gives ``chosen`` when it is one of its values, else
     one picked by the text's hash (so different prompts get different labels, the same prompt
@@ -343,9 +411,13 @@ def chat_completion(
     chosen = ANSWER_MARKER.search(prompt)
     if picked is None and chosen:
         picked = chosen.group(1)
-    content: str | None = _structured_answer(body.get("response_format"), prompt, picked) or (
-        picked if picked is not None else f"echo: {prompt}"
-    )
+    content: str | None = _packed_answer(body.get("response_format"), prompt)
+    if content is not None:
+        state.counts["packed"] += 1
+    else:
+        content = _structured_answer(body.get("response_format"), prompt, picked) or (
+            picked if picked is not None else f"echo: {prompt}"
+        )
     finish = "stop"
     if NO_CONTENT_MARKER in prompt:
         content, finish = None, "content_filter"
