@@ -162,3 +162,9 @@ class ResultStream:
         else:
             render_table(table, file=self.file)
         self.results += 1
+
+
+def is_write_count(table: pa.Table) -> bool:
+    """Whether ``table`` is the result of a write: one row of ``num_affected_rows`` and the
+    other counts Databricks reports (shown as Databricks SQL shows them)."""
+    return table.num_rows == 1 and table.column_names[:1] == ["num_affected_rows"]

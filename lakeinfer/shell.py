@@ -119,12 +119,14 @@ def run_shell(
         key_bindings=bindings,
         prompt_continuation=lambda width, line, soft: CONTINUATION,
     )
+    from lakeinfer.output import is_write_count
+
     state = ShellState(fmt)
 
     def run(sql: str) -> None:
         started = time.perf_counter()
         for table, is_query, stats in session.run_script(sql):
-            if is_query:
+            if is_query or is_write_count(table):
                 emit(table, state.fmt)
             if stats is not None:
                 summary(stats)

@@ -294,3 +294,25 @@ def test_quiet_and_debug_are_taken_after_the_command_too(home, fake_server):
     # the limits and prices are shown, not only the address
     assert shown["timeout_s"] and shown["max_retries"] == "0"
     assert {"requests_per_minute", "price_input_per_million"} <= set(shown)
+
+
+def test_writes_print_their_counts_as_databricks_sql_does(home, tmp_path):
+    script = (
+        "CREATE TABLE t (a INT); INSERT INTO t VALUES (1), (2); "
+        "UPDATE t SET a = 3 WHERE a = 1; DELETE FROM t WHERE a = 2; SELECT * FROM t"
+    )
+    result = run(home, "sql", script, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"num_affected_rows": 2, "num_inserted_rows": 2},
+        {"num_affected_rows": 1},
+        {"num_affected_rows": 1},
+        {"a": 3},
+    ]
+    # a file given with -o holds the query's rows only
+    out = tmp_path / "rows.csv"
+    result = run(
+        home, "sql", "INSERT INTO t VALUES (7); SELECT * FROM t ORDER BY a", "-o", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().split() == ["a", "3", "7"]

@@ -106,7 +106,7 @@ def sql(
         if budget_tokens is not None:
             session.settings.set("lakeinfer.budget_tokens", budget_tokens)
 
-        from lakeinfer.output import ResultStream
+        from lakeinfer.output import ResultStream, is_write_count
 
         results = ResultStream(out, output)
 
@@ -126,10 +126,13 @@ def sql(
             run_shell(session, emit, summary, fmt, debug=ctx.debug)
             return
         for table, is_query, stats in session.run_script(text, args or None):
-            if is_query:
+            # a write's counts (num_affected_rows, ...) are shown as Databricks SQL shows
+            # them; a file given with -o holds the queries' rows only
+            if is_query or (output is None and is_write_count(table)):
                 emit(table, fmt)
             if stats is not None:
                 summary(stats)
+
 
 
 def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
