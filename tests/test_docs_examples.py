@@ -5,8 +5,10 @@ The convention, for whoever writes docs:
 - A block fenced as ``bash``, ``sh`` or ``console`` is a shell block: its commands run with
   ``bash -e`` (the first failing command fails the block; in ``console`` blocks only the lines
   after ``$ `` are commands). A block fenced as ``sql`` is a SQL block: its statements run one by
-  one through :meth:`lakeinfer.Session.run_script`, as ``lakeinfer sql -f`` runs them. Blocks in
-  other languages (``python``, ``toml``, ``yaml``, plain) are not commands and are not collected.
+  one through :meth:`lakeinfer.Session.run_script`, as ``lakeinfer sql -f`` runs them. A block
+  fenced as ``python`` runs as a script of this interpreter (a fragment that needs a session or
+  Spark of its own says so with ``not run``). Blocks in other languages (``toml``, ``yaml``,
+  plain) are not commands and are not collected.
 - Each block runs in a fresh temporary folder holding a copy of the *sample home*
   (``./lakehouse``: small sample tables such as ``reviews``, ``docs`` and ``tickets``, and the
   endpoints ``my-llm``, ``judge-llm`` (chat) and ``my-emb``, ``my-embedder``, ``my-embeddings``
@@ -50,6 +52,7 @@ from lakeinfer.testing.fake_openai import FakeOpenAIServer
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "docs_examples"
 SHELL = {"bash", "sh", "console"}
+PYTHON = "python"
 FENCE = re.compile(r"^```(\w*)\s*$")
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(.+?)\s*-->$")
 DIRECTIVE = re.compile(r"^<!--\s*docs-test:\s*(.+?)\s*-->$")
@@ -102,7 +105,7 @@ def extract_blocks(path: Path) -> list[Block]:
         while end < len(lines) and not lines[end].startswith("```"):
             end += 1
         lang = match.group(1).lower()
-        if lang in SHELL or lang == "sql":
+        if lang in SHELL or lang in ("sql", PYTHON):
             skip, home, continues = None, "sample", False
             k = i - 1
             while k >= 0 and lines[k].startswith("<!--"):  # the markers right above the fence
@@ -245,10 +248,16 @@ def test_doc_block(workdir: Path, request: pytest.FixtureRequest) -> None:
                 if is_query:
                     render_table(table, file=io.StringIO())
         return
-    script = workdir / "block.sh"
-    script.write_text(_shell_script(block), encoding="utf-8")
+    if block.lang == PYTHON:
+        script = workdir / "block.py"
+        script.write_text(block.text, encoding="utf-8")
+        command = [sys.executable, str(script)]
+    else:
+        script = workdir / "block.sh"
+        script.write_text(_shell_script(block), encoding="utf-8")
+        command = ["bash", "-e", "-o", "pipefail", str(script)]
     done = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", str(script)],
+        command,
         cwd=workdir,
         env=_environment(),
         capture_output=True,
