@@ -102,7 +102,8 @@ def run_demo(clone: Path, env: dict[str, str]) -> dict[str, Any]:
     done.set()
     sampler.join()
     wall = time.perf_counter() - started
-    ends = [step["at_s"] for step in steps[1:]] + [round(wall, 1)]
+    # (a rerun with everything installed prints no set-up step at all)
+    ends = [step["at_s"] for step in steps[1:]] + ([round(wall, 1)] if steps else [])
     for step, end in zip(steps, ends, strict=True):
         step["seconds"] = round(end - step["at_s"], 1)
     if steps and steps[-1]["step"].startswith("done"):
