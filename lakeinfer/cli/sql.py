@@ -134,7 +134,6 @@ def sql(
                 summary(stats)
 
 
-
 def _parse_params(params: tuple[str, ...]) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for item in params:
