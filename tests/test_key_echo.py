@@ -90,7 +90,8 @@ def test_cli_errors_tables_history_and_the_cache_hold_no_echoed_key(echo_home: P
         env=env,
     )
     assert written.returncode == 0, written.stderr
-    rows = [json.loads(line) for line in written.stdout.splitlines()]
+    counts, *rows = [json.loads(line) for line in written.stdout.splitlines()]
+    assert counts == {"num_affected_rows": 4, "num_inserted_rows": 4}  # the CTAS's counts
     assert [r["result"] for r in rows] == [None, None, "you called with Bearer ***", "echo: hello"]
     assert "Incorrect API key provided: ***" in rows[0]["errorMessage"]
     assert "HTTP 400" in rows[1]["errorMessage"] and "Bearer ***" in rows[1]["errorMessage"]
