@@ -30,10 +30,18 @@ def is_exact_stat(dtype: pa.DataType) -> bool:
 
 def may_match(file: DataFile, filters: Sequence[Any], schema: pa.Schema) -> bool:
     """False when some filter is false for every row ``file`` can hold."""
-    return all(_may_match(file, f, schema) for f in filters)
+    partition = {k.lower(): v for k, v in file.partition_values}
+    stats = {s[0].lower(): s[1:] for s in file.stats}
+    return all(_may_match(file, f, schema, partition, stats) for f in filters)
 
 
-def _may_match(file: DataFile, condition: Any, schema: pa.Schema) -> bool:
+def _may_match(
+    file: DataFile,
+    condition: Any,
+    schema: pa.Schema,
+    partition: dict[str, str | None],
+    stats: dict[str, tuple[Any, Any, int | None]],
+) -> bool:
     attribute = getattr(condition, "attribute", None)
     if not isinstance(attribute, tuple) or len(attribute) != 1:
         return True  # a nested field, or a filter without one column (Not, ...)
@@ -41,11 +49,9 @@ def _may_match(file: DataFile, condition: Any, schema: pa.Schema) -> bool:
     kind = type(condition).__name__
     value = getattr(condition, "value", None)
     try:
-        partition = {k.lower(): v for k, v in file.partition_values}
         if name in partition:
             typed = _typed(partition[name], schema, name)
             return _holds(kind, value, typed, typed, 0 if typed is not None else 1, 1)
-        stats = {s[0].lower(): s[1:] for s in file.stats}
         if name in stats:
             low, high, nulls = stats[name]
             return _holds(kind, value, low, high, nulls, file.records)
