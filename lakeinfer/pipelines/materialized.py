@@ -20,7 +20,7 @@ for unchanged requests come from the response cache.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp, parse_one
@@ -140,27 +140,18 @@ def create(
         if schedule is None
         else {"cron": schedule.cron, "timezone": schedule.timezone, "text": schedule.to_sql(None)},
     )
-    pinned, sources = _pinned(executor, definition)
     ai.accepts_latency = True  # a table is being written: batch_mode 'auto' applies
-    rows = executor.runner.stream(pinned, _namespace(definition), ai)
-    metadata = _refresh_metadata("FULL", sources)
     operation = "CREATE OR REPLACE MATERIALIZED VIEW" if existing else "CREATE MATERIALIZED VIEW"
-    try:
-        _check_unique(rows.schema.names, name)
-        written = catalog.write_batches(
-            name,
-            rows.schema,
-            rows,
-            "overwrite",
-            create=existing is None,
-            replace_schema=True,
-            options=options,
-            operation=operation,
-            metadata=metadata,
-            definition=(MATERIALIZED_VIEW_FILE, json.dumps(definition.__dict__)),
-        )
-    finally:
-        rows.close()
+    written = _write_fully(
+        executor,
+        name,
+        definition,
+        ai,
+        create=existing is None,
+        options=options,
+        operation=operation,
+        definition=(MATERIALIZED_VIEW_FILE, json.dumps(definition.__dict__)),
+    )
     if existing is not None:
         catalog.set_materialized_view(name, definition)
     return _result("FULL", written)
@@ -217,23 +208,42 @@ def refresh(
             return _refresh_incrementally(
                 executor, name, definition, source, appended, read_version, ai
             )
-    pinned, sources = _pinned(executor, definition)
-    rows = executor.runner.stream(pinned, _namespace(definition), ai)
+    written = _write_fully(
+        executor,
+        name,
+        definition,
+        ai,
+        read_version=read_version,
+        operation="REFRESH MATERIALIZED VIEW",
+    )
+    return _result("FULL", written)
+
+
+def _write_fully(
+    executor: StatementExecutor,
+    name: TableName,
+    view: MaterializedViewDefinition,
+    ai: AiEvaluator,
+    **write: Any,
+) -> int:
+    """Run the view's query pinned to its sources' current versions and overwrite the view's
+    table with the rows, recording a full refresh from those versions; ``write``: the rest of
+    :meth:`DeltaCatalog.write_batches`'s options. Returns the rows written."""
+    pinned, sources = _pinned(executor, view)
+    rows = executor.runner.stream(pinned, _namespace(view), ai)
     try:
         _check_unique(rows.schema.names, name)
-        written = catalog.write_batches(
+        return executor.catalog.write_batches(
             name,
             rows.schema,
             rows,
             "overwrite",
             replace_schema=True,
-            read_version=read_version,
-            operation="REFRESH MATERIALIZED VIEW",
             metadata=_refresh_metadata("FULL", sources),
+            **write,
         )
     finally:
         rows.close()
-    return _result("FULL", written)
 
 
 def incremental_source(
