@@ -13,6 +13,7 @@ and body, as the online call would have returned) and an ``error``.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -91,13 +92,22 @@ class OpenAIBatchAPI(BatchAPI):
         return await self._call("POST", "/batches", json=body)
 
     async def retrieve(self, batch_id: str) -> dict[str, Any]:
-        return await self._call("GET", f"/batches/{batch_id}")
+        return await self._call("GET", f"/batches/{self._segment(batch_id)}")
 
     async def cancel(self, batch_id: str) -> dict[str, Any]:
-        return await self._call("POST", f"/batches/{batch_id}/cancel")
+        return await self._call("POST", f"/batches/{self._segment(batch_id)}/cancel")
 
     async def content(self, file_id: str) -> bytes:
-        return await self._call("GET", f"/files/{file_id}/content", raw=True)
+        return await self._call("GET", f"/files/{self._segment(file_id)}/content", raw=True)
+
+    def _segment(self, identifier: str) -> str:
+        """An id (a user's or one the provider returned) as one path segment of the API's
+        URL: ``/``, ``?``, ``#`` or a ``..`` in it never address another route with the key
+        attached."""
+        text = str(identifier)
+        if text.strip(".") == "":
+            raise EndpointError(self.provider.name, f"not a batch or file id: {text!r}")
+        return quote(text, safe="")
 
     async def _call(self, method: str, path: str, *, raw: bool = False, **options: Any) -> Any:
         """One call of the API: its JSON (or raw bytes); an EndpointError when it fails."""

@@ -372,3 +372,15 @@ def test_a_cancel_stops_the_wait_and_leaves_the_batch_running(tmp_path, fake_ser
         assert not session.table_exists("out")
         (record,) = BatchRecords(session.home)
         assert record.collected_at is None and record.status == "in_progress"
+
+
+def test_an_id_never_leaves_its_path_segment():
+    from lakeinfer.endpoints.openai_batch import OpenAIBatchAPI
+    from lakeinfer.endpoints.openai_http import OpenAIProvider
+    from lakeinfer.errors import EndpointError
+
+    api = OpenAIBatchAPI(OpenAIProvider("p", base_url="http://127.0.0.1:9/v1", model="m"))
+    assert api._segment("batch_abc") == "batch_abc"
+    assert api._segment("x/../files?y#z") == "x%2F..%2Ffiles%3Fy%23z"
+    with pytest.raises(EndpointError, match="not a batch or file id: '..'"):
+        api._segment("..")
