@@ -21,16 +21,13 @@ from typing import Any
 
 import aiohttp
 
+from lakeinfer.endpoints import stale_connections
 from lakeinfer.errors import AnalysisError
 from lakeinfer.evaluation.metrics import percentile
 
 CHARS_PER_TOKEN = 4
 #: A level is healthy when none of its requests failed and at most this share were throttled.
 MAX_BAD_SHARE = 0.01
-#: A request that fails before any answer (a kept-alive connection the server had just closed:
-#: llama-server closes some after a streamed answer) is sent again on a new connection, at most
-#: this many times, as lakeinfer's own client does; failures during an answer are never retried.
-STALE_CONNECTION_RETRIES = 2
 #: The recommended level is the lowest that reaches this share of the best throughput.
 TARGET_SHARE = 0.9
 
@@ -191,7 +188,9 @@ async def send(
         body["stream_options"] = {"include_usage": True}
     started = time.perf_counter()
     try:
-        async with await _post(client, target.url, json.dumps(body)) as response:
+        async with await stale_connections.post(
+            client, target.url, data=json.dumps(body)
+        ) as response:
             if response.status >= 400:
                 text = await response.text()
                 return Sample(
@@ -213,18 +212,6 @@ async def send(
         return Sample(time.perf_counter() - started, None, f"{exc.__class__.__name__}: {exc}")
     except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         return Sample(time.perf_counter() - started, None, f"unexpected response: {exc}")
-
-
-async def _post(client: aiohttp.ClientSession, url: str, data: str) -> aiohttp.ClientResponse:
-    """POST ``data``; a failure before any answer arrived is tried again (see
-    :data:`STALE_CONNECTION_RETRIES`)."""
-    for attempt in range(STALE_CONNECTION_RETRIES + 1):
-        try:
-            return await client.post(url, data=data)
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            if attempt == STALE_CONNECTION_RETRIES:
-                raise
-    raise AssertionError("unreachable")
 
 
 async def _read_stream(response: aiohttp.ClientResponse, prompt: str, started: float) -> Sample:

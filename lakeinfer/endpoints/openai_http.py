@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from lakeinfer.endpoints import stale_connections
 from lakeinfer.endpoints.base import (
     AIRequest,
     BatchAPI,
@@ -268,8 +269,8 @@ class OpenAIProvider(Provider):
         finish: str | None = None
         usage: dict[str, Any] = {}
         try:
-            async with self._client().post(
-                url, data=orjson.dumps(body), timeout=self._stream_timeout
+            async with await stale_connections.post(
+                self._client(), url, data=orjson.dumps(body), timeout=self._stream_timeout
             ) as response:
                 if response.status >= 400:
                     raw = await response.read()
@@ -325,7 +326,9 @@ class OpenAIProvider(Provider):
             if self._http1 is not None:
                 status, retry_after, raw = await self._http1.post(target, orjson.dumps(body))
             else:
-                async with self._client().post(url, data=orjson.dumps(body)) as response:
+                async with await stale_connections.post(
+                    self._client(), url, data=orjson.dumps(body)
+                ) as response:
                     raw = await response.read()
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
