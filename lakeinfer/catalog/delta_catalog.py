@@ -43,6 +43,20 @@ DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
 #: Catalogs every lakehouse has, as every Databricks workspace has them.
 BUILTIN_CATALOGS = (DEFAULT_CATALOG, "system")
+
+#: Tables lakeinfer writes itself (the query history): read before their first write they
+#: are empty, not missing, as a Databricks system table always exists.
+_SYSTEM_TABLES: dict[TableName, pa.Schema] = {}
+
+
+def declare_system_table(name: TableName, schema: pa.Schema) -> None:
+    """Declare ``name`` (in the ``system`` catalog) as a table lakeinfer writes with
+    ``schema``: queries read it as empty until its first write."""
+    if name.catalog != "system":
+        raise ValueError(f"{name} is not in the system catalog")
+    _SYSTEM_TABLES[name] = schema
+
+
 WriteMode = Literal["append", "overwrite"]
 #: A view is a directory holding this file instead of a ``_delta_log``.
 VIEW_FILE = "_lakeinfer_view.json"
@@ -362,9 +376,14 @@ class DeltaCatalog:
 
     def dataset(self, ref: TableName | TableRef) -> pads.Dataset:
         """A lazily scanned Arrow dataset of the table's current version, or of the snapshot
-        ``ref`` names by time travel."""
+        ``ref`` names by time travel. A system table not written yet reads as empty."""
         if isinstance(ref, TableName):
             ref = TableRef(ref)
+        declared = _SYSTEM_TABLES.get(ref.name)
+        if declared is not None and not self.exists(ref.name) and ref.version is None:
+            import pyarrow.dataset as pads
+
+            return pads.dataset(declared.empty_table())
         table = self.open(ref.name)
         if ref.version is not None:
             self._load_version(table, ref)
@@ -649,13 +668,15 @@ class DeltaCatalog:
         mode: WriteMode,
         *,
         replace_schema: bool = False,
+        merge_schema: bool = False,
         options: TableOptions | None = None,
         read_version: int | None = None,
         operation: str | None = None,
     ) -> None:
         """One atomic commit of ``data`` (append, or overwrite of the whole table); a table
         that does not exist is created (if another session creates it first, ``data`` is
-        written to that table as ``mode`` says).
+        written to that table as ``mode`` says). ``merge_schema``: columns of ``data`` the
+        table lacks are added to it in the same commit (its older rows read them as NULL).
 
         ``read_version``: the version the data was computed from (UPDATE, DELETE, MERGE); if
         another writer committed since, :class:`ConcurrentWriteError` is raised and nothing is
@@ -678,7 +699,7 @@ class DeltaCatalog:
                 table,
                 data,
                 mode=mode,
-                schema_mode="overwrite" if replace_schema else None,
+                schema_mode="overwrite" if replace_schema else "merge" if merge_schema else None,
                 partition_by=options.partition_by or None if replace_schema else None,
                 commit_properties=_commit_properties(operation),
             )

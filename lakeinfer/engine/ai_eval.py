@@ -431,7 +431,8 @@ class AiEvaluator:
 
     def preview(self, call: AiQueryCall, requests: pa.Array | pa.ChunkedArray) -> dict[str, int]:
         """What answering ``requests`` would take, without calling anything: rows, distinct
-        requests, how many are cached, and estimated input/output tokens of the rest."""
+        requests, how many are cached, the calls the rest take (fewer when prompt packing
+        would pack them ``pack_rows`` per call) and their estimated input/output tokens."""
         task = self.task_of(call)
         call = self.resolve(call)
         values = requests.to_pylist()
@@ -446,11 +447,22 @@ class AiEvaluator:
         keys = self._cache_keys(call, distinct)
         hits = self._cached(keys) if keys else {}
         uncached = [request for key, request in distinct.items() if key not in hits]
+        tokens_in, calls, pack_rows = input_tokens(uncached), len(uncached), 1
+        setting = self.settings.get("pack_rows")
+        if setting not in (None, 1) and task == "chat":
+            from lakeinfer.engine.packing import planned_packs, rows_per_pack
+
+            scores = self.registry.scores_completions(call.endpoint)
+            pack_rows = rows_per_pack(setting, call, task, scores, uncached)
+            if pack_rows > 1:
+                calls, tokens_in = planned_packs(pack_rows, uncached)
         return {
             "rows": len(values),
             "distinct": len(distinct),
             "cached": len(hits),
-            "input_tokens": input_tokens(uncached),
+            "calls": calls,
+            "pack_rows": pack_rows,
+            "input_tokens": tokens_in,
             "output_tokens": output_tokens(uncached, self.settings.get("default_max_tokens")),
         }
 

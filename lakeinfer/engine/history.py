@@ -1,7 +1,9 @@
 """What each AI statement cost, recorded where users can query it with SQL.
 
 ``system.ai.query_history``: one row per statement that called (or would have called) a model:
-requests, calls, cache hits, retries, errors, tokens, wall time, estimated cost, status.
+requests, calls, cache hits, retries, throttled and timed-out calls, errors, tokens, wall time,
+estimated cost, status; what prompt packing did (packed calls and rows, prompt tokens saved)
+and what went through a batch API (requests, batches, and the cost at the online price).
 ``system.ai.inference_log``: one row per request, for endpoints with ``log_requests = true``.
 Both are ordinary Delta tables in the lakehouse, appended with one commit per statement.
 """
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName
+from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName, declare_system_table
 from lakeinfer.endpoints.registry import EndpointRegistry
 from lakeinfer.engine.ai_eval import AiEvaluator
 from lakeinfer.redaction import redact
@@ -43,6 +45,15 @@ HISTORY_SCHEMA = pa.schema(
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("estimated_cost_usd", pa.float64()),
+        # added later: a history table written by older versions gains them on its next write
+        ("throttled", pa.int64()),
+        ("timeouts", pa.int64()),
+        ("packed_calls", pa.int64()),
+        ("packed_rows", pa.int64()),
+        ("prompt_tokens_saved", pa.int64()),
+        ("batch_requests", pa.int64()),
+        ("batches", pa.int64()),
+        ("online_cost_usd", pa.float64()),
     ]
 )
 
@@ -61,6 +72,9 @@ LOG_SCHEMA = pa.schema(
         ("completion_tokens", pa.int64()),
     ]
 )
+
+declare_system_table(HISTORY_TABLE, HISTORY_SCHEMA)
+declare_system_table(LOG_TABLE, LOG_SCHEMA)
 
 
 @dataclass
@@ -189,8 +203,15 @@ def record(
         "prompt_tokens": ai.prompt_tokens,
         "completion_tokens": ai.completion_tokens,
         "estimated_cost_usd": stats.cost_usd,
+        "packed_calls": ai.packed_calls,
+        "packed_rows": ai.packed_rows,
+        "prompt_tokens_saved": ai.prompt_tokens_saved if ai.packed_calls else None,
+        "batch_requests": stats.batch_requests,
+        "batches": stats.batches,
+        "online_cost_usd": stats.online_cost_usd,
     }
-    catalog.write(HISTORY_TABLE, pa.Table.from_pylist([row], schema=HISTORY_SCHEMA), "append")
+    history = pa.Table.from_pylist([row], schema=HISTORY_SCHEMA)
+    catalog.write(HISTORY_TABLE, history, "append", merge_schema=True)
     if evaluator.log_rows:
         rows = [
             {

@@ -219,11 +219,16 @@ def _row_number(key: Any) -> int | None:
 
 # -- choosing ----------------------------------------------------------------------------------
 def rows_per_pack(
-    setting: Any, call: AiQueryCall, provider: Provider, requests: Sequence[AIRequest]
+    setting: Any,
+    call: AiQueryCall,
+    task: str,
+    scores_completions: bool,
+    requests: Sequence[AIRequest],
 ) -> int:
     """How many rows of ``call`` go in one request: 1 (no packing) unless ``lakeinfer.pack_rows``
-    asks for more and the requests can be packed (plain prompts to a chat endpoint)."""
-    if setting in (None, 1) or provider.capabilities.task != "chat":
+    asks for more and the requests can be packed (plain prompts to an endpoint of ``task``
+    chat; ``scores_completions``: whether it is the embedded model, never packed by ``auto``)."""
+    if setting in (None, 1) or task != "chat":
         return 1
     if len(requests) < 2:
         return 1
@@ -231,13 +236,26 @@ def rows_per_pack(
         return 1  # conversations and scored completions are sent as they are
     if setting != "auto":
         return int(setting)
-    return AUTO_ROWS if _auto_fits(call, provider, requests) else 1
+    return AUTO_ROWS if _auto_fits(call, scores_completions, requests) else 1
 
 
-def _auto_fits(call: AiQueryCall, provider: Provider, requests: Sequence[AIRequest]) -> bool:
+def planned_packs(rows: int, requests: Sequence[AIRequest]) -> tuple[int, int]:
+    """What packing ``requests`` ``rows`` at a time would send, before sending anything: the
+    calls, and their prompt tokens (characters / 4, the rows' prompts packed as they would
+    be, in the order given)."""
+    calls = tokens = 0
+    for start in range(0, len(requests), rows):
+        pack = requests[start : start + rows]
+        text = pack_prompt([r.payload for r in pack]) if len(pack) > 1 else pack[0].payload
+        calls += 1
+        tokens += math.ceil(len(text) / CHARS_PER_TOKEN)
+    return calls, tokens
+
+
+def _auto_fits(call: AiQueryCall, scores_completions: bool, requests: Sequence[AIRequest]) -> bool:
     """Whether ``auto`` packs ``call``: short label answers on an endpoint that does not score
     completions (the embedded model answers packs measurably worse)."""
-    if provider.capabilities.scored_completions:
+    if scores_completions:
         return False
     if any(len(r.payload) > AUTO_MAX_CHARS for r in requests):
         return False
@@ -405,7 +423,10 @@ def packer(
     """The provider that packs the requests of ``call`` (``missing``, by memo key), or None
     when they are sent one per call."""
     requests = list(missing.values())
-    rows = rows_per_pack(setting, call, provider, requests)
+    capabilities = provider.capabilities
+    rows = rows_per_pack(
+        setting, call, capabilities.task, capabilities.scored_completions, requests
+    )
     if rows < 2:
         return None
     schema, json_answer = answer_schema(call.parameters, call.return_ddl)

@@ -166,9 +166,12 @@ class QueryRunner:
                 total += tokens
                 note, online, chosen = ai.cost_note(staged.call, p)
                 online_usd, chosen_usd = online_usd + online, chosen_usd + chosen
+                packed = ""
+                if p["pack_rows"] > 1:
+                    packed = f" in {p['calls']} packed calls of up to {p['pack_rows']} rows"
                 lines.append(
                     f"{name}: {p['rows']} rows, {p['distinct']} distinct requests, "
-                    f"{p['cached']} cached, {to_call} to call, ~{tokens} tokens "
+                    f"{p['cached']} cached, {to_call} to call{packed}, ~{tokens} tokens "
                     f"({p['input_tokens']} in by characters/4 + {p['output_tokens']} out by "
                     f"max_tokens)" + (f"; {note}" if note else "")
                 )

@@ -80,6 +80,12 @@ def test_ctas_in_batch_mode_gives_the_online_result_at_the_batch_price(
                 assert session.last_stats.cost_usd == pytest.approx(online / 2)
                 assert f"(online price ~${online:.4f})" in summary
                 assert session.last_stats.ai.requests == 24
+                (row,) = session.sql(
+                    "SELECT batch_requests, batches, estimated_cost_usd, online_cost_usd "
+                    "FROM system.ai.query_history WHERE statement LIKE 'CREATE TABLE out%'"
+                ).to_pylist()
+                assert (row["batch_requests"], row["batches"]) == (24, 2)
+                assert row["online_cost_usd"] == pytest.approx(2 * row["estimated_cost_usd"])
     assert results["on"] == results["off"]
     assert results["on"][0]["a"] == "echo: question 0"
 

@@ -79,6 +79,26 @@ def test_history_records_each_ai_statement_with_cost(s, fake_server):
     assert rows[0]["statement"] == "SELECT ai_query('chat', k) FROM t WHERE id < 3"
 
 
+def test_the_history_reads_as_empty_before_the_first_ai_statement(tmp_path):
+    with lakeinfer.connect(tmp_path / "home", progress=False) as session:
+        for table in ("query_history", "inference_log"):
+            rows = session.sql(f"SELECT count(*) AS n FROM system.ai.{table}").to_pylist()
+            assert rows == [{"n": 0}]
+
+
+def test_a_history_table_of_an_older_version_gains_the_new_columns(s, fake_server):
+    import pyarrow as pa
+
+    from lakeinfer.engine.history import HISTORY_SCHEMA, HISTORY_TABLE
+
+    older = pa.schema([f for f in HISTORY_SCHEMA if f.name != "packed_calls"])
+    s.catalog.create_schema("system", "ai", if_not_exists=True)
+    s.catalog.write(HISTORY_TABLE, older.empty_table(), "append")
+    s.sql("SELECT ai_query('chat', k) FROM t WHERE id < 2").to_arrow()
+    (row,) = s.sql("SELECT calls, packed_calls FROM system.ai.query_history").to_pylist()
+    assert row == {"calls": 2, "packed_calls": 0}
+
+
 def test_failed_statements_are_in_the_history_and_requests_in_the_log(s, fake_server):
     s.sql("INSERT INTO t VALUES (99, 'bad [[status:400]]')")
     with pytest.raises(EndpointError):

@@ -217,6 +217,41 @@ def test_summary_reports_packed_calls_and_prompt_tokens_saved(tasks, fake_server
     assert stats.ai.prompt_tokens_saved > 0
     assert "32 rows in 4 packed calls, ~" in stats.summary()
     assert stats.ai.requests == 32
+    (row,) = tasks.sql(
+        "SELECT calls, packed_calls, packed_rows, prompt_tokens_saved "
+        "FROM system.ai.query_history WHERE statement LIKE '%ai_classify%'"
+    ).to_pylist()
+    assert row == {
+        "calls": 4,
+        "packed_calls": 4,
+        "packed_rows": 32,
+        "prompt_tokens_saved": stats.ai.prompt_tokens_saved,
+    }
+
+
+def test_explain_shows_the_packed_calls_and_fewer_prompt_tokens(tasks, fake_server):
+    _texts(tasks, 32)
+
+    def plan() -> str:
+        (line,) = [
+            r["plan"]
+            for r in tasks.sql("EXPLAIN " + CLASSIFY).to_pylist()
+            if r["plan"].startswith("ai_query #1")
+        ]
+        return line
+
+    def tokens(line: str) -> int:
+        return int(line.split(" to call")[1].split("~")[1].split(" tokens")[0])
+
+    unpacked = plan()
+    tasks.sql("SET lakeinfer.pack_rows = 8")
+    packed = plan()
+    assert "32 to call, ~" in unpacked and "packed" not in unpacked
+    assert "32 to call in 4 packed calls of up to 8 rows, ~" in packed
+    assert tokens(packed) < tokens(unpacked)
+    tasks.sql("SET lakeinfer.pack_rows = 'auto'")
+    assert "32 to call in 4 packed calls of up to 8 rows" in plan()
+    assert fake_server.stats()["chat"] == 0
 
 
 # -- auto --------------------------------------------------------------------------------------
@@ -297,3 +332,11 @@ def test_benchmark_runs_small_and_finds_the_calls_ratio():
     assert fake["runs"]["pack_rows=1"]["calls"] == 64
     assert fake["runs"]["pack_rows=8"]["calls"] == 8
     assert fake["answers_equal"] and fake["prompt_tokens_ratio"] > 1
+
+
+def test_explain_does_not_pack_for_the_embedded_model_under_auto(session):
+    _texts(session, 16)
+    session.sql("SET lakeinfer.pack_rows = 'auto'")
+    plan = [r["plan"] for r in session.sql("EXPLAIN " + CLASSIFY).to_pylist()]
+    assert any("16 to call, ~" in line for line in plan), plan
+    assert not any("packed" in line for line in plan)
