@@ -502,8 +502,11 @@ class StatementExecutor:
     def _describe(self, statement: exp.Describe) -> StatementResult:
         style = (statement.args.get("style") or "").upper()
         target = statement.this
-        if (statement.args.get("kind") or "").upper() == "FUNCTION":
+        kind = (statement.args.get("kind") or "").upper()
+        if kind == "FUNCTION":
             return self._describe_function(target, style == "EXTENDED")
+        if kind in ("SCHEMA", "DATABASE"):
+            return self._describe_schema(target)
         if isinstance(target, QUERY_TYPES):  # DESCRIBE QUERY / DESCRIBE SELECT ...
             return self._describe_columns(self.runner.describe(target, self.namespace), [])
         name = self._table_name(target)
@@ -542,6 +545,37 @@ class StatementExecutor:
             if materialized is not None:
                 extra += _materialized_rows(materialized, self.catalog.last_refresh(name))
         return self._describe_columns(schema, extra)
+
+    def _describe_schema(self, target: exp.Expression) -> StatementResult:
+        """``DESCRIBE SCHEMA [EXTENDED] [catalog.]schema``: Databricks' item/value rows."""
+        parts = [p.name for p in target.parts] if isinstance(target, exp.Table) else []
+        if len(parts) == 1:
+            catalog, schema = self.namespace.catalog, parts[0]
+        elif len(parts) == 2:
+            catalog, schema = parts
+        else:
+            raise SqlError(
+                f"DESCRIBE SCHEMA takes a schema name or catalog.schema, not "
+                f"{target.sql(dialect='databricks')!r}"
+            )
+        catalog, schema = catalog.lower(), schema.lower()
+        self.catalog.require_schema(catalog, schema)
+        items = [
+            ("Catalog Name", catalog),
+            ("Namespace Name", schema),
+            ("Comment", ""),
+            ("Location", str(self.catalog.schema_path(catalog, schema))),
+            ("Owner", ""),
+        ]
+        return StatementResult(
+            pa.table(
+                {
+                    "database_description_item": [k for k, _ in items],
+                    "database_description_value": [v for _, v in items],
+                }
+            ),
+            is_query=True,
+        )
 
     @staticmethod
     def _describe_columns(schema: pa.Schema, extra: list[tuple[str, str]]) -> StatementResult:

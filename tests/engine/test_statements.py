@@ -254,3 +254,16 @@ def test_column_comments_are_stored_described_and_changed(s, home):
     assert s.sql("DESCRIBE u").to_pylist()[0]["comment"] == "a number"
     with pytest.raises(AnalysisError, match="has no column 'nope'"):
         s.sql("ALTER TABLE t ALTER COLUMN nope COMMENT 'x'")
+
+
+def test_describe_schema_lists_its_items_and_names_a_missing_one(s):
+    s.sql("CREATE SCHEMA sales")
+    for statement in ("DESCRIBE SCHEMA sales", "DESCRIBE DATABASE EXTENDED main.sales"):
+        rows = {
+            r["database_description_item"]: r["database_description_value"]
+            for r in s.sql(statement).to_pylist()
+        }
+        assert rows["Catalog Name"] == "main" and rows["Namespace Name"] == "sales"
+        assert rows["Location"].endswith("main/sales")
+    with pytest.raises(SqlError, match="schema not found: main.sale"):
+        s.sql("DESCRIBE SCHEMA sale")
