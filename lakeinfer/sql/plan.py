@@ -86,6 +86,11 @@ def rewrite_tables(
             f"views nest more than {MAX_VIEW_DEPTH} deep (a view refers to itself?)"
         )
     tree = tree.copy()
+    if tree.find(exp.Stream) is not None:
+        raise AnalysisError(
+            "STREAM(t) reads a table as a stream only in a streaming table's definition "
+            "(CREATE STREAMING TABLE ... AS SELECT ... FROM STREAM(t)); in a query, read t"
+        )
     if functions is not None:
         tree = functions(tree, namespace)
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -103,6 +108,11 @@ def rewrite_tables(
             continue
         name = DeltaCatalog.qualify(parts, namespace)
         alias = table.args.get("alias")
+        if isinstance(alias, exp.TableAlias) and isinstance(alias.this, exp.Parameter):
+            raise AnalysisError(
+                f"{table.name}@{alias.this.this.name}: the @ shorthand of time travel is not "
+                f"supported; write {name} VERSION AS OF n or {name} TIMESTAMP AS OF '...'"
+            )
         if alias is None:
             # keep `t.col` / `schema.t.col` style references working
             alias = exp.TableAlias(this=exp.to_identifier(table.name))

@@ -267,3 +267,12 @@ def test_describe_schema_lists_its_items_and_names_a_missing_one(s):
         assert rows["Location"].endswith("main/sales")
     with pytest.raises(SqlError, match="schema not found: main.sale"):
         s.sql("DESCRIBE SCHEMA sale")
+
+
+def test_at_shorthand_and_stream_in_a_query_say_what_to_write_instead(s):
+    s.sql("CREATE TABLE t AS SELECT 1 AS id")
+    with pytest.raises(AnalysisError, match=r"t@v0: .* VERSION AS OF n"):
+        s.sql("SELECT * FROM t@v0").to_pylist()
+    with pytest.raises(AnalysisError, match=r"only in a streaming table's definition"):
+        s.sql("SELECT * FROM STREAM(t)").to_pylist()
+    assert s.sql("SELECT * FROM t VERSION AS OF 0").to_pylist() == [{"id": 1}]
