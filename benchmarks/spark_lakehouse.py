@@ -270,6 +270,10 @@ def main() -> None:
                 settings={"cache": False},
             )
             save_config(home, spark_config)
+            # the executors inherit this environment: they run this checkout's lakeinfer
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+            )
             with StandaloneCluster(
                 cores=args.cores, memory="1g", workers=args.workers, start_timeout_s=300
             ) as cluster:
