@@ -23,6 +23,7 @@ bounds how far adding workers helps. Each run checks the rows it wrote.
 
     python benchmarks/spark_lakehouse.py                      # --rows 2000 --copy-rows 200000
     python benchmarks/spark_lakehouse.py --rows 100000 --copy-rows 1000000   # the full sizes
+    python benchmarks/spark_lakehouse.py --rows 2000 --copy-rows 0   # the CTAS only
 """
 
 from __future__ import annotations
@@ -237,7 +238,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lakeinfer-bench-spark-") as tmp:
         home = Path(tmp) / "lakehouse"
         make_source(home, args.rows, "src")
-        make_source(home, args.copy_rows, "big")
+        copying = args.copy_rows > 0
+        if copying:
+            make_source(home, args.copy_rows, "big")
         with FakeOpenAIServer(latency_ms=args.latency_ms, keep_bodies=False) as server:
             embedded_config = LakeinferConfig(
                 endpoints={
@@ -267,6 +270,10 @@ def main() -> None:
                 settings={"cache": False},
             )
             save_config(home, spark_config)
+            # the executors inherit this environment: they run this checkout's lakeinfer
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+            )
             with StandaloneCluster(
                 cores=args.cores, memory="1g", workers=args.workers, start_timeout_s=300
             ) as cluster:
@@ -275,47 +282,32 @@ def main() -> None:
                     spark = run_cli(home, ctas.format(t="out_spark"), cluster.master_url, sampler)
                 spark["memory"] = sampler.report()
                 assert server.stats()["chat"] == args.rows
-                with Sampler(dict(roots)) as sampler:
-                    copy = copy_on_spark(home, cluster.master_url, sampler)
-                copy["memory"] = sampler.report()
+                if copying:
+                    with Sampler(dict(roots)) as sampler:
+                        copy = copy_on_spark(home, cluster.master_url, sampler)
+                    copy["memory"] = sampler.report()
 
         src = DeltaTable(str(home / "main/default/src")).to_pyarrow_table().sort_by("id")
         for name in ("out_embedded", "out_spark"):
             out = DeltaTable(str(home / "main/default" / name)).to_pyarrow_table().sort_by("id")
             assert out["id"].equals(src["id"]) and out["r"].null_count == 0
-        copied = DeltaTable(str(home / "main/default/big_copy")).to_pyarrow_table()
-        assert copied.num_rows == args.copy_rows
-
-        script = (
-            "import sys, time; from deltalake import DeltaTable, write_deltalake; "
-            "t = time.perf_counter(); "
-            "write_deltalake(sys.argv[2], DeltaTable(sys.argv[1]).to_pyarrow_dataset()"
-            ".scanner().to_reader()); print(time.perf_counter() - t)"
-        )
-        with Sampler({}) as sampler:
-            process = subprocess.Popen(
-                [sys.executable, "-c", script, str(home / "main/default/big"),
-                 str(Path(tmp) / "deltars_copy")],
-                stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            sampler.add_root("delta-rs", process.pid)
-            out, _ = process.communicate()
-        deltars = {"seconds": round(float(out.strip()), 2), "memory": sampler.report()}
-        assert DeltaTable(str(Path(tmp) / "deltars_copy")).to_pyarrow_table().num_rows == (
-            args.copy_rows
-        )
+        if copying:
+            copied = DeltaTable(str(home / "main/default/big_copy")).to_pyarrow_table()
+            assert copied.num_rows == args.copy_rows
+            deltars = copy_with_deltars(home, Path(tmp), args.copy_rows)
         result["commit_s_by_files"] = commit_cost(home, [10, 100, 1000])
 
     for run in (embedded, spark):
         run.pop("stdout", None)
         run["rows_per_s"] = round(args.rows / run["statement_s"], 1) if run["statement_s"] else None
     result["ai_query_ctas"] = {"embedded": embedded, "spark": spark}
-    result["copy"] = {"spark": copy, "delta-rs": deltars}
     if embedded["rows_per_s"] and spark["rows_per_s"]:
         result["ai_query_ctas"]["spark_over_embedded"] = round(
             spark["rows_per_s"] / embedded["rows_per_s"], 2
         )
-    result["copy"]["spark_over_deltars"] = round(deltars["seconds"] / copy["seconds"], 2)
+    if copying:
+        result["copy"] = {"spark": copy, "delta-rs": deltars}
+        result["copy"]["spark_over_deltars"] = round(deltars["seconds"] / copy["seconds"], 2)
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return
@@ -331,12 +323,34 @@ def main() -> None:
         for role, figures in run["memory"].items():
             print(f"    {role:<9} {figures}")
     print(f"  spark / embedded: {result['ai_query_ctas'].get('spark_over_embedded')}x")
-    print(f"copy of {args.copy_rows} rows")
-    print(f"  spark     {copy['seconds']} s")
-    for role, figures in copy["memory"].items():
-        print(f"    {role:<9} {figures}")
-    print(f"  delta-rs  {deltars['seconds']} s  {deltars['memory']['delta-rs']}")
+    if copying:
+        print(f"copy of {args.copy_rows} rows")
+        print(f"  spark     {copy['seconds']} s")
+        for role, figures in copy["memory"].items():
+            print(f"    {role:<9} {figures}")
+        print(f"  delta-rs  {deltars['seconds']} s  {deltars['memory']['delta-rs']}")
     print(f"driver commit seconds by number of files: {result['commit_s_by_files']}")
+
+
+def copy_with_deltars(home: Path, tmp: Path, rows: int) -> dict[str, Any]:
+    """``big`` copied by delta-rs alone in a process of its own, streamed."""
+    script = (
+        "import sys, time; from deltalake import DeltaTable, write_deltalake; "
+        "t = time.perf_counter(); "
+        "write_deltalake(sys.argv[2], DeltaTable(sys.argv[1]).to_pyarrow_dataset()"
+        ".scanner().to_reader()); print(time.perf_counter() - t)"
+    )
+    target = tmp / "deltars_copy"
+    with Sampler({}) as sampler:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, str(home / "main/default/big"), str(target)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        sampler.add_root("delta-rs", process.pid)
+        out, _ = process.communicate()
+    assert DeltaTable(str(target)).to_pyarrow_table().num_rows == rows
+    return {"seconds": round(float(out.strip()), 2), "memory": sampler.report()}
 
 
 if __name__ == "__main__":

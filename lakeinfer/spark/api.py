@@ -215,7 +215,9 @@ def table(
 
 def session(master: str = "local[2]", app_name: str = "lakeinfer", **conf: str) -> SparkSession:
     """A SparkSession whose Python workers run this interpreter (so they have lakeinfer and
-    pyarrow), with Arrow enabled and the console progress bar off."""
+    pyarrow), with Arrow enabled, the console progress bar off, and the executors' Python
+    daemon :mod:`lakeinfer.spark.daemon` (workers fork with lakeinfer loaded). ``conf``
+    overrides any of these."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
@@ -227,6 +229,8 @@ def session(master: str = "local[2]", app_name: str = "lakeinfer", **conf: str) 
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # filters reach the lakeinfer data source, which skips files by the Delta log
         "spark.sql.python.filterPushdown.enabled": "true",
+        # executors' Python workers fork with lakeinfer's executor code already imported
+        "spark.python.daemon.module": "lakeinfer.spark.daemon",
     }
     for key, value in {**defaults, **conf}.items():
         builder = builder.config(key, value)

@@ -18,7 +18,9 @@ not appended twice.
 
 Options: ``home`` (the lakehouse; default ``$LAKEINFER_HOME``, else ``./lakehouse``),
 ``versionAsOf``, ``timestampAsOf``, ``columns``, ``maxPartitionBytes`` (default 128 MiB),
-``minPartitions`` (default 2), ``skipChangeCommits`` (streams), ``overwriteSchema`` and
+``minPartitions`` (default 2), ``splitFiles`` (true: spread the rows evenly over
+``minPartitions`` tasks, a file holding more than its share being read by several tasks, each
+a range of its rows), ``skipChangeCommits`` (streams), ``overwriteSchema`` and
 ``partitionBy`` (writes that create or replace a table), ``operation`` (the name DESCRIBE
 HISTORY shows), ``txnAppId`` (a streaming sink's application id instead of the query id).
 """
@@ -227,6 +229,7 @@ class LakeinferReader(DataSourceReader):
             files,
             _positive(self.options, "maxPartitionBytes", DEFAULT_MAX_PARTITION_BYTES),
             _positive(self.options, "minPartitions", DEFAULT_MIN_PARTITIONS),
+            split=_flag(self.options, "splitFiles"),
         )
 
     def pushFilters(self, filters: list[Any]) -> Iterable[Any]:  # noqa: N802 (Spark's name)

@@ -41,6 +41,8 @@ class DataFile:
     stats: tuple[tuple[str, Any, Any, int | None], ...] = ()
     #: rows in the file, when the log says
     records: int | None = None
+    #: only the rows ``[start, stop)`` of the file (a file read by several tasks), or all
+    rows: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def read_files(plan: ReadPlan, files: Iterable[DataFile]) -> Iterator[pa.RecordB
         in_file = {name.lower(): name for name in parquet.schema_arrow.names}
         read = [in_file[n.lower()] for n in data_columns if n.lower() in in_file]
         values = {k.lower(): v for k, v in file.partition_values}
-        for batch in parquet.iter_batches(batch_size=plan.batch_rows, columns=read):
+        for batch in _batches(parquet, file.rows, plan.batch_rows, read):
             got = {name.lower(): batch.column(i) for i, name in enumerate(batch.schema.names)}
             arrays = []
             for target in plan.output:
@@ -91,6 +93,36 @@ def read_files(plan: ReadPlan, files: Iterable[DataFile]) -> Iterator[pa.RecordB
                     column = pa.nulls(batch.num_rows, target.type)
                 arrays.append(column.cast(target.type))
             yield pa.RecordBatch.from_arrays(arrays, schema=plan.output)
+
+
+def _batches(
+    parquet: pq.ParquetFile, rows: tuple[int, int] | None, batch_rows: int, columns: list[str]
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches, or only those of the rows ``[start, stop)``: the row groups that
+    hold none of them are not read."""
+    if rows is None:
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+        return
+    start, stop = rows
+    groups: list[int] = []
+    first = offset = 0
+    for index in range(parquet.metadata.num_row_groups):
+        count = parquet.metadata.row_group(index).num_rows
+        if offset < stop and offset + count > start:
+            if not groups:
+                first = offset
+            groups.append(index)
+        offset += count
+    if not groups:
+        return
+    position = first
+    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
+        low, high = max(start - position, 0), min(stop - position, batch.num_rows)
+        if high > low:
+            yield batch.slice(low, high - low)
+        position += batch.num_rows
+        if position >= stop:
+            return
 
 
 def data_file_path(table_path: str, path: str) -> Path:

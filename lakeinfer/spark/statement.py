@@ -190,7 +190,9 @@ class SparkStatements:
         """``relation`` as a temporary view reading ``ref`` through the data source, with only
         the columns the statement names (all when it selects ``*``). With ``spread`` (the
         statement calls models) its rows are spread over all the executors' cores: a table of
-        few files would otherwise be answered by as few Python workers."""
+        few files would otherwise be answered by as few Python workers. The scan itself
+        spreads them (each task reads its range of the files' rows), so the tasks that read
+        are the ones that call the models, and no shuffle stage stands between the two."""
         reader = self.spark.read.format("lakeinfer").option("home", str(self.session.home))
         if ref.version is not None:
             reader = reader.option("versionAsOf", str(ref.version))
@@ -200,10 +202,10 @@ class SparkStatements:
             columns = [c for c in self.catalog.schema(ref.name).names if c.lower() in named]
             if columns:
                 reader = reader.option("columns", ",".join(columns))
-        frame = reader.load(str(ref.name))
         if spread:
-            frame = frame.repartition(self._parallelism())
-        frame.createOrReplaceTempView(relation)
+            reader = reader.option("minPartitions", str(self._parallelism()))
+            reader = reader.option("splitFiles", "true")
+        reader.load(str(ref.name)).createOrReplaceTempView(relation)
 
     def _parallelism(self) -> int:
         try:

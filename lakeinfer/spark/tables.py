@@ -10,6 +10,7 @@ them, and ``VACUUM`` removes them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -181,21 +182,48 @@ def _partition_text(value: object) -> str | None:
     return str(value)
 
 
-def file_groups(files: Sequence[DataFile], max_bytes: int, min_groups: int) -> list[list[DataFile]]:
+def file_groups(
+    files: Sequence[DataFile], max_bytes: int, min_groups: int, split: bool = False
+) -> list[list[DataFile]]:
     """``files`` in groups of about equal size: at least ``min_groups`` (when there are that
-    many files), each at most ``max_bytes`` unless a single file is larger."""
+    many files), each at most ``max_bytes`` unless a single file is larger. With ``split``, a
+    file holding more than its share of the rows is cut into ranges of its rows first (see
+    :func:`row_ranges`), so the groups hold about as many rows each."""
     if not files:
         return []
+    if split:
+        files = row_ranges(files, min_groups)
     total = sum(f.size for f in files)
     count = max(min(len(files), min_groups), math.ceil(total / max(max_bytes, 1)))
     count = min(count, len(files))
     groups: list[list[DataFile]] = [[] for _ in range(count)]
     sizes = [0] * count
-    for file in sorted(files, key=lambda f: (-f.size, f.path)):
+    for file in sorted(files, key=lambda f: (-f.size, f.path, f.rows or (0, 0))):
         lightest = sizes.index(min(sizes))
         groups[lightest].append(file)
         sizes[lightest] += file.size
-    return [sorted(g, key=lambda f: f.path) for g in groups if g]
+    return [sorted(g, key=lambda f: (f.path, f.rows or (0, 0))) for g in groups if g]
+
+
+def row_ranges(files: Sequence[DataFile], groups: int) -> list[DataFile]:
+    """``files`` with each one holding more than ``1/groups`` of all their rows cut into
+    ranges of at most that many rows (of about equal length), so that ``groups`` tasks can
+    share them evenly. The files as they are when the log lacks a row count."""
+    if any(f.records is None for f in files):
+        return list(files)
+    total = sum(int(f.records or 0) for f in files)
+    ranges: list[DataFile] = []
+    for file in files:
+        count = int(file.records or 0)
+        cut = min(max(math.ceil(count * groups / max(total, 1)), 1), max(count, 1))
+        if cut == 1:
+            ranges.append(file)
+            continue
+        for piece in range(cut):
+            start, stop = count * piece // cut, count * (piece + 1) // cut
+            size = max(file.size * (stop - start) // count, 1)
+            ranges.append(dataclasses.replace(file, size=size, rows=(start, stop)))
+    return ranges
 
 
 # -- writing --------------------------------------------------------------------------------

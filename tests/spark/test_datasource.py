@@ -70,6 +70,17 @@ def test_read_by_name_with_pruning_and_time_travel(spark, lake, home):
         _read(spark, home, columns="id,nope").collect()
 
 
+def test_split_files_spread_the_rows_over_more_tasks_than_files(spark, lake, home):
+    # two files (3 and 2 rows) read by four tasks, each a range of a file's rows
+    spread = _read(spark, home, minPartitions="4", splitFiles="true")
+    assert spread.rdd.getNumPartitions() == 4
+    assert [r["id"] for r in _rows(spread)] == [1, 2, 3, 4, 5]  # every row once
+    one = _read(spark, home, minPartitions="4", splitFiles="true").where("id > 3")
+    assert sorted(r.id for r in one.collect()) == [4, 5]  # file skipping still applies
+    with pytest.raises(Exception, match="splitFiles must be true or false"):
+        _read(spark, home, splitFiles="yes").collect()
+
+
 def test_the_save_modes_each_make_one_commit(spark, lake, home):
     name = "main.default.copy"
     path = home / "main/default/copy"

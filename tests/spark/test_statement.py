@@ -73,3 +73,27 @@ def test_insert_replace_queries_and_time_travel(spark_session):
         s.sql("UPDATE good SET text = 'x'")
     with pytest.raises(AnalysisError, match="INSERT INTO main.default.good|takes 1 columns"):
         s.sql("INSERT INTO good SELECT id, text FROM reviews")
+
+
+def test_an_ai_statement_reads_and_calls_in_one_stage_on_every_core(spark_session, spark):
+    """A one-file table is spread over the cores by the scan itself: the tasks that read the
+    rows call the model and write them, with no shuffle stage between reading and calling."""
+    context = spark.sparkContext
+    context.setJobGroup("one-stage-ctas", "an AI CTAS over a one-file table")
+    try:
+        spark_session.sql(
+            "CREATE TABLE answers AS SELECT id, ai_query('chat', text) AS answer FROM reviews"
+        )
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    tracker = context.statusTracker()
+    stages = [
+        stage
+        for job in tracker.getJobIdsForGroup("one-stage-ctas")
+        for stage in tracker.getJobInfo(job).stageIds
+    ]
+    assert len(stages) == 1
+    assert tracker.getStageInfo(stages[0]).numTasks == context.defaultParallelism
+    rows = spark_session.sql("SELECT id, answer FROM answers ORDER BY id").to_pylist()
+    assert [r["id"] for r in rows] == [1, 2, 3]  # every row once
+    assert rows[1]["answer"] == "echo: bad"

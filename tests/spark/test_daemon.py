@@ -1,0 +1,66 @@
+"""What the executors' Python processes load: the daemon imports lakeinfer's executor code
+once before it forks workers, and a worker that only reads or writes files does not load the
+driver's API, the AI functions or DuckDB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+from pyspark.sql.functions import arrow_udf
+
+from lakeinfer.spark.daemon import PRELOAD, preload
+
+ROOT = Path(__file__).parents[2]
+
+
+def _parent_command(ids: pa.Array) -> pa.Array:
+    import os
+
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+        command = f.read().replace(b"\0", b" ").decode()
+    return pa.array([command] * len(ids), pa.string())
+
+
+def test_python_workers_fork_from_the_preloading_daemon(spark):
+    assert spark.conf.get("spark.python.daemon.module") == "lakeinfer.spark.daemon"
+    parent = arrow_udf(_parent_command, "string")
+    commands = {r[0] for r in spark.range(0, 2, 1, 2).select(parent("id")).collect()}
+    assert commands and all("lakeinfer.spark.daemon" in c for c in commands)
+
+
+def test_preload_imports_the_executor_modules_and_skips_what_is_missing():
+    script = (
+        "import json, sys; from lakeinfer.spark.daemon import preload; "
+        "loaded = preload('pyspark.no_such_worker'); "
+        "print(json.dumps([loaded, sorted(m for m in sys.modules if m.startswith('lakeinfer.spark'))]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    loaded, modules = json.loads(done.stdout)
+    assert loaded == list(PRELOAD)  # the missing worker module is left for the task to meet
+    assert {"lakeinfer.spark.functions", "lakeinfer.spark.datasource"} <= set(modules)
+    assert preload(None)[0] == "pyspark.worker"
+
+
+def test_reading_and_writing_files_loads_neither_the_driver_api_nor_the_ai_stack():
+    script = (
+        "import json, sys; import lakeinfer.spark.files, lakeinfer.spark.datasource; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    modules = set(json.loads(done.stdout))
+    for heavy in ("lakeinfer.spark.api", "lakeinfer.spark.functions", "lakeinfer.engine", "duckdb"):
+        assert heavy not in modules, heavy
