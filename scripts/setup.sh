@@ -60,8 +60,10 @@ except Exception: print("")')
 build=
 if [ "$have" != "$llama_version" ]; then
   built=$(mktemp)
-  SETUP_ELAPSED=$((SECONDS - started)) setsid -w bash scripts/build-llama-server.sh .venv/bin/python \
-    "$llama_version" > "$built" &
+  group=(setsid -w)  # its own process group, so a failed set-up can stop all its compilers
+  command -v setsid >/dev/null 2>&1 || group=()
+  SETUP_ELAPSED=$((SECONDS - started)) "${group[@]}" bash scripts/build-llama-server.sh \
+    .venv/bin/python "$llama_version" > "$built" &
   build=$!
   trap '[ -n "$build" ] && kill -- -"$build" 2>/dev/null; rm -f "$built"' EXIT
 fi
