@@ -12,26 +12,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_http_benchmark_runs_small_and_counts_every_request():
+def _benchmark(script: str, *args: str, timeout: int = 180) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/SCRIPT ARGS`` run from the repository root; it must exit 0."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "ai_query_http.py"),
-            "--rows",
-            "300",
-            "--latency-ms",
-            "5",
-            "--concurrency",
-            "16",
-            "--format",
-            "json",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_http_benchmark_runs_small_and_counts_every_request():
+    result = _benchmark(
+        "ai_query_http.py",
+        *("--rows", "300", "--latency-ms", "5", "--concurrency", "16", "--format", "json"),
+    )
     report = json.loads(result.stdout)
     methods = report["methods"]
     assert set(methods) == {"lakeinfer ai_query", "openai SDK loop", "aiohttp loop"}
@@ -40,30 +38,18 @@ def test_http_benchmark_runs_small_and_counts_every_request():
 
 
 def test_ui_cancel_benchmark_runs_and_checks_nothing_was_written():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "ui_cancel.py"), "--latency-ms", "600"]
-        + ["--repeat", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _benchmark("ui_cancel.py", "--latency-ms", "600", "--repeat", "1", timeout=120)
     assert result.stdout.startswith("cancel stopped the statement in")
 
 
 def test_serve_stack_benchmark_loads_both_stacks_and_reports_the_ratio():
     pytest.importorskip("starlette")
     pytest.importorskip("uvicorn")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "serve_stack.py"), "--format", "json"]
-        + ["--seconds", "0.3", "--rounds", "2", "--concurrency", "4"],
-        capture_output=True,
-        text=True,
+    result = _benchmark(
+        "serve_stack.py",
+        *("--format", "json", "--seconds", "0.3", "--rounds", "2", "--concurrency", "4"),
         timeout=120,
-        cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["baseline"] == "aiohttp" and report["ratio_to_baseline"]["aiohttp"] == 1.0
     for stack in ("aiohttp", "starlette"):
@@ -72,15 +58,10 @@ def test_serve_stack_benchmark_loads_both_stacks_and_reports_the_ratio():
 
 
 def test_fail_fast_benchmark_runs_small_and_checks_its_scenarios():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "fail_fast.py")]
-        + ["--rows", "400", "--latency-ms", "5", "--concurrency", "8", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
+    result = _benchmark(
+        "fail_fast.py",
+        *("--rows", "400", "--latency-ms", "5", "--concurrency", "8", "--format", "json"),
     )
-    assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     scenarios = report["scenarios"]
     assert scenarios["429s"]["answered"] == 400 and scenarios["429s"]["throttled"] > 0
@@ -89,15 +70,7 @@ def test_fail_fast_benchmark_runs_small_and_checks_its_scenarios():
 
 
 def test_cli_startup_benchmark_runs_the_commands_and_reports_ratios():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "cli_startup.py")]
-        + ["--rounds", "1", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _benchmark("cli_startup.py", "--rounds", "1", "--format", "json")
     report = json.loads(result.stdout)
     assert {"baseline", "help", "sql"} <= report.keys()
     assert report["sql"]["ratio_to_baseline"] > 0
@@ -108,15 +81,7 @@ def test_cli_startup_benchmark_runs_the_commands_and_reports_ratios():
 
 
 def test_batch_mode_benchmark_checks_its_answers_and_the_price_ratio():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "batch_mode.py"), "--rows", "300"]
-        + ["--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _benchmark("batch_mode.py", "--rows", "300", "--format", "json")
     report = json.loads(result.stdout)
     assert set(report["methods"]) == {"online", "batch"}
     assert report["methods"]["batch"]["batch_requests"] == 300
