@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql.functions import arrow_udf
@@ -32,19 +33,26 @@ def test_python_workers_fork_from_the_preloading_daemon(spark):
     assert commands and all("lakeinfer.spark.daemon" in c for c in commands)
 
 
+def _printed_by(script: str) -> Any:
+    """The JSON ``script`` prints, run in a fresh interpreter with this checkout's lakeinfer."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_preload_imports_the_executor_modules_and_skips_what_is_missing():
     script = (
         "import json, sys; from lakeinfer.spark.daemon import preload; "
         "loaded = preload('pyspark.no_such_worker'); "
         "print(json.dumps([loaded, sorted(m for m in sys.modules if m.startswith('lakeinfer.spark'))]))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT)},
-    )
-    loaded, modules = json.loads(done.stdout)
+    loaded, modules = _printed_by(script)
     assert loaded == list(PRELOAD)  # the missing worker module is left for the task to meet
     assert {"lakeinfer.spark.functions", "lakeinfer.spark.datasource"} <= set(modules)
     assert preload(None)[0] == "pyspark.worker"
@@ -55,12 +63,6 @@ def test_reading_and_writing_files_loads_neither_the_driver_api_nor_the_ai_stack
         "import json, sys; import lakeinfer.spark.files, lakeinfer.spark.datasource; "
         "print(json.dumps(sorted(sys.modules)))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT)},
-    )
-    modules = set(json.loads(done.stdout))
+    modules = set(_printed_by(script))
     for heavy in ("lakeinfer.spark.api", "lakeinfer.spark.functions", "lakeinfer.engine", "duckdb"):
         assert heavy not in modules, heavy
