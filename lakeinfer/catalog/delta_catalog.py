@@ -537,11 +537,16 @@ class DeltaCatalog:
         self._delete(name)
 
     def list_views(self, catalog: str, schema: str) -> list[str]:
+        return self._entries_holding(catalog, schema, VIEW_FILE)
+
+    def _entries_holding(self, catalog: str, schema: str, definition: str) -> list[str]:
+        """The names in a schema whose directory holds the file ``definition`` (a view's, a
+        function's)."""
         path = self.schema_path(catalog, schema)
         if not path.exists():
             return []
         return sorted(
-            p.name for p in path.iterdir() if _is_entry_dir(p) and (p / VIEW_FILE).is_file()
+            p.name for p in path.iterdir() if _is_entry_dir(p) and (p / definition).is_file()
         )
 
     # -- SQL functions ---------------------------------------------------------------------
@@ -582,12 +587,7 @@ class DeltaCatalog:
         """The SQL functions of a schema."""
         if not self.schema_exists(catalog, schema):
             return []
-        path = self.schema_path(catalog, schema)
-        if not path.exists():
-            return []
-        return sorted(
-            p.name for p in path.iterdir() if _is_entry_dir(p) and (p / FUNCTION_FILE).is_file()
-        )
+        return self._entries_holding(catalog, schema, FUNCTION_FILE)
 
     # -- materialized views --------------------------------------------------------------
     def materialized_view(self, name: TableName) -> MaterializedViewDefinition | None:
