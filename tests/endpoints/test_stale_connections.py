@@ -81,3 +81,36 @@ def test_a_server_that_cannot_be_reached_is_not_retried():
                 await stale_connections.post(client, "http://127.0.0.1:9/", data=b"{}")
 
     asyncio.run(main())
+
+
+class DropsAfterAWhile(asyncio.Protocol):
+    """Takes every request and drops its connection unanswered a moment later (a server
+    that died while working on it)."""
+
+    connections = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        type(self).connections += 1
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        asyncio.get_running_loop().call_later(0.3, self.transport.close)
+
+
+def test_a_request_dropped_after_the_server_had_it_is_not_sent_again(monkeypatch):
+    monkeypatch.setattr(stale_connections, "STALE_WINDOW_S", 0.1)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(DropsAfterAWhile, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with aiohttp.ClientSession() as client:
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    await stale_connections.post(client, f"http://127.0.0.1:{port}/", data=b"{}")
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+    assert DropsAfterAWhile.connections == 1
