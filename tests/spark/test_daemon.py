@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql.functions import arrow_udf
 
-from lakeinfer.spark.daemon import PRELOAD, preload
+from lakeinfer.spark.daemon import PRELOAD, prefer_installed_pyspark, preload
 
 ROOT = Path(__file__).parents[2]
 
@@ -31,6 +31,45 @@ def test_python_workers_fork_from_the_preloading_daemon(spark):
     parent = arrow_udf(_parent_command, "string")
     commands = {r[0] for r in spark.range(0, 2, 1, 2).select(parent("id")).collect()}
     assert commands and all("lakeinfer.spark.daemon" in c for c in commands)
+
+
+def _pyspark_origin(ids: pa.Array) -> pa.Array:
+    import pyspark
+
+    return pa.array([pyspark.__file__] * len(ids), pa.string())
+
+
+def test_workers_import_the_installed_pyspark_not_sparks_source_zip(spark):
+    origin = arrow_udf(_pyspark_origin, "string")
+    files = {r[0] for r in spark.range(0, 2, 1, 2).select(origin("id")).collect()}
+    import pyspark
+
+    assert files == {pyspark.__file__}  # compiled bytecode cached, not pyspark.zip's sources
+
+
+def _fake_spark_home(root: Path) -> tuple[Path, list[str]]:
+    """A package ``pyspark`` under ``root`` with Spark's ``python/lib`` zips inside it."""
+    package = root / "pyspark"
+    (package / "python" / "lib").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    zips = [str(package / "python" / "lib" / n) for n in ("pyspark.zip", "py4j-src.zip")]
+    return package, zips
+
+
+def test_the_zips_of_the_installed_pyspark_move_behind_the_package(tmp_path):
+    _, zips = _fake_spark_home(tmp_path / "site")
+    path = [*zips, "/app", str(tmp_path / "site")]
+    assert prefer_installed_pyspark(path) == ["/app", str(tmp_path / "site"), *zips]
+
+
+def test_a_spark_home_of_its_own_keeps_its_zips_first(tmp_path):
+    _fake_spark_home(tmp_path / "site")
+    other = tmp_path / "opt" / "spark" / "python" / "lib"
+    other.mkdir(parents=True)
+    path = [str(other / "pyspark.zip"), str(tmp_path / "site")]
+    assert prefer_installed_pyspark(path) == path
+    no_package = [str(other / "pyspark.zip"), str(tmp_path / "empty")]
+    assert prefer_installed_pyspark(no_package) == no_package
 
 
 def _printed_by(script: str) -> Any:
