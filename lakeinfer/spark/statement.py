@@ -2,11 +2,13 @@
 ``lakeinfer.connect(spark=...)``.
 
 A statement is parsed and resolved as on the embedded engine (same parser, same catalog, views
-expanded, time travel), then each lakehouse table it reads becomes a temporary view over the
-``lakeinfer`` data source (only the columns the statement names), its AI calls are renamed to
-the registered Spark functions (:mod:`lakeinfer.spark.rewrite`), and Spark runs it. A write
-(CREATE TABLE ... AS SELECT, CREATE OR REPLACE, INSERT INTO / OVERWRITE) goes through the data
-source's writer: one Delta commit, so the result is the table the embedded engine reads next.
+expanded, time travel), then each lakehouse table it reads becomes a temporary view of its
+rows (only the columns the statement names, only the files its simple filters may keep), its
+AI calls are renamed to the registered Spark functions (:mod:`lakeinfer.spark.rewrite`), and
+Spark runs it. A write (CREATE TABLE ... AS SELECT, CREATE OR REPLACE, INSERT INTO /
+OVERWRITE) is one Delta commit, so the result is the table the embedded engine reads next.
+Scans and writes are planned in this process and run on the executors with the ``lakeinfer``
+data source's own code (:mod:`lakeinfer.spark.planned` says why).
 
 Statements that only touch the catalog (CREATE SCHEMA, DROP, SHOW, DESCRIBE, USE, SET) run on
 the driver as usual; UPDATE, DELETE, MERGE, views and the rest are refused with a message that
@@ -30,9 +32,11 @@ from lakeinfer.catalog.delta_catalog import DeltaCatalog, TableName, TableRef
 from lakeinfer.engine.history import StatementStats, record
 from lakeinfer.engine.statements import QUERY_TYPES, StatementResult
 from lakeinfer.errors import AnalysisError, TableExistsError
+from lakeinfer.spark import planned, tables
 from lakeinfer.spark import usage as usage_counters
+from lakeinfer.spark.datasource import DEFAULT_MIN_PARTITIONS
+from lakeinfer.spark.pushdown import scan_filters
 from lakeinfer.spark.rewrite import rewrite_ai_calls
-from lakeinfer.spark.tables import ROWS_KEY
 from lakeinfer.sql.dialect import LakeStatement
 from lakeinfer.sql.plan import rewrite_tables
 
@@ -183,29 +187,38 @@ class SparkStatements:
         text = rewrite_ai_calls(tree.sql(dialect="databricks"), name_for)
         named = _referenced(tree)
         for relation, ref in relations.items():
-            self._view(relation, ref, named, spread=calls > 0)
+            self._view(relation, ref, named, tree, spread=calls > 0)
         return self.spark.sql(text)
 
-    def _view(self, relation: str, ref: TableRef, named: set[str] | None, spread: bool) -> None:
-        """``relation`` as a temporary view reading ``ref`` through the data source, with only
-        the columns the statement names (all when it selects ``*``). With ``spread`` (the
-        statement calls models) its rows are spread over all the executors' cores: a table of
+    def _view(
+        self,
+        relation: str,
+        ref: TableRef,
+        named: set[str] | None,
+        tree: exp.Expression,
+        spread: bool,
+    ) -> None:
+        """``relation`` as a temporary view of ``ref``'s rows, planned here
+        (:mod:`lakeinfer.spark.planned`): only the columns the statement names (all when it
+        selects ``*``), only the files its simple filters may keep. With ``spread`` (the
+        statement calls models) the rows are spread over all the executors' cores: a table of
         few files would otherwise be answered by as few Python workers. The scan itself
         spreads them (each task reads its range of the files' rows), so the tasks that read
         are the ones that call the models, and no shuffle stage stands between the two."""
-        reader = self.spark.read.format("lakeinfer").option("home", str(self.session.home))
-        if ref.version is not None:
-            reader = reader.option("versionAsOf", str(ref.version))
-        if ref.timestamp is not None:
-            reader = reader.option("timestampAsOf", ref.timestamp)
+        stored = self.catalog.schema(ref.name)
+        columns = None
         if named is not None:
-            columns = [c for c in self.catalog.schema(ref.name).names if c.lower() in named]
-            if columns:
-                reader = reader.option("columns", ",".join(columns))
-        if spread:
-            reader = reader.option("minPartitions", str(self._parallelism()))
-            reader = reader.option("splitFiles", "true")
-        reader.load(str(ref.name)).createOrReplaceTempView(relation)
+            columns = [c for c in stored.names if c.lower() in named] or None
+        planned_scan = planned.plan_scan(
+            tables.LakeTable(self.catalog, ref.name),
+            version=ref.version,
+            timestamp=ref.timestamp,
+            columns=columns,
+            filters=scan_filters(tree, relation, stored),
+            min_partitions=self._parallelism() if spread else DEFAULT_MIN_PARTITIONS,
+            split=spread,
+        )
+        planned.scan(self.spark, planned_scan).createOrReplaceTempView(relation)
 
     def _parallelism(self) -> int:
         try:
@@ -236,12 +249,17 @@ class SparkStatements:
                 )
             frame = frame.toDF(*columns)
         operation = "CREATE OR REPLACE TABLE AS SELECT" if replace else "CREATE TABLE AS SELECT"
-        writer = self._writer(frame, operation).option("partitionBy", _partitions(statement))
-        if replace and self.catalog.exists(name):
-            writer.option("overwriteSchema", "true").mode("overwrite").save(str(name))
-        else:
-            writer.mode("errorifexists").save(str(name))
-        return _affected(self._rows_of_last_commit(name))
+        replacing = replace and self.catalog.exists(name)
+        rows = planned.write(
+            frame,
+            tables.LakeTable(self.catalog, name),
+            overwrite=replacing,
+            create_only=not replacing,
+            replace_schema=replacing,
+            partition_by=_partitions(statement),
+            operation=operation,
+        )
+        return _affected(rows)
 
     def _insert(self, statement: exp.Insert, ai: SparkAI, endpoints: set[str]) -> StatementResult:
         target = statement.this
@@ -262,22 +280,13 @@ class SparkStatements:
                 f"({', '.join(columns)}) but the query gives {len(frame.columns)}"
             )
         overwrite = bool(statement.args.get("overwrite"))
-        operation = "INSERT OVERWRITE" if overwrite else "INSERT"
-        self._writer(frame.toDF(*columns), operation).mode(
-            "overwrite" if overwrite else "append"
-        ).save(str(name))
-        return _affected(self._rows_of_last_commit(name))
-
-    def _writer(self, frame: DataFrame, operation: str) -> Any:
-        return (
-            frame.write.format("lakeinfer")
-            .option("home", str(self.session.home))
-            .option("operation", operation)
+        rows = planned.write(
+            frame.toDF(*columns),
+            tables.LakeTable(self.catalog, name),
+            overwrite=overwrite,
+            operation="INSERT OVERWRITE" if overwrite else "INSERT",
         )
-
-    def _rows_of_last_commit(self, name: TableName) -> int:
-        details = self.catalog.history(name)[0]
-        return int(details.get(ROWS_KEY) or 0)
+        return _affected(rows)
 
     # -- usage ---------------------------------------------------------------------------
     @staticmethod
@@ -385,14 +394,14 @@ def _refuse_options(statement: exp.Create, name: TableName) -> None:
         )
 
 
-def _partitions(statement: exp.Create) -> str:
+def _partitions(statement: exp.Create) -> list[str]:
     properties = statement.args.get("properties")
     for prop in properties.expressions if properties is not None else []:
         if isinstance(prop, exp.PartitionedByProperty):
             schema = prop.this
             items = schema.expressions if isinstance(schema, exp.Schema) else [schema]
-            return ",".join(item.name for item in items)
-    return ""
+            return [item.name for item in items]
+    return []
 
 
 def _referenced(tree: exp.Expression) -> set[str] | None:
