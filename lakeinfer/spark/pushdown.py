@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+#: what :func:`_value` gives for a node that is no usable literal
+_NONE = object()
 #: sqlglot comparison -> (PySpark filter name, the same with the operands swapped)
 _COMPARISONS: dict[type[exp.Expression], tuple[str, str]] = {
     exp.EQ: ("EqualTo", "EqualTo"),
@@ -99,7 +101,7 @@ def _translate(
         if not values or any(v is _NONE for v in values):
             return []
         return [filters.In((field.name,), tuple(values))]
-    if isinstance(condition, exp.Between):
+    if isinstance(condition, exp.Between) and not condition.args.get("symmetric"):
         field = column(condition.this)
         low, high = (
             _value(condition.args.get(k), field.type) if field else _NONE for k in ("low", "high")
@@ -109,15 +111,14 @@ def _translate(
         return [make("GreaterThanOrEqual", field, low), make("LessThanOrEqual", field, high)]
     negated = isinstance(condition, exp.Not)
     inner = condition.this if negated else condition
+    while isinstance(inner, exp.Paren):
+        inner = inner.this
     if isinstance(inner, exp.Is) and isinstance(inner.expression, exp.Null):
         field = column(inner.this)
         if field is None:
             return []
         return [(filters.IsNotNull if negated else filters.IsNull)((field.name,))]
     return []
-
-
-_NONE = object()
 
 
 def _value(node: exp.Expression | None, dtype: pa.DataType) -> Any:

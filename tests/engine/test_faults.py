@@ -19,7 +19,8 @@ ROWS = 300
 FAULT_RATE = 0.1
 FAULT_SEED = 11  # its first 300 picks include every kind of fault
 SLOW_MS = 2000.0
-TIMEOUT_S = 0.5
+#: long enough that an answer delayed by a loaded machine is not taken for a dead endpoint
+TIMEOUT_S = 1.0
 #: How the error message of a row names each kind of fault.
 NAMED = {
     "429": "HTTP 429",
@@ -64,7 +65,8 @@ def test_every_row_is_answered_exactly_once_through_faults(home: Path, faulty: F
         rows = session.sql(LENIENT.format("flaky")).to_pylist()
         last = session.last_stats
     assert [r["id"] for r in rows] == list(range(ROWS))  # no row lost, none duplicated
-    assert all(r["r"] == {"result": f"echo: item {r['id']}", "errorMessage": None} for r in rows)
+    wrong = [r for r in rows if r["r"] != {"result": f"echo: item {r['id']}", "errorMessage": None}]
+    assert not wrong, wrong[:3]
 
     served = faulty.stats()
     faults = served["faults"]

@@ -24,7 +24,7 @@ def test_simple_conjuncts_become_filters_either_way_round():
     found = _filters(
         "SELECT * FROM t AS r WHERE r.id > 2 AND 5 >= stars AND region IN ('EU', 'US') "
         "AND day BETWEEN DATE '2024-01-01' AND '2024-02-01' AND region IS NOT NULL "
-        "AND (id <=> -7) AND other.id = 3 AND upper(region) = 'EU'"
+        "AND (id <=> -7) AND other.id = 3 AND upper(region) = 'EU' AND NOT (stars IS NULL)"
     )
     assert found == [
         [
@@ -35,6 +35,7 @@ def test_simple_conjuncts_become_filters_either_way_round():
             "LessThanOrEqual(attribute=('day',), value=datetime.date(2024, 2, 1))",
             "IsNotNull(attribute=('region',))",
             "EqualNullSafe(attribute=('id',), value=-7)",
+            "IsNotNull(attribute=('stars',))",
         ]
     ]
 
@@ -52,6 +53,7 @@ def test_simple_conjuncts_become_filters_either_way_round():
         "NOT id = 1",
         "id + 1 = 3",
         "id IN (SELECT id FROM u)",
+        "id BETWEEN SYMMETRIC 5 AND 1",
     ],
 )
 def test_what_does_not_convert_exactly_is_left_to_spark(where):
