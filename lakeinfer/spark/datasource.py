@@ -57,10 +57,8 @@ from lakeinfer.spark.files import (
     AddFile,
     DataFile,
     ReadPlan,
-    WritePlan,
-    cast_by_name,
     read_files,
-    write_files,
+    write_task,
 )
 from lakeinfer.spark.skipping import may_match
 
@@ -256,13 +254,6 @@ class WrittenFiles(WriterCommitMessage):
     files: list[AddFile]
 
 
-def _task_id() -> int:
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    return context.partitionId() if context is not None else 0
-
-
 class LakeinferWriter(DataSourceArrowWriter):
     """Executors write Parquet files; the driver commits them as one Delta transaction."""
 
@@ -270,9 +261,7 @@ class LakeinferWriter(DataSourceArrowWriter):
         self.target = target
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> WrittenFiles:
-        plan = WritePlan(self.target.directory, self.target.schema, list(self.target.partition_by))
-        batches = (cast_by_name(batch, self.target.schema) for batch in iterator)
-        return WrittenFiles(write_files(plan, batches, _task_id()))
+        return WrittenFiles(write_task(self.target.files, iterator))
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         tables.commit(self.target, _files(messages))
@@ -412,9 +401,7 @@ class LakeinferStreamWriter(DataSourceStreamArrowWriter):
         self.checkpoint = options.get("checkpointlocation")
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> WrittenFiles:
-        plan = WritePlan(self.target.directory, self.target.schema, list(self.target.partition_by))
-        batches = (cast_by_name(batch, self.target.schema) for batch in iterator)
-        return WrittenFiles(write_files(plan, batches, _task_id()))
+        return WrittenFiles(write_task(self.target.files, iterator))
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:  # noqa: N803
         tables.commit(self.target, _files(messages), app_transaction=(self._app_id(), batchId))

@@ -183,6 +183,16 @@ def write_files(plan: WritePlan, batches: Iterable[pa.RecordBatch], task: int) -
         raise
 
 
+def write_task(plan: WritePlan, batches: Iterable[pa.RecordBatch]) -> list[AddFile]:
+    """Write the batches of the running Spark task, cast by name to ``plan.schema``, as
+    :func:`write_files` does, the files named after the task's partition (0 outside a task)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    task = context.partitionId() if context is not None else 0
+    return write_files(plan, (cast_by_name(batch, plan.schema) for batch in batches), task)
+
+
 def _split(
     batch: pa.RecordBatch, columns: list[str]
 ) -> Iterator[tuple[tuple[str | None, ...], pa.RecordBatch]]:

@@ -12,7 +12,7 @@ driver plans, and the executors run the data source's own code:
   (:mod:`lakeinfer.spark.pushdown`), groups the rest as the data source does, and reads group
   ``i`` in partition ``i`` of ``spark.range(n)`` with ``mapInArrow`` (:func:`read_files`).
 * :func:`write` checks the result's schema against the table as the data source does, has
-  each task write Parquet files (:func:`write_files`) and return their add actions, and
+  each task write Parquet files (:func:`write_task`) and return their add actions, and
   commits them in this process as ONE Delta transaction (:func:`tables.commit`). A job that
   fails commits nothing: a new table's staging directory is removed, and files a failed job
   left in an existing table are invisible to readers and removed by VACUUM.
@@ -41,9 +41,8 @@ from lakeinfer.spark.files import (
     DataFile,
     ReadPlan,
     WritePlan,
-    cast_by_name,
     read_files,
-    write_files,
+    write_task,
 )
 from lakeinfer.spark.pushdown import kept
 
@@ -131,12 +130,7 @@ class _WriteFiles:
         self.plan = plan
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        task = context.partitionId() if context is not None else 0
-        schema = self.plan.schema
-        written = write_files(self.plan, (cast_by_name(b, schema) for b in batches), task)
+        written = write_task(self.plan, batches)
         yield pa.record_batch(
             {ADDED: pa.array([json.dumps(dataclasses.asdict(f)) for f in written], pa.string())}
         )
@@ -166,8 +160,7 @@ def write(
             operation=operation,
             staging=None if staging is None else str(staging),
         )
-        plan = WritePlan(target.directory, target.schema, list(target.partition_by))
-        added = _map_in_arrow(frame, _WriteFiles(plan), f"{ADDED} string").toArrow()
+        added = _map_in_arrow(frame, _WriteFiles(target.files), f"{ADDED} string").toArrow()
         files = [AddFile(**json.loads(text)) for text in added.column(ADDED).to_pylist()]
         tables.commit(target, files)
     return sum(int(json.loads(f.stats).get("numRecords", 0)) for f in files)

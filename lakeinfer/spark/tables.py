@@ -41,7 +41,7 @@ from lakeinfer.errors import (
     SqlError,
     TableExistsError,
 )
-from lakeinfer.spark.files import AddFile, DataFile, data_file_path
+from lakeinfer.spark.files import AddFile, DataFile, WritePlan, data_file_path
 from lakeinfer.spark.skipping import is_exact_stat
 from lakeinfer.sql.types import CAST_ERRORS, arrow_to_ddl, storable_schema
 
@@ -245,6 +245,11 @@ class WriteTarget:
     read_version: int | None = None
     #: overwrite that replaces the schema and partitioning too (CREATE OR REPLACE)
     replace: bool = False
+
+    @property
+    def files(self) -> WritePlan:
+        """What each task needs to write its files."""
+        return WritePlan(self.directory, self.schema, list(self.partition_by))
 
 
 def plan_write(
