@@ -35,6 +35,7 @@ from lakeinfer.errors import AnalysisError, TableExistsError
 from lakeinfer.spark import planned, tables
 from lakeinfer.spark import usage as usage_counters
 from lakeinfer.spark.datasource import DEFAULT_MIN_PARTITIONS
+from lakeinfer.spark.failures import as_sql_error
 from lakeinfer.spark.pushdown import scan_filters
 from lakeinfer.spark.rewrite import rewrite_ai_calls
 from lakeinfer.sql.dialect import LakeStatement
@@ -92,6 +93,9 @@ class SparkStatements:
             from lakeinfer.spark.api import session as spark_session
 
             spark = spark_session(spark, "lakeinfer-sql")
+            # a failed statement is reported once, as a lakeinfer error: not also as the
+            # executors' ERROR logs, which in local[N] print their stacks in this terminal
+            spark.sparkContext.setLogLevel("FATAL")
         self.spark = spark
         self._ai: SparkAI | None = None
         self._cache: bool | None = None
@@ -137,13 +141,18 @@ class SparkStatements:
             self.spark.sparkContext.cancelAllJobs()
             raise
         except Exception as exc:
-            status, error = "FAILED", str(exc)
+            failure = as_sql_error(exc)
+            status, error = "FAILED", str(failure or exc)
+            if failure is not None:
+                raise failure from None
             raise
         finally:
             if progress is not None:
                 progress.stop()
             spent = usage_counters.difference(self._usage(ai), before)
-            if spent["requests"] or spent["cache_hits"] or spent["errors"]:
+            # a failed task's usage never reaches the accumulator: a statement that calls
+            # models is recorded even when none was counted
+            if endpoints or spent["requests"] or spent["cache_hits"] or spent["errors"]:
                 self._record(statement, spent, endpoints, started, started_at, status, error)
 
     def _dispatch(

@@ -11,6 +11,7 @@ from deltalake import DeltaTable
 from sqlglot import parse_one
 
 import lakeinfer
+from lakeinfer.errors import SqlError
 from lakeinfer.spark import planned, tables
 from lakeinfer.spark.pushdown import scan_filters
 
@@ -72,10 +73,10 @@ def test_time_travel_and_pruning_in_a_planned_scan(home, regions):
 
 def test_a_failed_job_commits_nothing_and_leaves_no_staging(home, regions, on_spark):
     before = DeltaTable(str(home / "main/default/sales")).version()
-    with pytest.raises(Exception, match="is not true"):
+    with pytest.raises(SqlError, match="is not true"):
         on_spark.sql("CREATE TABLE bad AS SELECT id, assert_true(id < 2) AS ok FROM sales")
     assert sorted(p.name for p in (home / "main/default").iterdir()) == ["sales"]
-    with pytest.raises(Exception, match="is not true"):
+    with pytest.raises(SqlError, match="is not true"):
         on_spark.sql(
             "INSERT INTO sales SELECT id + 10, region FROM sales WHERE assert_true(id < 2) IS NULL"
         )
