@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,15 +67,16 @@ def plan_scan(
     *,
     version: int | None = None,
     timestamp: str | None = None,
-    columns: Sequence[str] | None = None,
-    filters: list[list[Any]] | None = None,
+    columns: Collection[str] | None = None,
+    filters: Callable[[pa.Schema], list[list[Any]] | None] | None = None,
     min_partitions: int = DEFAULT_MIN_PARTITIONS,
     split: bool = False,
     max_partition_bytes: int = DEFAULT_MAX_PARTITION_BYTES,
 ) -> Scan:
     """The files of ``table`` (at ``version`` or ``timestamp``) a statement must read, in
-    groups; only ``columns`` (case-insensitive; all when None). ``filters``: for each place the
-    statement reads the table, the filters bounding it (see
+    groups; only the table's columns named in ``columns`` (case-insensitive; all of them when
+    None or when it names none, as for ``count(*)``). ``filters``: given the snapshot's
+    schema, for each place the statement reads the table the filters bounding it (see
     :func:`lakeinfer.spark.pushdown.scan_filters`). ``split`` cuts large files into row
     ranges so that ``min_partitions`` tasks share the rows evenly."""
     delta = tables.snapshot(table, version, timestamp)
@@ -83,14 +84,16 @@ def plan_scan(
     output = stored
     if columns is not None:
         wanted = {c.lower() for c in columns}
-        output = pa.schema([f for f in stored if f.name.lower() in wanted])
+        chosen = [f for f in stored if f.name.lower() in wanted]
+        output = pa.schema(chosen) if chosen else stored
     plan = ReadPlan(
         table_path=str(table.path),
         output=output,
         table_schema=stored,
         partition_columns=tables.partition_columns(delta),
     )
-    files = kept(tables.data_files(delta), filters, stored)
+    places = filters(stored) if filters is not None else None
+    files = kept(tables.data_files(delta), places, stored)
     groups = tables.file_groups(files, max_partition_bytes, min_partitions, split=split)
     return Scan(plan, groups, delta.version())
 

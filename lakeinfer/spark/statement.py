@@ -214,16 +214,12 @@ class SparkStatements:
         few files would otherwise be answered by as few Python workers. The scan itself
         spreads them (each task reads its range of the files' rows), so the tasks that read
         are the ones that call the models, and no shuffle stage stands between the two."""
-        stored = self.catalog.schema(ref.name)
-        columns = None
-        if named is not None:
-            columns = [c for c in stored.names if c.lower() in named] or None
         planned_scan = planned.plan_scan(
             tables.LakeTable(self.catalog, ref.name),
             version=ref.version,
             timestamp=ref.timestamp,
-            columns=columns,
-            filters=scan_filters(tree, relation, stored),
+            columns=named,
+            filters=lambda schema: scan_filters(tree, relation, schema),
             min_partitions=self._parallelism() if spread else DEFAULT_MIN_PARTITIONS,
             split=spread,
         )
